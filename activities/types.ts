@@ -1,0 +1,67 @@
+import type { AnalysisStep, MetricSpec, Target } from '../src/domain/spec';
+import type { KnownGood, SustainedProgress, Verdict } from '../src/domain/status';
+
+/** Names every activity call carries; never secrets. `key` makes a mutating call idempotent. */
+export interface RegionRef {
+  rolloutId: string;
+  service: string;
+  region: string;
+  target: Target;
+  /** rollout id + region + step: a repeat with the same key changes nothing. */
+  key: string;
+}
+
+export interface PreflightInput {
+  rolloutId: string;
+  service: string;
+  image: string;
+  regions: { name: string; target: Target }[];
+  metrics: MetricSpec[];
+  simulation?: { faults: string[]; baseline: Record<string, number> };
+}
+
+export interface PreflightProblem {
+  region?: string;
+  message: string;
+}
+
+export interface DeployInput extends RegionRef {
+  image: string;
+  config: Record<string, string>;
+}
+
+export interface AnalysisProgress {
+  /** Running: the chunk ended before a verdict; call again with this progress as checkpoint. */
+  outcome: 'Running' | 'Successful' | 'Failed' | 'Inconclusive';
+  sustained: SustainedProgress;
+  consecutiveErrors: number;
+  /** The latest sample's verdicts, one per metric. */
+  verdicts: Verdict[];
+  reason: string;
+  /** Epoch ms of the first healthy sample of the current unbroken healthy run, if any. */
+  healthySince?: number;
+}
+
+export interface AnalysisInput extends RegionRef {
+  version: string;
+  step: AnalysisStep;
+  metrics: MetricSpec[];
+  simulation?: { faults: string[]; baseline: Record<string, number> };
+  /** Resume point from a previous chunk or a retried attempt. */
+  progress?: AnalysisProgress;
+  /** The activity returns `Running` after this much wall time, which bounds history per region-hour. */
+  chunkMs: number;
+}
+
+export interface RolloutActivities {
+  preflight(input: PreflightInput): Promise<PreflightProblem[]>;
+  snapshotRegion(input: RegionRef): Promise<KnownGood>;
+  deployCanary(input: DeployInput): Promise<void>;
+  setWeight(input: RegionRef & { weight: number }): Promise<void>;
+  promote(input: DeployInput): Promise<void>;
+  /** Undo: traffic back to the recorded weight. */
+  restoreTraffic(input: RegionRef & { weight: number }): Promise<void>;
+  /** Undo: the recorded known-good workload, canary removed, recorded weight. */
+  restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void>;
+  runAnalysis(input: AnalysisInput): Promise<AnalysisProgress>;
+}

@@ -1,0 +1,73 @@
+import type { DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, RolloutSpec, Step, Target } from './spec';
+
+/** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
+export interface RegionPlan {
+  name: string;
+  wave: number;
+  target: Target;
+  labels: Record<string, string>;
+  windows: DeploymentWindow[];
+  steps: Step[];
+  bakeMs: number;
+}
+
+export interface WavePlan {
+  index: number;
+  name: string;
+  regions: string[];
+  maxParallel: number;
+}
+
+/**
+ * What a rollout workflow executes. Compiled from a validated spec on the client side, so the
+ * workflow never parses text and its input is already normalized.
+ */
+export interface RolloutPlan {
+  service: string;
+  version: string;
+  image: string;
+  config: Record<string, string>;
+  failurePolicy: FailurePolicy;
+  waves: WavePlan[];
+  regions: Record<string, RegionPlan>;
+  metrics: Record<string, MetricSpec>;
+  simulation?: { faults: string[]; baseline: Record<string, number> };
+}
+
+/** Region overrides wave, wave overrides the rollout's defaults. */
+export function compilePlan(spec: RolloutSpec): RolloutPlan {
+  const byName = new Map<string, RegionSpec>(spec.regions.map((r) => [r.name, r]));
+  const regions: Record<string, RegionPlan> = {};
+  const waves: WavePlan[] = spec.waves.map((w, index) => {
+    for (const regionName of w.regions) {
+      const r = byName.get(regionName);
+      if (!r) continue;
+      regions[regionName] = {
+        name: regionName,
+        wave: index,
+        target: r.target,
+        labels: r.labels,
+        windows: r.windows ?? [],
+        steps: r.steps ?? w.steps ?? spec.steps,
+        bakeMs: r.bake ?? w.bake ?? spec.bake,
+      };
+    }
+    return {
+      index,
+      name: w.name ?? `wave-${index + 1}`,
+      regions: [...w.regions],
+      maxParallel: w.maxParallel ?? w.regions.length,
+    };
+  });
+  return {
+    service: spec.service,
+    version: spec.version,
+    image: spec.image,
+    config: spec.config,
+    failurePolicy: spec.failurePolicy,
+    waves,
+    regions,
+    metrics: Object.fromEntries(spec.metrics.map((m) => [m.name, m])),
+    simulation: spec.simulation,
+  };
+}

@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { parseDuration } from './duration';
+
+/** A duration written as `30s`, `5m`, `1h30m`; parsed to milliseconds. */
+export const duration = z.string().transform((text, ctx) => {
+  const ms = parseDuration(text);
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `bad duration "${text}" (write it like 30s, 5m, 1h30m, 2d)` });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be lower-case letters, digits, "-" or "."');
+
+export const simulatedTarget = z.strictObject({
+  kind: z.literal('simulated'),
+  /** What the region runs before this rollout, when the fleet has never seen it. */
+  initial: z.strictObject({ image: z.string().min(1), config: z.record(z.string(), z.string()).default({}) }).optional(),
+});
+/** Target kinds are a discriminated union so later drivers (kubernetes) slot in beside `simulated`. */
+export const target = z.discriminatedUnion('kind', [simulatedTarget]);
+export const TARGET_KINDS = ['simulated'] as const;
+
+export const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
+const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, 24-hour');
+export const deploymentWindow = z.strictObject({
+  timezone: z.string().min(1),
+  days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
+  start: clock,
+  end: clock,
+});
+
+export const setWeightStep = z.strictObject({ kind: z.literal('setWeight'), weight: z.number().int().min(0).max(100) });
+export const pauseStep = z.strictObject({ kind: z.literal('pause'), duration });
+export const approvalStep = z.strictObject({
+  kind: z.literal('approval'),
+  name: name.optional(),
+  timeout: duration.optional(),
+  onTimeout: z.enum(['abort', 'proceed']).optional(),
+  approvers: z.array(z.string().min(1)).min(1).optional(),
+});
+export const analysisStep = z.strictObject({
+  kind: z.literal('analysis'),
+  metrics: z.array(z.string().min(1)).min(1),
+  interval: duration.default(30_000),
+  sustainedFor: duration,
+  /** Failed samples tolerated before the step fails (Argo Rollouts' meaning: fails when failed > limit). */
+  failureLimit: z.number().int().min(0).default(0),
+  /** Inconclusive samples tolerated before the region pauses for a human. */
+  inconclusiveLimit: z.number().int().min(0).default(0),
+  /** Consecutive provider errors tolerated before the sample counts as inconclusive. */
+  consecutiveErrorLimit: z.number().int().min(0).default(4),
+  /** The window only passes once this many samples were taken, so low traffic cannot pass on too little evidence. */
+  minSamples: z.number().int().min(1).default(1),
+});
+export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, approvalStep, analysisStep]);
+export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis'] as const;
+
+export const simulatedProvider = z.strictObject({ type: z.literal('simulated') });
+/** Metric providers, keyed by `type`; the registry of implementations lives in activities/metrics. */
+export const provider = z.discriminatedUnion('type', [simulatedProvider]);
+export const PROVIDER_TYPES = ['simulated'] as const;
+
+export const metric = z
+  .strictObject({
+    name: z.string().min(1),
+    provider,
+    max: z.number().optional(),
+    min: z.number().optional(),
+  })
+  .refine((m) => m.max !== undefined || m.min !== undefined, { message: 'needs a threshold: max, min or both' });
+
+const stagePolicy = {
+  steps: z.array(step).optional(),
+  bake: duration.optional(),
+};
+
+export const region = z.strictObject({
+  name,
+  target,
+  labels: z.record(z.string(), z.string()).default({}),
+  windows: z.array(deploymentWindow).optional(),
+  ...stagePolicy,
+});
+
+export const wave = z.strictObject({
+  name: z.string().min(1).optional(),
+  regions: z.array(z.string()).min(1),
+  maxParallel: z.number().int().min(1).optional(),
+  ...stagePolicy,
+});
+
+export const FAILURE_POLICIES = ['rollback-all', 'rollback-region', 'pause'] as const;
+
+export const rolloutSpec = z.strictObject({
+  service: name,
+  version: z.string().min(1),
+  image: z.string().min(1),
+  config: z.record(z.string(), z.string()).default({}),
+  regions: z.array(region).min(1),
+  waves: z.array(wave).min(1),
+  steps: z.array(step).min(1),
+  bake: duration.default(0),
+  metrics: z.array(metric).default([]),
+  failurePolicy: z.enum(FAILURE_POLICIES).default('rollback-all'),
+  simulation: z
+    .strictObject({
+      /** Scripted faults, one per line: `eu-west-1: error_rate 0.08 when weight >= 25`, `us-east-1: fail restore 3 times`. */
+      faults: z.array(z.string()).default([]),
+      /** Healthy metric values of both versions before faults apply. */
+      baseline: z.record(z.string(), z.number()).default({}),
+    })
+    .optional(),
+});
+
+export type RolloutSpec = z.output<typeof rolloutSpec>;
+export type RolloutSpecInput = z.input<typeof rolloutSpec>;
+export type RegionSpec = z.output<typeof region>;
+export type WaveSpec = z.output<typeof wave>;
+export type Target = z.output<typeof target>;
+export type Step = z.output<typeof step>;
+export type SetWeightStep = z.output<typeof setWeightStep>;
+export type PauseStep = z.output<typeof pauseStep>;
+export type ApprovalStep = z.output<typeof approvalStep>;
+export type AnalysisStep = z.output<typeof analysisStep>;
+export type MetricSpec = z.output<typeof metric>;
+export type ProviderSpec = z.output<typeof provider>;
+export type DeploymentWindow = z.output<typeof deploymentWindow>;
+export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
+export type Weekday = (typeof WEEKDAYS)[number];

@@ -1,0 +1,108 @@
+/**
+ * Every message, task queue, id and search attribute of Meridian, defined once and imported by
+ * workflows, client, CLI and tests. Naming: `approveUpdate` <-> 'approve', `statusQuery` <-> 'status'.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
+import type { PendingApproval, RegionStatus, RolloutStatus, AuditEntry, Undo } from '../src/domain/status';
+import type { RolloutPlan } from '../src/domain/plan';
+
+export const TASK_QUEUE = 'meridian';
+export const DEFAULT_NAMESPACE = 'default';
+
+export function rolloutWorkflowId(service: string, version: string): string {
+  return `rollout/${service}/${version}`;
+}
+
+export function regionWorkflowId(rolloutId: string, region: string): string {
+  return `${rolloutId}/${region}`;
+}
+
+export const MeridianService = defineSearchAttributeKey('MeridianService', SearchAttributeType.KEYWORD);
+export const MeridianVersion = defineSearchAttributeKey('MeridianVersion', SearchAttributeType.KEYWORD);
+export const MeridianPhase = defineSearchAttributeKey('MeridianPhase', SearchAttributeType.KEYWORD);
+export const MeridianRegions = defineSearchAttributeKey('MeridianRegions', SearchAttributeType.KEYWORD_LIST);
+/** Name and type of each search attribute, as a server must register them. */
+export const SEARCH_ATTRIBUTES = {
+  MeridianService: 'Keyword',
+  MeridianVersion: 'Keyword',
+  MeridianPhase: 'Keyword',
+  MeridianRegions: 'KeywordList',
+} as const;
+
+export interface RolloutInput {
+  plan: RolloutPlan;
+  /** Who started it, for the audit trail. */
+  startedBy: string;
+  /** Off on servers that lack Meridian's search attributes (the time-skipping test server). */
+  searchAttributes?: boolean;
+  /** Wall time one analysis activity runs before it reports back; bounds history per region-hour. */
+  analysisChunkMs?: number;
+}
+
+export interface RegionInput {
+  rolloutId: string;
+  parentId: string;
+  plan: RolloutPlan;
+  region: string;
+  analysisChunkMs?: number;
+}
+
+export interface ApproveRequest {
+  region: string;
+  /** The gate's name; defaults to the gate the region waits on. */
+  gate?: string;
+  by: string;
+  comment?: string;
+}
+export interface AbortRequest {
+  reason: string;
+  by: string;
+}
+export interface OperatorRequest {
+  by: string;
+  reason?: string;
+  /** Limits resume/retry to one region; all regions when absent. */
+  region?: string;
+}
+export interface CommandResult {
+  accepted: true;
+  phase: string;
+  message: string;
+}
+
+export const approveUpdate = defineUpdate<CommandResult, [ApproveRequest]>('approve');
+export const approveSignal = defineSignal<[ApproveRequest]>('approve');
+export const abortUpdate = defineUpdate<CommandResult, [AbortRequest]>('abort');
+export const abortSignal = defineSignal<[AbortRequest]>('abort');
+export const pauseUpdate = defineUpdate<CommandResult, [OperatorRequest]>('pause');
+export const pauseSignal = defineSignal<[OperatorRequest]>('pause');
+export const resumeUpdate = defineUpdate<CommandResult, [OperatorRequest]>('resume');
+export const resumeSignal = defineSignal<[OperatorRequest]>('resume');
+export const retryUpdate = defineUpdate<CommandResult, [OperatorRequest]>('retry');
+export const retrySignal = defineSignal<[OperatorRequest]>('retry');
+export const statusQuery = defineQuery<RolloutStatus>('status');
+
+/** Child -> parent: the region's live state, so one status query on the parent shows everything. */
+export interface RegionReport {
+  status: RegionStatus;
+  pendingApproval?: PendingApproval;
+  audit: AuditEntry[];
+  undo: Undo[];
+}
+export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
+
+/** Parent -> child: operator commands, validated on the parent first. */
+export type RegionCommand =
+  | { kind: 'approve'; gate: string; by: string; comment?: string }
+  | { kind: 'pause'; by: string; reason?: string }
+  | { kind: 'resume'; by: string; reason?: string }
+  | { kind: 'retry'; by: string; reason?: string };
+export const regionCommandSignal = defineSignal<[RegionCommand]>('regionCommand');
+export const regionStatusQuery = defineQuery<RegionStatus>('regionStatus');
+
+/** A child's result or failure details: its final state and the undo stack the parent compensates. */
+export interface RegionOutcome {
+  status: RegionStatus;
+  undo: Undo[];
+}
