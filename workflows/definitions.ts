@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { PendingApproval, RegionStatus, RolloutStatus, AuditEntry, Undo } from '../src/domain/status';
+import type { AuditEntry, KnownGood, PendingApproval, RegionStatus, RolloutStatus, Undo } from '../src/domain/status';
 import type { RolloutPlan } from '../src/domain/plan';
 
 export const TASK_QUEUE = 'meridian';
@@ -46,6 +46,9 @@ export interface RegionInput {
   plan: RolloutPlan;
   region: string;
   analysisChunkMs?: number;
+  /** Set when a held region runs again: it keeps its first snapshot and undo stack. */
+  knownGood?: KnownGood;
+  undo?: Undo[];
 }
 
 export interface ApproveRequest {

@@ -1,0 +1,53 @@
+import type { FailurePolicy } from './spec';
+import type { Undo, UndoRecord } from './status';
+
+export interface RegionUndo {
+  region: string;
+  wave: number;
+  undo: Undo[];
+}
+
+/**
+ * The saga's plan: which regions to undo, grouped so that the newest wave goes first and the
+ * regions of one wave are undone in parallel. Within a region the undo stack runs newest first.
+ */
+export function compensationPlan(regions: RegionUndo[], scope: ReadonlySet<string>): UndoRecord[][] {
+  const byWave = new Map<number, UndoRecord[]>();
+  for (const r of regions) {
+    if (!scope.has(r.region) || r.undo.length === 0) continue;
+    const group = byWave.get(r.wave) ?? [];
+    for (const undo of [...r.undo].reverse()) group.push({ undo, wave: r.wave, outcome: 'pending', attempts: 0 });
+    byWave.set(r.wave, group);
+  }
+  return [...byWave.keys()].sort((a, b) => b - a).map((w) => byWave.get(w)!);
+}
+
+/** Which regions a failure rolls back under each policy. */
+export function rollbackScope(
+  policy: FailurePolicy,
+  failing: readonly string[],
+  touched: readonly string[],
+  aborted: boolean,
+): Set<string> {
+  if (aborted || policy === 'rollback-all') return new Set(touched);
+  return new Set(failing);
+}
+
+/** Undo entries keep their first recording; a re-run region never duplicates an undo. */
+export function mergeUndo(known: Undo[], incoming: Undo[]): Undo[] {
+  const keys = new Set(known.map((u) => u.key));
+  return [...known, ...incoming.filter((u) => !keys.has(u.key))];
+}
+
+export function describeUndo(u: Undo): string {
+  switch (u.kind) {
+    case 'restoreTraffic':
+      return `restore traffic in ${u.region} to ${u.weight}%`;
+    case 'restoreWorkload':
+      return `restore ${u.region} to ${u.snapshot.image}`;
+    case 'revertMigrations':
+      return `revert migrations ${u.migrationIds.join(', ')} on ${u.database} in ${u.region}`;
+    case 'reconcileData':
+      return `reconcile data on ${u.database} in ${u.region}`;
+  }
+}

@@ -1,0 +1,2 @@
+export { rolloutWorkflow } from './rollout';
+export { regionRolloutWorkflow } from './region';

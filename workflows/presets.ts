@@ -1,0 +1,32 @@
+import type { ActivityOptions } from '@temporalio/workflow';
+
+/** Named timeout and retry presets; no durations scattered through workflow code. */
+export const PRESETS = {
+  /** Preflight reads every region once; a bad answer is final. */
+  preflight: {
+    startToCloseTimeout: '2m',
+    retry: { initialInterval: '1s', maximumInterval: '10s', maximumAttempts: 3 },
+  },
+  /** Changes to a region: idempotent by key, so retrying is safe. */
+  mutate: {
+    startToCloseTimeout: '2m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+  },
+  /** Undo steps: a few quick tries, then the rollout asks a human (NeedsAttention) rather than hiding the error. */
+  undo: {
+    startToCloseTimeout: '2m',
+    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
+  },
+} satisfies Record<string, ActivityOptions>;
+
+/** A chunk of sustained-health analysis: wall time per activity plus room for the last sample. */
+export function analysisOptions(chunkMs: number, intervalMs: number): ActivityOptions {
+  return {
+    startToCloseTimeout: chunkMs + Math.max(60_000, 3 * intervalMs),
+    heartbeatTimeout: Math.max(30_000, 3 * intervalMs),
+    retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
+  };
+}
+
+/** Default wall time of one analysis activity: about 12 activity round trips per region-hour. */
+export const DEFAULT_ANALYSIS_CHUNK_MS = 5 * 60_000;
