@@ -38,7 +38,8 @@ export const approvalStep = z.strictObject({
   name: name.optional(),
   timeout: duration.optional(),
   onTimeout: z.enum(['abort', 'proceed']).optional(),
-  approvers: z.array(z.string().min(1)).min(1).optional(),
+  /** Who may approve; absent means anyone. An empty list is accepted here so validation can say why it never ends. */
+  approvers: z.array(z.string().min(1)).optional(),
 });
 export const analysisStep = z.strictObject({
   kind: z.literal('analysis'),

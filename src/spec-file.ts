@@ -1,0 +1,36 @@
+import { readFile } from 'node:fs/promises';
+import { locateProblems, parseSpecText, type Problem } from './domain/parse';
+import { formatProblem, validateSpec, type Validation } from './domain/validate';
+
+/** Parses and validates spec text; problems carry line and column where the document allows. */
+export function validateSpecText(text: string, file: string): Validation {
+  const parsed = parseSpecText(text, file);
+  if (!parsed.ok) return parsed;
+  const result = validateSpec(parsed.value);
+  return result.ok ? result : { ok: false, problems: locateProblems(text, result.problems) };
+}
+
+export async function loadSpec(path: string): Promise<Validation> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    return { ok: false, problems: [{ path: '', message: readError(err) }] };
+  }
+  return validateSpecText(text, path);
+}
+
+function readError(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'file not found; check the path (examples/demo.yaml shows a complete spec)';
+  if (code === 'EISDIR') return 'is a directory, not a spec file';
+  if (code === 'EACCES') return 'cannot be read: permission denied';
+  return `cannot be read: ${(err as Error).message}`;
+}
+
+/** One line per problem: `file:line:col: path: message` when the position is known, else `file: path: message`. */
+export function formatProblems(problems: Problem[], file: string): string {
+  return problems
+    .map((p) => `${file}${p.line !== undefined ? `:${p.line}:${p.column ?? 1}` : ''}: ${formatProblem(p)}`)
+    .join('\n');
+}
