@@ -1,0 +1,45 @@
+import { Context } from '@temporalio/activity';
+import { errorVerdict, judgeMetric, assessSample } from '../src/domain/health';
+import type { MetricSpec } from '../src/domain/spec';
+import type { Verdict } from '../src/domain/status';
+import type { ProviderRegistry } from './metrics/registry';
+import type { AnalysisInput, AnalysisProgress } from './types';
+
+/**
+ * The analysis activity: samples the canary's metrics every `step.interval`, folds each sample into
+ * the sustained-health progress and heartbeats it, so history holds one event per chunk, not per
+ * sample. Returns on a verdict, or `Running` after `chunkMs` so the workflow calls again.
+ */
+export function createRunAnalysis(providers: ProviderRegistry) {
+  return async function runAnalysis(input: AnalysisInput): Promise<AnalysisProgress> {
+    const ctx = Context.current();
+    const started = Date.now();
+    let progress = (ctx.info.heartbeatDetails as AnalysisProgress | undefined) ?? input.progress;
+    for (;;) {
+      const now = Date.now();
+      const at = new Date(now).toISOString();
+      const verdicts = await Promise.all(input.metrics.map((metric) => sample(providers, input, metric, at)));
+      progress = assessSample(progress, verdicts, now, input.step);
+      ctx.heartbeat(progress);
+      if (progress.outcome !== 'Running') return progress;
+      await ctx.sleep(input.step.interval);
+      if (Date.now() - started >= input.chunkMs) return progress;
+    }
+  };
+}
+
+async function sample(providers: ProviderRegistry, input: AnalysisInput, metric: MetricSpec, at: string): Promise<Verdict> {
+  const provider = providers.get(metric.provider.type);
+  try {
+    const value = await provider.query(metric, {
+      rolloutId: input.rolloutId,
+      service: input.service,
+      version: input.version,
+      region: input.region,
+      role: 'canary',
+    });
+    return judgeMetric(metric, value, at);
+  } catch (err) {
+    return errorVerdict(metric, err instanceof Error ? err.message : String(err), at);
+  }
+}

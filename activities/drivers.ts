@@ -1,0 +1,52 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { KnownGood } from '../src/domain/status';
+import type { SimulatedFleet } from './fleet/fleet';
+import type { DeployInput, RegionRef } from './types';
+
+/** What Meridian does to one region's workload and traffic; one implementation per `target.kind`. */
+export interface TargetDriver {
+  kind: string;
+  snapshot(ref: RegionRef): Promise<KnownGood>;
+  deployCanary(input: DeployInput): Promise<void>;
+  setWeight(input: RegionRef & { weight: number }): Promise<void>;
+  promote(input: DeployInput): Promise<void>;
+  restoreTraffic(input: RegionRef & { weight: number }): Promise<void>;
+  restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void>;
+}
+
+export function simulatedDriver(fleet: SimulatedFleet): TargetDriver {
+  return {
+    kind: 'simulated',
+    snapshot: async (ref) => fleet.snapshot(ref),
+    deployCanary: async (input) => fleet.deployCanary(input),
+    setWeight: async (input) => fleet.setWeight(input),
+    promote: async (input) => fleet.promote(input),
+    restoreTraffic: async (input) => fleet.restoreTraffic(input),
+    restoreWorkload: async (input) => fleet.restoreWorkload(input),
+  };
+}
+
+export interface DriverRegistry {
+  kinds(): string[];
+  has(kind: string): boolean;
+  /** Throws a non-retryable `UnknownTargetKind` naming the known kinds. */
+  get(kind: string): TargetDriver;
+}
+
+export function createDriverRegistry(drivers: TargetDriver[]): DriverRegistry {
+  const byKind = new Map(drivers.map((d) => [d.kind, d]));
+  return {
+    kinds: () => [...byKind.keys()],
+    has: (kind) => byKind.has(kind),
+    get(kind) {
+      const driver = byKind.get(kind);
+      if (!driver) {
+        throw ApplicationFailure.nonRetryable(
+          `no driver for target kind "${kind}" (known: ${[...byKind.keys()].join(', ') || 'none'})`,
+          'UnknownTargetKind',
+        );
+      }
+      return driver;
+    },
+  };
+}

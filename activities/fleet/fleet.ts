@@ -1,0 +1,223 @@
+import { ApplicationFailure } from '@temporalio/common';
+import type { Fault, FaultOp } from '../../src/domain/faults';
+import { metricFaultApplies } from '../../src/domain/faults';
+import type { Target } from '../../src/domain/spec';
+import type { KnownGood } from '../../src/domain/status';
+import type { DeployInput, RegionRef } from '../types';
+import { JsonFileStore } from './store';
+import {
+  imageRepo,
+  regionKey,
+  type FleetOp,
+  type FleetState,
+  type JournalEntry,
+  type RegionState,
+  type RegionView,
+  type RolloutSimulation,
+} from './state';
+
+const FAULT_OP: Record<FleetOp, FaultOp> = {
+  snapshot: 'snapshot',
+  deployCanary: 'deploy',
+  setWeight: 'setWeight',
+  promote: 'promote',
+  restoreTraffic: 'restore',
+  restoreWorkload: 'restore',
+};
+
+/** Oldest entries beyond this are dropped, so a long-lived demo file stays small. */
+const JOURNAL_LIMIT = 1000;
+
+/**
+ * A file-backed simulation of regions for demos and rollback rehearsals. State survives worker
+ * restarts; every operation is idempotent by key and journalled, and scripted faults registered
+ * per rollout make operations fail or metrics degrade.
+ */
+export class SimulatedFleet {
+  private readonly store: JsonFileStore<FleetState>;
+
+  constructor(readonly file: string) {
+    this.store = new JsonFileStore<FleetState>(file, () => ({ regions: {}, rollouts: {} }));
+  }
+
+  /** Records a rollout's faults and baseline; `keepExisting` leaves an earlier registration (and its counts) alone. */
+  registerRollout(rolloutId: string, simulation: RolloutSimulation, options: { keepExisting?: boolean } = {}): void {
+    if (options.keepExisting && this.store.read().rollouts[rolloutId]) return;
+    this.store.update((state) => {
+      state.rollouts[rolloutId] = structuredClone(simulation);
+    });
+  }
+
+  /** Brings a region into the fleet at its initial state, unless it is already known. */
+  seedRegion(service: string, region: string, target: Target, image?: string): void {
+    if (this.store.read().regions[regionKey(service, region)]) return;
+    this.store.update((state) => {
+      ensureRegion(state, { service, region, target }, image);
+    });
+  }
+
+  faults(rolloutId: string): Fault[] {
+    return structuredClone(this.store.read().rollouts[rolloutId]?.faults ?? []);
+  }
+
+  /** Removes a rollout's scripted faults, in one region or all; returns how many were removed. */
+  clearFaults(rolloutId: string, region?: string): number {
+    return this.store.update((state) => {
+      const sim = state.rollouts[rolloutId];
+      if (!sim) return 0;
+      const before = sim.faults.length;
+      sim.faults = region === undefined ? [] : sim.faults.filter((f) => f.region !== region);
+      return before - sim.faults.length;
+    });
+  }
+
+  snapshot(ref: RegionRef): KnownGood {
+    return this.apply(ref, 'snapshot', (r, done) => {
+      if (done) return done.snapshot!;
+      return { ...structuredClone(r.stable), weight: r.weight, capturedAt: new Date().toISOString() };
+    });
+  }
+
+  deployCanary(input: DeployInput): void {
+    this.apply(input, 'deployCanary', (r, done) => {
+      if (!done) r.canary = { image: input.image, config: { ...input.config } };
+    });
+  }
+
+  setWeight(input: RegionRef & { weight: number }): void {
+    this.apply(input, 'setWeight', (r, done) => {
+      if (!done) r.weight = input.weight;
+    });
+  }
+
+  /** The new version becomes stable and takes all traffic. */
+  promote(input: DeployInput): void {
+    this.apply(input, 'promote', (r, done) => {
+      if (done) return;
+      r.stable = { image: input.image, config: { ...input.config } };
+      r.canary = null;
+      r.weight = 100;
+    });
+  }
+
+  restoreTraffic(input: RegionRef & { weight: number }): void {
+    this.apply(input, 'restoreTraffic', (r, done) => {
+      if (!done) r.weight = input.weight;
+    });
+  }
+
+  restoreWorkload(input: RegionRef & { snapshot: KnownGood }): void {
+    this.apply(input, 'restoreWorkload', (r, done) => {
+      if (done) return;
+      r.stable = { image: input.snapshot.image, config: { ...input.snapshot.config } };
+      r.canary = null;
+      r.weight = input.snapshot.weight;
+    });
+  }
+
+  /** The baseline value of a metric, or a scripted fault's value when it applies to the canary at the current weight. */
+  metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number {
+    const state = this.store.read();
+    const sim = state.rollouts[rolloutId];
+    const weight = state.regions[regionKey(service, region)]?.weight ?? 0;
+    if (role === 'canary') {
+      for (const fault of sim?.faults ?? []) {
+        if (fault.kind === 'metric' && fault.region === region && fault.metric === metric && metricFaultApplies(fault, weight)) {
+          return fault.value;
+        }
+      }
+    }
+    return sim?.baseline[metric] ?? 0;
+  }
+
+  regions(service?: string): RegionView[] {
+    return Object.entries(this.store.read().regions)
+      .map(([key, r]) => view(key, r))
+      .filter((r) => service === undefined || r.service === service)
+      .sort((a, b) => `${a.service}/${a.name}`.localeCompare(`${b.service}/${b.name}`));
+  }
+
+  region(service: string, name: string): RegionView | undefined {
+    const key = regionKey(service, name);
+    const r = this.store.read().regions[key];
+    return r && view(key, r);
+  }
+
+  journal(service: string, name: string): JournalEntry[] {
+    return this.region(service, name)?.journal ?? [];
+  }
+
+  reset(): void {
+    this.store.update((state) => {
+      state.regions = {};
+      state.rollouts = {};
+    });
+  }
+
+  /**
+   * One keyed operation: a scripted fault fires first (and its remaining count is saved), then a
+   * key applied before is a no-op, else `change` applies. `done` is the earlier application, if any.
+   */
+  private apply<R>(ref: RegionRef, op: FleetOp, change: (region: RegionState, done: JournalEntry | undefined) => R): R {
+    let failure: ApplicationFailure | undefined;
+    const result = this.store.update((state) => {
+      const r = ensureRegion(state, ref, state.rollouts[ref.rolloutId]?.image);
+      const at = new Date().toISOString();
+      const fired = consumeFault(state.rollouts[ref.rolloutId], ref.region, FAULT_OP[op]);
+      if (fired) {
+        failure = ApplicationFailure.retryable(
+          `simulated fault: ${FAULT_OP[op]} failed in ${ref.region} (${fired})`,
+          'SimulatedFault',
+        );
+        record(r, { key: ref.key, op, effect: 'failed', at, weight: r.weight, error: failure.message });
+        return undefined;
+      }
+      const done = r.journal.find((e) => e.key === ref.key && e.op === op && e.effect === 'applied');
+      const out = change(r, done);
+      const entry: JournalEntry = { key: ref.key, op, effect: done ? 'noop' : 'applied', at, weight: r.weight };
+      if (op === 'snapshot') entry.snapshot = out as KnownGood;
+      record(r, entry);
+      return out;
+    });
+    if (failure) throw failure;
+    return result as R;
+  }
+}
+
+function view(key: string, r: RegionState): RegionView {
+  const slash = key.indexOf('/');
+  return { service: key.slice(0, slash), name: key.slice(slash + 1), ...structuredClone(r) };
+}
+
+function ensureRegion(
+  state: FleetState,
+  ref: { service: string; region: string; target: Target },
+  image: string | undefined,
+): RegionState {
+  const key = regionKey(ref.service, ref.region);
+  const existing = state.regions[key];
+  if (existing) return existing;
+  const initial = ref.target.kind === 'simulated' ? ref.target.initial : undefined;
+  const stable = initial
+    ? { image: initial.image, config: { ...initial.config } }
+    : { image: `${imageRepo(image ?? ref.service)}:previous`, config: {} };
+  const seeded: RegionState = { stable, canary: null, weight: 0, journal: [] };
+  state.regions[key] = seeded;
+  return seeded;
+}
+
+/** Spends one scripted failure of `op` in `region`; returns how many remain, in words, or undefined when none fires. */
+function consumeFault(sim: RolloutSimulation | undefined, region: string, op: FaultOp): string | undefined {
+  const fault = sim?.faults.find(
+    (f) => f.kind === 'operation' && f.region === region && f.op === op && (f.times === 'always' || f.times > 0),
+  );
+  if (!fault || fault.kind !== 'operation') return undefined;
+  if (fault.times === 'always') return 'fails always';
+  fault.times -= 1;
+  return fault.times === 0 ? 'no more scripted failures' : `${fault.times} more scripted failure${fault.times === 1 ? '' : 's'}`;
+}
+
+function record(region: RegionState, entry: JournalEntry): void {
+  region.journal.push(entry);
+  if (region.journal.length > JOURNAL_LIMIT) region.journal.splice(0, region.journal.length - JOURNAL_LIMIT);
+}

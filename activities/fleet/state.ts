@@ -1,0 +1,59 @@
+import type { Fault } from '../../src/domain/faults';
+import type { KnownGood } from '../../src/domain/status';
+
+export interface Workload {
+  image: string;
+  config: Record<string, string>;
+}
+
+export const FLEET_OPS = ['snapshot', 'deployCanary', 'setWeight', 'promote', 'restoreTraffic', 'restoreWorkload'] as const;
+export type FleetOp = (typeof FLEET_OPS)[number];
+
+/** One call to a region. `noop`: the key was applied before; `failed`: a scripted fault fired. */
+export interface JournalEntry {
+  key: string;
+  op: FleetOp;
+  effect: 'applied' | 'noop' | 'failed';
+  at: string;
+  /** Canary weight after the call. */
+  weight: number;
+  /** What a snapshot captured, so a repeated key returns the same known-good. */
+  snapshot?: KnownGood;
+  error?: string;
+}
+
+export interface RegionState {
+  stable: Workload;
+  canary: Workload | null;
+  /** Percent of traffic on the new version. */
+  weight: number;
+  journal: JournalEntry[];
+}
+
+/** What preflight registered for a rollout: its faults (with remaining counts) and baseline metrics. */
+export interface RolloutSimulation {
+  faults: Fault[];
+  baseline: Record<string, number>;
+  image?: string;
+}
+
+export interface FleetState {
+  regions: Record<string, RegionState>;
+  rollouts: Record<string, RolloutSimulation>;
+}
+
+export interface RegionView extends RegionState {
+  service: string;
+  name: string;
+}
+
+export function regionKey(service: string, region: string): string {
+  return `${service}/${region}`;
+}
+
+/** `registry/shop/checkout@sha256:...` or `registry/shop/checkout:2.4.0` -> `registry/shop/checkout`. */
+export function imageRepo(image: string): string {
+  const bare = image.split('@')[0]!;
+  const colon = bare.lastIndexOf(':');
+  return colon > bare.lastIndexOf('/') ? bare.slice(0, colon) : bare;
+}

@@ -1,0 +1,101 @@
+import { parseFault, type Fault } from '../src/domain/faults';
+import { createRunAnalysis } from './analysis';
+import { createDriverRegistry, simulatedDriver, type DriverRegistry, type TargetDriver } from './drivers';
+import type { SimulatedFleet } from './fleet/fleet';
+import type { MetricProvider } from './metrics/provider';
+import { createProviderRegistry, type ProviderRegistry } from './metrics/registry';
+import { simulatedProvider } from './metrics/simulated';
+import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
+
+export interface ActivityDeps {
+  fleet: SimulatedFleet;
+  /** Defaults to the simulated provider over `fleet`. */
+  providers?: MetricProvider[];
+  /** Defaults to the simulated driver over `fleet`. */
+  drivers?: TargetDriver[];
+}
+
+export function createActivities(deps: ActivityDeps): RolloutActivities {
+  const { fleet } = deps;
+  const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet)]);
+  const drivers = createDriverRegistry(deps.drivers ?? [simulatedDriver(fleet)]);
+  const analyse = createRunAnalysis(providers);
+
+  return {
+    async preflight(input) {
+      const { problems, faults } = await checkPreflight(input, drivers, providers);
+      if (problems.length > 0) return problems;
+      fleet.registerRollout(input.rolloutId, { faults, baseline: input.simulation?.baseline ?? {}, image: input.image });
+      for (const r of input.regions) {
+        if (r.target.kind === 'simulated') fleet.seedRegion(input.service, r.name, r.target, input.image);
+      }
+      return [];
+    },
+    snapshotRegion: async (input) => drivers.get(input.target.kind).snapshot(input),
+    deployCanary: async (input) => drivers.get(input.target.kind).deployCanary(input),
+    setWeight: async (input) => drivers.get(input.target.kind).setWeight(input),
+    promote: async (input) => drivers.get(input.target.kind).promote(input),
+    restoreTraffic: async (input) => drivers.get(input.target.kind).restoreTraffic(input),
+    restoreWorkload: async (input) => drivers.get(input.target.kind).restoreWorkload(input),
+    async runAnalysis(input) {
+      if (input.simulation) {
+        const faults = input.simulation.faults.map(parseFault).filter((f): f is Fault => !('error' in f));
+        fleet.registerRollout(input.rolloutId, { faults, baseline: input.simulation.baseline }, { keepExisting: true });
+      }
+      return analyse(input);
+    },
+  };
+}
+
+/** Every region has a driver, every metric an online provider, every fault parses and names a region and metric of the rollout. */
+async function checkPreflight(
+  input: PreflightInput,
+  drivers: DriverRegistry,
+  providers: ProviderRegistry,
+): Promise<{ problems: PreflightProblem[]; faults: Fault[] }> {
+  const problems: PreflightProblem[] = [];
+  for (const r of input.regions) {
+    if (!drivers.has(r.target.kind)) {
+      problems.push({ region: r.name, message: `target kind "${r.target.kind}" has no driver (known: ${drivers.kinds().join(', ')})` });
+    }
+  }
+  for (const m of input.metrics) {
+    const type = m.provider.type;
+    if (!providers.has(type)) {
+      problems.push({ message: `metric "${m.name}": provider type "${type}" is not registered (known: ${providers.types().join(', ')})` });
+      continue;
+    }
+    const offline = await offlineReason(providers.get(type));
+    if (offline) problems.push({ message: `metric "${m.name}": provider "${type}" is offline (${offline})` });
+  }
+
+  const regions = new Set(input.regions.map((r) => r.name));
+  const metrics = new Set(input.metrics.map((m) => m.name));
+  const faults: Fault[] = [];
+  (input.simulation?.faults ?? []).forEach((line, index) => {
+    const fault = parseFault(line);
+    if ('error' in fault) problems.push({ message: `faults[${index}]: ${fault.error}` });
+    else if (!regions.has(fault.region)) {
+      problems.push({ message: `faults[${index}]: region "${fault.region}" is not part of this rollout (regions: ${[...regions].join(', ')})` });
+    } else if (fault.kind === 'metric' && !metrics.has(fault.metric)) {
+      problems.push({
+        region: fault.region,
+        message: `faults[${index}]: metric "${fault.metric}" is not one of the rollout's metrics (${[...metrics].join(', ') || 'none'})`,
+      });
+    } else faults.push(fault);
+  });
+  return { problems, faults };
+}
+
+async function offlineReason(provider: MetricProvider): Promise<string | undefined> {
+  if (!provider.isOnline) return undefined;
+  try {
+    return (await provider.isOnline()) ? undefined : 'it reports itself offline';
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  }
+}
+
+export { SimulatedFleet } from './fleet';
+export type { MetricContext, MetricProvider } from './metrics/provider';
+export type { TargetDriver } from './drivers';

@@ -1,0 +1,93 @@
+/** Scripted faults of the simulated fleet, written one per line in `simulation.faults`. */
+
+export type Comparison = '>=' | '>' | '<=' | '<';
+
+/** The new version's metric reads `value` in `region` while the canary weight satisfies `when`. */
+export interface MetricFault {
+  kind: 'metric';
+  region: string;
+  metric: string;
+  value: number;
+  when: { compare: Comparison; weight: number } | 'always';
+}
+
+export const FAULT_OPS = ['snapshot', 'deploy', 'setWeight', 'promote', 'restore'] as const;
+export type FaultOp = (typeof FAULT_OPS)[number];
+
+/** The operation fails its next `times` calls in `region`; `always` fails it forever. */
+export interface OperationFault {
+  kind: 'operation';
+  region: string;
+  op: FaultOp;
+  times: number | 'always';
+}
+
+export type Fault = MetricFault | OperationFault;
+
+export const FAULT_USAGE = 'expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times"';
+
+const REGION = '([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)';
+const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?)';
+const OPERATION = new RegExp(`^${REGION}\\s*:\\s*fail\\s+(\\S+)\\s+(?:(\\d+)\\s+times?|(always))$`, 'i');
+const METRIC = new RegExp(
+  `^${REGION}\\s*:\\s*([A-Za-z_][\\w.:-]*)\\s+${NUMBER}\\s+(?:when\\s+weight\\s*(>=|>|<=|<)\\s*(\\d+(?:\\.\\d+)?)\\s*%?|(always))$`,
+  'i',
+);
+
+export function parseFault(line: string): Fault | { error: string } {
+  const text = line.trim();
+  const op = OPERATION.exec(text);
+  if (op) {
+    const [, region, name, times, always] = op;
+    const known = FAULT_OPS.find((o) => o.toLowerCase() === name!.toLowerCase());
+    if (!known) return { error: `unknown operation "${name}" (known: ${FAULT_OPS.join(', ')})` };
+    return { kind: 'operation', region: region!, op: known, times: always ? 'always' : Number(times) };
+  }
+  const metric = METRIC.exec(text);
+  if (metric) {
+    const [, region, name, value, compare, weight, always] = metric;
+    return {
+      kind: 'metric',
+      region: region!,
+      metric: name!,
+      value: Number(value),
+      when: always ? 'always' : { compare: compare as Comparison, weight: Number(weight) },
+    };
+  }
+  return { error: `${FAULT_USAGE}, got "${text}"` };
+}
+
+export function parseFaults(lines: string[]): { faults: Fault[]; problems: { index: number; message: string }[] } {
+  const faults: Fault[] = [];
+  const problems: { index: number; message: string }[] = [];
+  lines.forEach((line, index) => {
+    const parsed = parseFault(line);
+    if ('error' in parsed) problems.push({ index, message: `faults[${index}]: ${parsed.error}` });
+    else faults.push(parsed);
+  });
+  return { faults, problems };
+}
+
+/** Whether a metric fault holds at the region's current canary weight. */
+export function metricFaultApplies(fault: MetricFault, weight: number): boolean {
+  if (fault.when === 'always') return true;
+  const { compare, weight: limit } = fault.when;
+  switch (compare) {
+    case '>=':
+      return weight >= limit;
+    case '>':
+      return weight > limit;
+    case '<=':
+      return weight <= limit;
+    case '<':
+      return weight < limit;
+  }
+}
+
+export function describeFault(fault: Fault): string {
+  if (fault.kind === 'operation') {
+    return `${fault.region}: fail ${fault.op} ${fault.times === 'always' ? 'always' : `${fault.times} times`}`;
+  }
+  const when = fault.when === 'always' ? 'always' : `when weight ${fault.when.compare} ${fault.when.weight}`;
+  return `${fault.region}: ${fault.metric} ${fault.value} ${when}`;
+}

@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { describeFault, metricFaultApplies, parseFault, parseFaults, type MetricFault } from '../../src/domain/faults';
+
+describe('parseFault', () => {
+  it.each([
+    [
+      'eu-west-1: error_rate 0.08 when weight >= 25',
+      { kind: 'metric', region: 'eu-west-1', metric: 'error_rate', value: 0.08, when: { compare: '>=', weight: 25 } },
+    ],
+    [
+      '  us-east-1:latency_p99_ms 900 when weight>10  ',
+      { kind: 'metric', region: 'us-east-1', metric: 'latency_p99_ms', value: 900, when: { compare: '>', weight: 10 } },
+    ],
+    ['ap-south-1: success_rate -1.5 when weight <= 50%', { kind: 'metric', region: 'ap-south-1', metric: 'success_rate', value: -1.5, when: { compare: '<=', weight: 50 } }],
+    ['ap-south-1: saturation 0.9 when weight < 5', { kind: 'metric', region: 'ap-south-1', metric: 'saturation', value: 0.9, when: { compare: '<', weight: 5 } }],
+    ['eu-west-1: error_rate 1e-1 always', { kind: 'metric', region: 'eu-west-1', metric: 'error_rate', value: 0.1, when: 'always' }],
+    ['us-east-1: fail restore 3 times', { kind: 'operation', region: 'us-east-1', op: 'restore', times: 3 }],
+    ['us-east-1: fail setweight 1 time', { kind: 'operation', region: 'us-east-1', op: 'setWeight', times: 1 }],
+    ['us-east-1: fail deploy always', { kind: 'operation', region: 'us-east-1', op: 'deploy', times: 'always' }],
+    ['eu-central-1: fail snapshot 0 times', { kind: 'operation', region: 'eu-central-1', op: 'snapshot', times: 0 }],
+    ['eu-central-1: fail promote 2 times', { kind: 'operation', region: 'eu-central-1', op: 'promote', times: 2 }],
+  ])('%s', (line, expected) => {
+    expect(parseFault(line)).toEqual(expected);
+  });
+
+  it.each([
+    ['us-east-1: fail rollback 3 times', 'unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, restore)'],
+    ['us-east-1 error_rate 0.08 when weight >= 25', 'expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times"'],
+    ['us-east-1: error_rate high when weight >= 25', 'got "us-east-1: error_rate high when weight >= 25"'],
+    ['us-east-1: error_rate 0.08 when weight == 25', 'expected'],
+    ['us-east-1: error_rate 0.08', 'expected'],
+    ['us-east-1: fail restore many times', 'expected'],
+    ['', 'expected'],
+  ])('rejects %j', (line, message) => {
+    const parsed = parseFault(line);
+    expect('error' in parsed && parsed.error).toContain(message);
+  });
+});
+
+describe('parseFaults', () => {
+  it('keeps the good lines and names each bad one by index', () => {
+    const { faults, problems } = parseFaults(['eu-west-1: error_rate 0.08 when weight >= 25', 'nonsense', 'us-east-1: fail restore 3 times']);
+    expect(faults.map(describeFault)).toEqual(['eu-west-1: error_rate 0.08 when weight >= 25', 'us-east-1: fail restore 3 times']);
+    expect(problems).toEqual([
+      {
+        index: 1,
+        message: 'faults[1]: expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times", got "nonsense"',
+      },
+    ]);
+  });
+});
+
+describe('metricFaultApplies', () => {
+  const at = (compare: '>=' | '>' | '<=' | '<', weight: number): MetricFault => ({
+    kind: 'metric',
+    region: 'r',
+    metric: 'm',
+    value: 1,
+    when: { compare, weight },
+  });
+  it.each([
+    ['>=', 25, 24, false],
+    ['>=', 25, 25, true],
+    ['>', 25, 25, false],
+    ['>', 25, 26, true],
+    ['<=', 25, 25, true],
+    ['<=', 25, 26, false],
+    ['<', 25, 24, true],
+    ['<', 25, 25, false],
+  ] as const)('weight %s %d at %d -> %s', (compare, limit, weight, applies) => {
+    expect(metricFaultApplies(at(compare, limit), weight)).toBe(applies);
+  });
+  it('always applies, at weight 0 too', () => {
+    expect(metricFaultApplies({ kind: 'metric', region: 'r', metric: 'm', value: 1, when: 'always' }, 0)).toBe(true);
+  });
+});
