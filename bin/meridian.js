@@ -1,0 +1,6 @@
+#!/usr/bin/env node
+// Loads the TypeScript CLI through tsx in this process, so `npx meridian` works without a build step.
+import { register } from 'tsx/esm/api';
+
+register();
+await import(new URL('../src/cli/main.ts', import.meta.url).href);

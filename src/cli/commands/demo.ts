@@ -1,0 +1,29 @@
+import type { Command } from 'commander';
+import { defaultUser } from '../context';
+import { runDemo } from '../demo';
+import { runRehearsal } from '../rehearse';
+
+export function registerDemo(program: Command): void {
+  program
+    .command('demo')
+    .description('roll examples/demo.yaml out on a local server and simulated fleet, nothing needed beforehand')
+    .option('--no-fault', 'drop the scripted fault: the rollout should succeed')
+    .option('--keep', 'leave the server and worker running afterwards, until Ctrl-C')
+    .action(async (opts: { fault: boolean; keep?: boolean }) => {
+      process.exitCode = await runDemo({ fault: opts.fault, keep: opts.keep === true, startedBy: defaultUser() ?? 'demo', out: process.stdout });
+    });
+
+  program
+    .command('rehearse')
+    .description("rehearse a spec's rollback on a local server and simulated fleet with scripted faults")
+    .argument('<spec>', 'rollout spec file (YAML)')
+    .option('--scenario <file>', 'faults, one per line, same syntax as simulation.faults (default: the spec\'s own)')
+    .action(async (specFile: string, opts: { scenario?: string }) => {
+      process.exitCode = await runRehearsal({
+        specFile,
+        scenarioFile: opts.scenario,
+        startedBy: defaultUser() ?? 'rehearsal',
+        out: process.stdout,
+      });
+    });
+}

@@ -1,0 +1,15 @@
+import type { Command } from 'commander';
+import { print } from '../context';
+import { loadSpecOrFail } from '../load';
+
+export function registerValidate(program: Command): void {
+  program
+    .command('validate')
+    .description('check a rollout spec without starting anything')
+    .argument('<spec>', 'rollout spec file (YAML)')
+    .action(async (file: string) => {
+      const { plan } = await loadSpecOrFail(file);
+      const regions = Object.keys(plan.regions).length;
+      print(`${file}: valid (${plan.waves.length} wave${plan.waves.length === 1 ? '' : 's'}, ${regions} region${regions === 1 ? '' : 's'})`);
+    });
+}

@@ -1,0 +1,38 @@
+import { userInfo } from 'node:os';
+import type { Command } from 'commander';
+import { RolloutClient } from '../client';
+import type { ConnectionOverrides } from '../connection';
+
+/** `--by` defaults to the login name. */
+export function defaultUser(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.USER) return env.USER;
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `--address` and `--namespace` from the root command; absent ones fall back to TEMPORAL_* and the config profile. */
+export function connectionOverrides(cmd: Command): ConnectionOverrides {
+  const { address, namespace } = cmd.optsWithGlobals<{ address?: string; namespace?: string }>();
+  return { address, namespace };
+}
+
+/** Connects, runs `use`, and always closes the connection so the process can exit. */
+export async function withClient<T>(cmd: Command, use: (client: RolloutClient) => Promise<T>): Promise<T> {
+  const client = await RolloutClient.connect(connectionOverrides(cmd));
+  try {
+    return await use(client);
+  } finally {
+    await client.client.connection.close();
+  }
+}
+
+export function print(text: string): void {
+  process.stdout.write(`${text}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}

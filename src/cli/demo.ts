@@ -1,0 +1,50 @@
+import { fileURLToPath } from 'node:url';
+import { rolloutWorkflowId } from '../../workflows/definitions';
+import { parseFault } from '../domain/faults';
+import type { ExitCode } from './exit-codes';
+import type { LiveOutput } from './live';
+import { loadSpecOrFail } from './load';
+import { runScenario } from './scenario';
+
+export const DEMO_SPEC = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
+export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
+export const DEMO_TASK_QUEUE = 'meridian-demo';
+
+export interface DemoOptions {
+  fault: boolean;
+  keep: boolean;
+  startedBy: string;
+  out: LiveOutput;
+}
+
+/** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
+export function runStamp(date = new Date()): string {
+  return date.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+}
+
+/** The regions the demo's faults make misbehave; the rollback must name them. */
+export function faultRegions(faults: string[]): string[] {
+  return [...new Set(faults.map(parseFault).flatMap((f) => ('error' in f ? [] : [f.region])))];
+}
+
+export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
+  const { plan } = await loadSpecOrFail(DEMO_SPEC);
+  if (!opts.fault && plan.simulation) plan.simulation = { ...plan.simulation, faults: [] };
+  const faults = plan.simulation?.faults ?? [];
+  const expect = faults.length > 0 ? 'RolledBack' : 'Succeeded';
+  opts.out.write(
+    `Demo: ${plan.service} ${plan.version} over ${Object.keys(plan.regions).length} simulated regions; ` +
+      (faults.length > 0 ? `scripted fault: ${faults.join('; ')}; expecting a rollback\n` : 'no faults; expecting success\n'),
+  );
+  return runScenario({
+    plan,
+    id: rolloutWorkflowId(plan.service, `${plan.version}-demo-${runStamp()}`),
+    taskQueue: DEMO_TASK_QUEUE,
+    fleetFile: DEMO_FLEET_FILE,
+    expect,
+    causes: faultRegions(faults),
+    startedBy: opts.startedBy,
+    keep: opts.keep,
+    out: opts.out,
+  });
+}

@@ -1,0 +1,146 @@
+import { formatDuration } from '../domain/duration';
+import type { AuditEntry, RegionStatus, RolloutStatus, SustainedProgress, Verdict } from '../domain/status';
+
+const BAR_WIDTH = 10;
+const FAILING: Verdict['phase'][] = ['Failed', 'Inconclusive', 'Error'];
+/** Audit actions that stop a rollout or a region; the summary explains a rollback with them. */
+const ROLLBACK_CAUSES = new Set([
+  'analysis-failed',
+  'region-failed',
+  'stage-error',
+  'approval-timeout',
+  'abort',
+  'preflight-failed',
+  'undo-failed',
+  'needs-attention',
+]);
+
+/** Whole seconds, rounded down, so "healthy 7s" never claims time that has not passed. */
+export function seconds(ms: number): string {
+  return ms < 1000 ? '0s' : formatDuration(Math.floor(ms / 1000) * 1000);
+}
+
+/** `12:00:03Z`: UTC so every operator reads the same time. */
+export function clockTime(iso: string): string {
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? iso : `${d.toISOString().slice(11, 19)}Z`;
+}
+
+export function weightBar(weight: number): string {
+  const w = Math.max(0, Math.min(100, weight));
+  const filled = Math.round((w / 100) * BAR_WIDTH);
+  return `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}] ${String(w).padStart(3)}%`;
+}
+
+export function renderSustained(s: SustainedProgress): string {
+  const samples = s.samples >= s.minSamples ? `${s.samples} sample${s.samples === 1 ? '' : 's'}` : `${s.samples} of ${s.minSamples} samples`;
+  const failed = s.failures > 0 ? `, ${s.failures} failed` : '';
+  return `healthy ${seconds(s.healthyForMs)} of ${seconds(s.requiredMs)} (${samples}${failed})`;
+}
+
+export function latestFailingVerdict(region: RegionStatus): Verdict | undefined {
+  return [...region.verdicts].reverse().find((v) => FAILING.includes(v.phase));
+}
+
+function formatValue(value: unknown): string {
+  return typeof value === 'number' ? String(Number(value.toPrecision(4))) : String(value);
+}
+
+function regionLine(r: RegionStatus, nameWidth: number, nowMs: number): string[] {
+  const parts = [r.name.padEnd(nameWidth), r.phase.padEnd(16), weightBar(r.weight)];
+  if (r.step) parts.push(`step ${r.step.index + 1}/${r.step.total} ${r.step.kind}`);
+  if (r.sustained && r.step?.kind === 'analysis') parts.push(renderSustained(r.sustained));
+  if (r.waitingUntil) {
+    const left = Date.parse(r.waitingUntil) - nowMs;
+    parts.push(left > 0 ? `waiting ${seconds(left)} more, until ${clockTime(r.waitingUntil)}` : `due at ${clockTime(r.waitingUntil)}`);
+  }
+  const lines = [`  ${parts.join('  ').trimEnd()}`];
+  const failing = latestFailingVerdict(r);
+  const indent = ' '.repeat(nameWidth + 4);
+  if (failing) lines.push(`${indent}${failing.phase.toLowerCase()}: ${failing.reason}`);
+  if (r.reason && r.reason !== failing?.reason) lines.push(`${indent}${r.reason}`);
+  return lines;
+}
+
+export function approveCommand(id: string, region: string, gate: string): string {
+  return `meridian approve ${id} --region ${region} --gate ${gate} --by <you>`;
+}
+
+/** The whole rollout at a glance: header, one block per region, pending approvals, and the reason once it ended. */
+export function renderStatus(status: RolloutStatus, nowMs: number): string {
+  const elapsed = (status.endedAt ? Date.parse(status.endedAt) : nowMs) - Date.parse(status.startedAt);
+  const lines = [
+    `${status.id}  ${status.phase}  wave ${status.wave.index + 1}/${status.wave.total} ${status.wave.name}`,
+    `  ${status.service} ${status.version}  ${status.image}`,
+    `  policy ${status.failurePolicy}, ${status.endedAt ? 'took' : 'running for'} ${seconds(Math.max(0, elapsed))}`,
+    '',
+  ];
+  const nameWidth = Math.max(6, ...status.regions.map((r) => r.name.length));
+  for (const r of status.regions) lines.push(...regionLine(r, nameWidth, nowMs));
+  if (status.pendingApprovals.length > 0) {
+    lines.push('', 'Waiting for approval:');
+    for (const p of status.pendingApprovals) {
+      const timeout = p.timeoutAt ? `, times out at ${clockTime(p.timeoutAt)}` : '';
+      const who = p.approvers?.length ? `, approvers: ${p.approvers.join(', ')}` : '';
+      lines.push(`  ${p.region} gate "${p.gate}" since ${clockTime(p.since)}${timeout}${who}`);
+      lines.push(`    ${approveCommand(status.id, p.region, p.gate)}`);
+    }
+  }
+  if (status.reason) lines.push('', `Reason: ${status.reason}`);
+  return lines.join('\n');
+}
+
+/** `12:00:03Z us-east-1 analysis-failed: <reason> [error_rate=0.08] (by alice)` */
+export function renderAuditLine(entry: AuditEntry): string {
+  const where = entry.region ? ` ${entry.region}` : '';
+  const values = entry.data?.values;
+  const measured =
+    values && typeof values === 'object'
+      ? ` [${Object.entries(values as Record<string, unknown>)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => `${k}=${formatValue(v)}`)
+          .join(', ')}]`
+      : '';
+  const actor = entry.actor && entry.actor !== 'meridian' ? ` (by ${entry.actor})` : '';
+  return `${clockTime(entry.at)}${where} ${entry.action}: ${entry.reason}${measured}${actor}`;
+}
+
+/** The audit entries that stopped the rollout, without repeating the same reason twice. */
+export function rollbackCauses(status: RolloutStatus): AuditEntry[] {
+  const seen = new Set<string>();
+  return status.audit.filter((e) => {
+    if (!ROLLBACK_CAUSES.has(e.action)) return false;
+    if (e.action === 'approval-timeout' && /proceeding/.test(e.reason)) return false;
+    const key = `${e.region ?? ''}|${e.reason}`;
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
+}
+
+function regionsIn(status: RolloutStatus, phases: RegionStatus['phase'][]): string[] {
+  return status.regions.filter((r) => phases.includes(r.phase)).map((r) => r.name);
+}
+
+/** After the end: which regions were promoted, which were rolled back, and why. */
+export function renderSummary(status: RolloutStatus): string {
+  const list = (names: string[]) => (names.length > 0 ? names.join(', ') : 'none');
+  const lines = [`${status.id} ended ${status.phase}${status.reason ? `: ${status.reason}` : ''}`];
+  lines.push(`  promoted:        ${list(regionsIn(status, ['Promoted']))}`);
+  lines.push(`  rolled back:     ${list(regionsIn(status, ['RolledBack']))}`);
+  const attention = regionsIn(status, ['NeedsAttention']);
+  if (attention.length > 0) lines.push(`  needs attention: ${list(attention)}`);
+  const notStarted = regionsIn(status, ['Cancelled', 'Pending']);
+  if (notStarted.length > 0) lines.push(`  not changed:     ${list(notStarted)}`);
+  const causes = rollbackCauses(status);
+  if (causes.length > 0) {
+    lines.push('', 'Why:');
+    for (const e of causes) lines.push(`  ${renderAuditLine(e)}`);
+  }
+  const failedUndos = status.compensation.filter((u) => u.outcome === 'failed');
+  if (failedUndos.length > 0) {
+    lines.push('', 'Compensation that did not complete:');
+    for (const u of failedUndos) lines.push(`  ${u.undo.region} ${u.undo.kind} after ${u.attempts} attempts: ${u.error ?? 'unknown error'}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,63 @@
+import { resolve } from 'node:path';
+import { DefaultLogger, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
+import { RolloutClient } from '../client';
+import { startDevServer, type DevServer } from '../dev-server';
+import { createWorker } from '../../worker/index';
+
+export interface SandboxOptions {
+  fleetFile: string;
+  taskQueue: string;
+  port?: number;
+  uiPort?: number;
+  dbFile?: string;
+  log: (line: string) => void;
+  /** The SDK's own log level; MERIDIAN_DEBUG=1 turns everything on. */
+  sdkLogLevel?: LogLevel;
+}
+
+/** Keeps the SDK's logs out of the live view; must run before anything touches the Temporal runtime. */
+function installRuntime(level: LogLevel): void {
+  const effective: LogLevel = process.env.MERIDIAN_DEBUG ? 'DEBUG' : level;
+  try {
+    Runtime.install({ logger: new DefaultLogger(effective), telemetryOptions: { logging: { filter: { core: effective, other: 'ERROR' }, forward: {} } } });
+  } catch {
+    // Already installed by an earlier caller in this process; keep theirs.
+  }
+}
+
+/** The local dev server plus a worker in this process: everything a rollout needs, nothing running beforehand. */
+export interface Sandbox {
+  server: DevServer;
+  client: RolloutClient;
+  fleetFile: string;
+  /** Settles when the worker stops, on `stop()` or on Ctrl-C (the Temporal runtime shuts workers down on SIGINT). */
+  workerDone: Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
+  installRuntime(opts.sdkLogLevel ?? 'ERROR');
+  const server = await startDevServer({ port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile, log: opts.log });
+  const fleetFile = resolve(opts.fleetFile);
+  let worker: Worker;
+  try {
+    opts.log(`starting a worker on task queue "${opts.taskQueue}" (bundling workflows), fleet ${fleetFile}`);
+    worker = await createWorker({ connection: server.nativeConnection, namespace: server.namespace, taskQueue: opts.taskQueue, fleetFile });
+  } catch (err) {
+    await server.stop();
+    throw err;
+  }
+  const workerDone = worker.run();
+  const client = new RolloutClient(server.client, { namespace: server.namespace, taskQueue: opts.taskQueue });
+  return {
+    server,
+    client,
+    fleetFile,
+    workerDone,
+    async stop() {
+      if (worker.getState() === 'RUNNING') worker.shutdown();
+      await workerDone.catch(() => {});
+      await server.stop();
+    },
+  };
+}

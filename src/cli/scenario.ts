@@ -1,0 +1,97 @@
+import { SimulatedFleet } from '../../activities/fleet/index';
+import type { RolloutPlan } from '../domain/plan';
+import type { RolloutStatus } from '../domain/status';
+import { uiUrlFor } from '../dev-server';
+import { ExitCode, exitCodeForPhase } from './exit-codes';
+import { knownGoodProblems, promotedProblems, type FleetRegion } from './fleet-check';
+import { followRollout } from './follow';
+import { liveView, type LiveOutput } from './live';
+import { renderSummary, rollbackCauses } from './render';
+import { startSandbox, type Sandbox } from './sandbox';
+
+export type Expectation = 'Succeeded' | 'RolledBack';
+
+export interface ScenarioOptions {
+  plan: RolloutPlan;
+  id: string;
+  taskQueue: string;
+  fleetFile: string;
+  expect: Expectation;
+  /** Regions the rollback must name as its cause. */
+  causes?: string[];
+  startedBy: string;
+  /** Leaves the server and worker up after the rollout until Ctrl-C. */
+  keep: boolean;
+  out: LiveOutput;
+}
+
+export interface Judgement {
+  ok: boolean;
+  lines: string[];
+  code: ExitCode;
+}
+
+/** Whether the rollout ended as the scenario expects: the phase, the cause, and what the fleet runs now. */
+export function judge(status: RolloutStatus, expect: Expectation, fleetProblems: string[], causes: string[] = []): Judgement {
+  const problems: string[] = [];
+  if (status.phase !== expect) problems.push(`expected the rollout to end ${expect}, it ended ${status.phase}`);
+  const named = new Set(rollbackCauses(status).flatMap((e) => (e.region ? [e.region] : [])));
+  for (const region of causes) {
+    if (!named.has(region)) problems.push(`expected ${region} to be named as the cause of the rollback`);
+  }
+  problems.push(...fleetProblems);
+  if (problems.length === 0) {
+    const what = expect === 'Succeeded' ? 'every region runs the new image at 100%' : 'every region is back on its known-good image';
+    return { ok: true, code: ExitCode.Success, lines: [`as expected: ${status.phase}, ${what}`] };
+  }
+  const phaseCode = exitCodeForPhase(status.phase);
+  const code = status.phase !== expect && phaseCode !== ExitCode.Success ? phaseCode : ExitCode.Unexpected;
+  return { ok: false, code, lines: ['NOT as expected:', ...problems.map((p) => `  ${p}`)] };
+}
+
+function seedFleet(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, FleetRegion> {
+  fleet.reset();
+  const before: Record<string, FleetRegion> = {};
+  for (const region of Object.values(plan.regions)) {
+    fleet.seedRegion(plan.service, region.name, region.target, plan.image);
+    before[region.name] = fleet.region(plan.service, region.name)!;
+  }
+  return before;
+}
+
+function fleetNow(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, FleetRegion | undefined> {
+  return Object.fromEntries(Object.keys(plan.regions).map((name) => [name, fleet.region(plan.service, name)]));
+}
+
+/** Runs one rollout on a fresh simulated fleet in a local sandbox, shows it live, and judges how it ended. */
+export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
+  const say = (line: string) => opts.out.write(`${line}\n`);
+  const fleet = new SimulatedFleet(opts.fleetFile);
+  const before = seedFleet(fleet, opts.plan);
+  const sandbox: Sandbox = await startSandbox({ fleetFile: opts.fleetFile, taskQueue: opts.taskQueue, log: say });
+  try {
+    const id = await sandbox.client.start(opts.plan, { id: opts.id, startedBy: opts.startedBy });
+    say(`started ${id}`);
+    say(`Temporal UI: ${uiUrlFor(id, sandbox.server.namespace)}`);
+    say('');
+    const interrupted = new AbortController();
+    const stopFollowing = () => interrupted.abort();
+    sandbox.workerDone.then(stopFollowing, stopFollowing);
+    const status = await followRollout(sandbox.client, id, liveView(opts.out), { signal: interrupted.signal });
+    say('');
+    say(renderSummary(status));
+    say('');
+    const after = fleetNow(fleet, opts.plan);
+    const fleetProblems = opts.expect === 'Succeeded' ? promotedProblems(opts.plan, after) : knownGoodProblems(before, after);
+    const verdict = judge(status, opts.expect, fleetProblems, opts.causes);
+    for (const line of verdict.lines) say(line);
+    if (opts.keep) {
+      say('');
+      say(`kept running: Temporal at ${sandbox.server.address}, UI ${sandbox.server.uiUrl}; press Ctrl-C to stop`);
+      await sandbox.workerDone.catch(() => {});
+    }
+    return verdict.code;
+  } finally {
+    await sandbox.stop();
+  }
+}

@@ -1,0 +1,242 @@
+import { describe, expect, it } from 'vitest';
+import type { AuditEntry, RegionStatus, RolloutStatus } from '../../src/domain/status';
+import { statusChanges } from '../../src/cli/changes';
+import { plainView, redrawView, wantsRedraw } from '../../src/cli/live';
+import { renderAuditLine, renderStatus, renderSummary, renderSustained, weightBar } from '../../src/cli/render';
+
+const ID = 'rollout/checkout/2.4.0';
+const T0 = Date.parse('2025-03-04T10:00:00Z');
+const at = (s: number) => new Date(T0 + s * 1000).toISOString();
+
+function region(name: string, over: Partial<RegionStatus> = {}): RegionStatus {
+  return { name, wave: 0, phase: 'Pending', weight: 0, verdicts: [], ...over };
+}
+
+function rollout(over: Partial<RolloutStatus> = {}): RolloutStatus {
+  return {
+    id: ID,
+    service: 'checkout',
+    version: '2.4.0',
+    image: 'shop/checkout:2.4.0',
+    phase: 'Progressing',
+    failurePolicy: 'rollback-all',
+    wave: { index: 1, total: 3, name: 'early' },
+    regions: [],
+    pendingApprovals: [],
+    compensation: [],
+    audit: [],
+    startedAt: at(0),
+    ...over,
+  };
+}
+
+const lines = (text: string) => text.split('\n');
+
+describe('weightBar', () => {
+  it.each([
+    [0, '[----------]   0%'],
+    [25, '[###-------]  25%'],
+    [50, '[#####-----]  50%'],
+    [100, '[##########] 100%'],
+  ])('%i%%', (weight, bar) => expect(weightBar(weight)).toBe(bar));
+});
+
+describe('renderSustained', () => {
+  it('counts whole seconds and samples', () => {
+    expect(renderSustained({ healthyForMs: 7_900, requiredMs: 10_000, samples: 5, minSamples: 3, failures: 0, inconclusives: 0 })).toBe(
+      'healthy 7s of 10s (5 samples)',
+    );
+  });
+  it('shows missing samples and failures', () => {
+    expect(renderSustained({ healthyForMs: 2_000, requiredMs: 60_000, samples: 2, minSamples: 3, failures: 1, inconclusives: 0 })).toBe(
+      'healthy 2s of 1m (2 of 3 samples, 1 failed)',
+    );
+  });
+});
+
+describe('renderStatus', () => {
+  it('shows a progressing rollout with sustained progress and the latest failing verdict', () => {
+    const status = rollout({
+      regions: [
+        region('eu-west-1', { phase: 'Promoted', weight: 100 }),
+        region('us-east-1', {
+          wave: 1,
+          phase: 'Progressing',
+          weight: 25,
+          step: { index: 3, total: 6, kind: 'analysis', description: 'analysis of error_rate for 10s' },
+          sustained: { healthyForMs: 7_000, requiredMs: 10_000, samples: 5, minSamples: 3, failures: 1, inconclusives: 0 },
+          verdicts: [
+            { phase: 'Successful', metric: 'latency_p99_ms', value: 180, threshold: { max: 400 }, reason: 'latency_p99_ms 180 <= max 400' },
+            { phase: 'Failed', metric: 'error_rate', value: 0.08, threshold: { max: 0.02 }, reason: 'error_rate 0.08 > max 0.02' },
+          ],
+        }),
+        region('ap-south-1', { wave: 2 }),
+      ],
+    });
+    const out = lines(renderStatus(status, T0 + 42_000));
+    expect(out[0]).toBe(`${ID}  Progressing  wave 2/3 early`);
+    expect(out).toContain('  policy rollback-all, running for 42s');
+    expect(out).toContain('  eu-west-1   Promoted          [##########] 100%');
+    expect(out).toContain(
+      '  us-east-1   Progressing       [###-------]  25%  step 4/6 analysis  healthy 7s of 10s (5 samples, 1 failed)',
+    );
+    expect(out).toContain('              failed: error_rate 0.08 > max 0.02');
+    expect(out).toContain('  ap-south-1  Pending           [----------]   0%');
+    expect(out.some((l) => l.startsWith('Reason:'))).toBe(false);
+  });
+
+  it('lists pending approvals with the command that approves them', () => {
+    const status = rollout({
+      phase: 'AwaitingApproval',
+      regions: [region('eu-west-1', { phase: 'AwaitingApproval', weight: 10, step: { index: 1, total: 4, kind: 'approval', description: 'approval' } })],
+      pendingApprovals: [{ region: 'eu-west-1', gate: 'go-live', since: at(5), timeoutAt: at(3605), approvers: ['alice'] }],
+    });
+    const out = lines(renderStatus(status, T0 + 10_000));
+    const i = out.indexOf('Waiting for approval:');
+    expect(i).toBeGreaterThan(0);
+    expect(out[i + 1]).toBe('  eu-west-1 gate "go-live" since 10:00:05Z, times out at 11:00:05Z, approvers: alice');
+    expect(out[i + 2]).toBe(`    meridian approve ${ID} --region eu-west-1 --gate go-live --by <you>`);
+  });
+
+  it('shows the reason and the duration once ended', () => {
+    const status = rollout({ phase: 'RolledBack', reason: 'us-east-1 failed analysis at 25%', endedAt: at(75) });
+    const out = lines(renderStatus(status, T0 + 999_000));
+    expect(out).toContain('  policy rollback-all, took 1m15s');
+    expect(out.at(-1)).toBe('Reason: us-east-1 failed analysis at 25%');
+  });
+});
+
+const failed: AuditEntry = {
+  at: at(30),
+  actor: 'meridian',
+  action: 'analysis-failed',
+  region: 'us-east-1',
+  reason: 'us-east-1 failed analysis at 25%: error_rate 0.08 > max 0.02',
+  data: { weight: 25, values: { error_rate: 0.08, latency_p99_ms: 180.123456 } },
+};
+
+describe('renderAuditLine', () => {
+  it('prints time, region, action, reason and metric values', () => {
+    expect(renderAuditLine(failed)).toBe(
+      '10:00:30Z us-east-1 analysis-failed: us-east-1 failed analysis at 25%: error_rate 0.08 > max 0.02 [error_rate=0.08, latency_p99_ms=180.1]',
+    );
+  });
+  it('names a human actor', () => {
+    expect(renderAuditLine({ at: at(1), actor: 'alice', action: 'abort', reason: 'bad release' })).toBe('10:00:01Z abort: bad release (by alice)');
+  });
+});
+
+describe('renderSummary', () => {
+  const rolledBack = rollout({
+    phase: 'RolledBack',
+    reason: 'rolled back after us-east-1 failed analysis at 25%',
+    endedAt: at(40),
+    regions: [
+      region('eu-west-1', { phase: 'RolledBack' }),
+      region('us-east-1', { phase: 'RolledBack' }),
+      region('ap-south-1', { phase: 'Cancelled' }),
+    ],
+    audit: [
+      { at: at(1), actor: 'alice', action: 'started', reason: 'rolling out' },
+      failed,
+      { ...failed, at: at(31), action: 'region-failed' },
+      { at: at(32), actor: 'meridian', action: 'rollback', reason: 'rolling back us-east-1, eu-west-1' },
+    ],
+    compensation: [
+      {
+        undo: { kind: 'restoreWorkload', region: 'us-east-1', key: 'k', snapshot: { image: 'a', config: {}, weight: 0, capturedAt: at(0) } },
+        wave: 1,
+        outcome: 'failed',
+        attempts: 3,
+        error: 'simulated fault',
+      },
+    ],
+  });
+
+  it('says which regions were promoted and rolled back, and why, once per cause', () => {
+    const out = lines(renderSummary(rolledBack));
+    expect(out[0]).toBe(`${ID} ended RolledBack: rolled back after us-east-1 failed analysis at 25%`);
+    expect(out).toContain('  promoted:        none');
+    expect(out).toContain('  rolled back:     eu-west-1, us-east-1');
+    expect(out).toContain('  not changed:     ap-south-1');
+    const why = out.indexOf('Why:');
+    expect(out[why + 1]).toBe(`  ${renderAuditLine(failed)}`);
+    expect(out[why + 2]).toBe('');
+    expect(out).toContain('  us-east-1 restoreWorkload after 3 attempts: simulated fault');
+  });
+
+  it('has no "Why" when nothing went wrong', () => {
+    const ok = rollout({ phase: 'Succeeded', regions: [region('eu-west-1', { phase: 'Promoted', weight: 100 })] });
+    expect(renderSummary(ok)).toBe(`${ID} ended Succeeded\n  promoted:        eu-west-1\n  rolled back:     none`);
+  });
+});
+
+describe('statusChanges (plain live mode)', () => {
+  const base = rollout({ regions: [region('eu-west-1', { phase: 'Progressing', weight: 10 }), region('us-east-1')] });
+
+  it('prints everything the first time, then only what changed', () => {
+    expect(statusChanges(undefined, base, T0)).toEqual([
+      `10:00:00Z ${ID} Progressing wave 2/3 early`,
+      '10:00:00Z eu-west-1 Progressing 10%',
+      '10:00:00Z us-east-1 Pending 0%',
+    ]);
+    const next = rollout({
+      regions: [
+        region('eu-west-1', { phase: 'Progressing', weight: 25, step: { index: 2, total: 6, kind: 'setWeight', description: '' } }),
+        region('us-east-1'),
+      ],
+      audit: [failed],
+    });
+    expect(statusChanges(base, next, T0 + 5000)).toEqual(['10:00:05Z eu-west-1 Progressing 25% step 3/6 setWeight', renderAuditLine(failed)]);
+    expect(statusChanges(next, structuredClone(next), T0 + 6000)).toEqual([]);
+  });
+});
+
+describe('live views', () => {
+  const sink = (isTTY: boolean) => {
+    const chunks: string[] = [];
+    return { chunks, out: { isTTY, write: (t: string) => chunks.push(t) } };
+  };
+
+  it('redraws only on a terminal outside CI', () => {
+    expect(wantsRedraw({ isTTY: true, write: () => 0 }, {})).toBe(true);
+    expect(wantsRedraw({ isTTY: true, write: () => 0 }, { CI: 'true' })).toBe(false);
+    expect(wantsRedraw({ isTTY: false, write: () => 0 }, {})).toBe(false);
+  });
+
+  it('moves the cursor back over the previous frame and throttles', () => {
+    let now = T0;
+    const { chunks, out } = sink(true);
+    const view = redrawView(out, 1000, () => now);
+    view.update(rollout());
+    const frame = chunks[0]!;
+    const height = frame.split('\n').length - 1;
+    expect(frame.startsWith('\r\x1b[0J')).toBe(true);
+    now += 10;
+    view.update(rollout({ phase: 'Paused' }));
+    expect(chunks).toHaveLength(1);
+    view.finish();
+    expect(chunks).toHaveLength(2);
+    expect(chunks[1]!.startsWith(`\x1b[${height}F\x1b[0J${ID}  Paused`)).toBe(true);
+    view.finish();
+    expect(chunks).toHaveLength(2);
+  });
+
+  it('cuts lines to the terminal width, and not at all when the width is unknown', () => {
+    const narrow = { chunks: [] as string[], columns: 20, isTTY: true, write(t: string) { this.chunks.push(t); } };
+    redrawView(narrow, 0, () => T0).update(rollout());
+    expect(narrow.chunks[0]!.split('\n')[0]).toBe(`\r\x1b[0J${ID.slice(0, 19)}`);
+    const unknown = { chunks: [] as string[], columns: 0, isTTY: true, write(t: string) { this.chunks.push(t); } };
+    redrawView(unknown, 0, () => T0).update(rollout());
+    expect(unknown.chunks[0]!.split('\n')[0]).toBe(`\r\x1b[0J${ID}  Progressing  wave 2/3 early`);
+  });
+
+  it('prints plain change lines', () => {
+    const { chunks, out } = sink(false);
+    const view = plainView(out, () => T0);
+    view.update(rollout());
+    view.update(rollout());
+    view.update(rollout({ phase: 'Succeeded' }));
+    expect(chunks).toEqual([`10:00:00Z ${ID} Progressing wave 2/3 early\n`, `10:00:00Z ${ID} Succeeded wave 2/3 early\n`]);
+  });
+});
