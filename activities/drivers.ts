@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
+import type { FaultOp } from '../src/domain/faults';
 import type { KnownGood } from '../src/domain/status';
 import type { SimulatedFleet } from './fleet/fleet';
 import type { DeployInput, RegionRef } from './types';
@@ -15,14 +17,18 @@ export interface TargetDriver {
 }
 
 export function simulatedDriver(fleet: SimulatedFleet): TargetDriver {
+  const slow = async (ref: RegionRef, op: FaultOp) => {
+    const ms = fleet.delayMs(ref.rolloutId, ref.region, op);
+    if (ms > 0) await sleep(ms);
+  };
   return {
     kind: 'simulated',
-    snapshot: async (ref) => fleet.snapshot(ref),
-    deployCanary: async (input) => fleet.deployCanary(input),
-    setWeight: async (input) => fleet.setWeight(input),
-    promote: async (input) => fleet.promote(input),
-    restoreTraffic: async (input) => fleet.restoreTraffic(input),
-    restoreWorkload: async (input) => fleet.restoreWorkload(input),
+    snapshot: async (ref) => (await slow(ref, 'snapshot'), fleet.snapshot(ref)),
+    deployCanary: async (input) => (await slow(input, 'deploy'), fleet.deployCanary(input)),
+    setWeight: async (input) => (await slow(input, 'setWeight'), fleet.setWeight(input)),
+    promote: async (input) => (await slow(input, 'promote'), fleet.promote(input)),
+    restoreTraffic: async (input) => (await slow(input, 'restore'), fleet.restoreTraffic(input)),
+    restoreWorkload: async (input) => (await slow(input, 'restore'), fleet.restoreWorkload(input)),
   };
 }
 

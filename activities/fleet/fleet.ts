@@ -116,18 +116,24 @@ export class SimulatedFleet {
   }
 
   /** The baseline value of a metric, or a scripted fault's value when it applies to the canary at the current weight. */
-  metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number {
+  metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number | undefined {
     const state = this.store.read();
     const sim = state.rollouts[rolloutId];
     const weight = state.regions[regionKey(service, region)]?.weight ?? 0;
     if (role === 'canary') {
       for (const fault of sim?.faults ?? []) {
         if (fault.kind === 'metric' && fault.region === region && fault.metric === metric && metricFaultApplies(fault, weight)) {
-          return fault.value;
+          return fault.value === 'nodata' ? undefined : fault.value;
         }
       }
     }
     return sim?.baseline[metric] ?? 0;
+  }
+
+  /** Scripted extra latency of an operation in a region, in ms. */
+  delayMs(rolloutId: string, region: string, op: FaultOp): number {
+    const sim = this.store.read().rollouts[rolloutId];
+    return (sim?.faults ?? []).reduce((sum, f) => (f.kind === 'delay' && f.region === region && f.op === op ? sum + f.ms : sum), 0);
   }
 
   regions(service?: string): RegionView[] {

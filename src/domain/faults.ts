@@ -1,3 +1,4 @@
+import { formatDuration, parseDuration } from './duration';
 /** Scripted faults of the simulated fleet, written one per line in `simulation.faults`. */
 
 export type Comparison = '>=' | '>' | '<=' | '<';
@@ -7,7 +8,8 @@ export interface MetricFault {
   kind: 'metric';
   region: string;
   metric: string;
-  value: number;
+  /** `nodata`: the provider answers with no value, which judges Inconclusive. */
+  value: number | 'nodata';
   when: { compare: Comparison; weight: number } | 'always';
 }
 
@@ -22,12 +24,22 @@ export interface OperationFault {
   times: number | 'always';
 }
 
-export type Fault = MetricFault | OperationFault;
+/** The operation takes `ms` longer in `region`, for rehearsing slow clusters and slow rollbacks. */
+export interface DelayFault {
+  kind: 'delay';
+  region: string;
+  op: FaultOp;
+  ms: number;
+}
 
-export const FAULT_USAGE = 'expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times"';
+export type Fault = MetricFault | OperationFault | DelayFault;
+
+export const FAULT_USAGE =
+  'expected "<region>: <metric> <value|nodata> when weight >= <n>", "<region>: fail <op> <n> times" or "<region>: delay <op> <duration>"';
 
 const REGION = '([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?)';
-const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?)';
+const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|nodata)';
+const DELAY = new RegExp(`^${REGION}\\s*:\\s*delay\\s+(\\S+)\\s+(\\S+)$`, 'i');
 const OPERATION = new RegExp(`^${REGION}\\s*:\\s*fail\\s+(\\S+)\\s+(?:(\\d+)\\s+times?|(always))$`, 'i');
 const METRIC = new RegExp(
   `^${REGION}\\s*:\\s*([A-Za-z_][\\w.:-]*)\\s+${NUMBER}\\s+(?:when\\s+weight\\s*(>=|>|<=|<)\\s*(\\d+(?:\\.\\d+)?)\\s*%?|(always))$`,
@@ -43,6 +55,15 @@ export function parseFault(line: string): Fault | { error: string } {
     if (!known) return { error: `unknown operation "${name}" (known: ${FAULT_OPS.join(', ')})` };
     return { kind: 'operation', region: region!, op: known, times: always ? 'always' : Number(times) };
   }
+  const delay = DELAY.exec(text);
+  if (delay) {
+    const [, region, name, length] = delay;
+    const known = FAULT_OPS.find((o) => o.toLowerCase() === name!.toLowerCase());
+    if (!known) return { error: `unknown operation "${name}" (known: ${FAULT_OPS.join(', ')})` };
+    const ms = parseDuration(length!);
+    if (ms === undefined) return { error: `bad duration "${length}" (write it like 500ms, 3s, 1m)` };
+    return { kind: 'delay', region: region!, op: known, ms };
+  }
   const metric = METRIC.exec(text);
   if (metric) {
     const [, region, name, value, compare, weight, always] = metric;
@@ -50,7 +71,7 @@ export function parseFault(line: string): Fault | { error: string } {
       kind: 'metric',
       region: region!,
       metric: name!,
-      value: Number(value),
+      value: value!.toLowerCase() === 'nodata' ? 'nodata' : Number(value),
       when: always ? 'always' : { compare: compare as Comparison, weight: Number(weight) },
     };
   }
@@ -85,6 +106,7 @@ export function metricFaultApplies(fault: MetricFault, weight: number): boolean 
 }
 
 export function describeFault(fault: Fault): string {
+  if (fault.kind === 'delay') return `${fault.region}: delay ${fault.op} ${formatDuration(fault.ms)}`;
   if (fault.kind === 'operation') {
     return `${fault.region}: fail ${fault.op} ${fault.times === 'always' ? 'always' : `${fault.times} times`}`;
   }

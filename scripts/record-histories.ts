@@ -1,0 +1,73 @@
+/**
+ * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after a
+ * deliberate, versioned change to workflow code: `npm run histories`. The saved histories stand for
+ * rollouts already running in production; replaying them against new code proves it still fits.
+ */
+import { approveUpdate, retryUpdate } from '../workflows/definitions';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { historyToJSON } from '@temporalio/common/lib/proto-utils';
+import { regionWorkflowId } from '../workflows/definitions';
+import { startTimeSkipping } from '../test/workflows/harness';
+import { BREACH_IN_WAVE_2, testPlan } from '../test/workflows/plans';
+import { withRollout, type RolloutRun } from '../test/workflows/support';
+import type { RolloutPlan } from '../src/domain/plan';
+
+const OUT = join(import.meta.dirname, '..', 'test', 'histories');
+
+const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) => Promise<void> }> = {
+  'happy-path': { plan: testPlan() },
+  'breach-rollback-all': { plan: testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: [BREACH_IN_WAVE_2] } }) },
+  'approval': {
+    plan: testPlan({
+      waves: [
+        { name: 'canary', regions: ['eu-west-1'], steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'go-live' }] },
+        { name: 'rest', regions: ['us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'] },
+      ],
+    }),
+    drive: async (run) => {
+      await run.until((s) => s.pendingApprovals.length > 0, 'approval gate');
+      await run.handle.executeUpdate(approveUpdate, { args: [{ region: 'eu-west-1', by: 'alice' }] });
+    },
+  },
+  'needs-attention-retry': {
+    plan: testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: [BREACH_IN_WAVE_2, 'eu-west-1: fail restore always'] } }),
+    drive: async (run) => {
+      await run.until((s) => s.phase === 'NeedsAttention', 'NeedsAttention');
+      run.fleet.clearFaults(run.handle.workflowId, 'eu-west-1');
+      await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'oncall' }] });
+    },
+  },
+};
+
+async function main() {
+  const env = await startTimeSkipping();
+  try {
+    rmSync(OUT, { recursive: true, force: true });
+    for (const [name, { plan, drive }] of Object.entries(scenarios)) {
+      await withRollout(env, plan, async (run) => {
+        await drive?.(run);
+        await run.end();
+        const dir = join(OUT, name);
+        mkdirSync(dir, { recursive: true });
+        const ids = [run.handle.workflowId, ...Object.keys(plan.regions).map((r) => regionWorkflowId(run.handle.workflowId, r))];
+        for (const [i, id] of ids.entries()) {
+          try {
+            const history = await env.client.workflow.getHandle(id).fetchHistory();
+            writeFileSync(join(dir, `${i}-${id.split('/').pop()}.json`), historyToJSON(history));
+          } catch {
+            // A region that never started has no history.
+          }
+        }
+        console.log(`recorded ${name}`);
+      });
+    }
+  } finally {
+    await env.teardown();
+  }
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+import { abortUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../../workflows/definitions';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTimeSkipping } from './harness';
+import { testPlan } from './plans';
+import { auditActions, expectRegions, expectRejected } from './assertions';
+import { withRollout } from './support';
+
+let env: TestWorkflowEnvironment;
+beforeAll(async () => {
+  env = await startTimeSkipping();
+});
+afterAll(async () => {
+  await env?.teardown();
+});
+
+const slowAnalysis = { kind: 'analysis' as const, metrics: ['error_rate'], interval: '100ms', sustainedFor: '1h' };
+
+describe('operator commands on the time-skipping server', () => {
+  it('abort during analysis cancels the region and rolls back what was touched', async () => {
+    const plan = testPlan({
+      waves: [
+        { name: 'canary', regions: ['eu-west-1'] },
+        { name: 'early', regions: ['us-east-1', 'eu-central-1'], steps: [{ kind: 'setWeight', weight: 20 }, slowAnalysis] },
+        { name: 'rest', regions: ['ap-south-1', 'ap-northeast-1'] },
+      ],
+    });
+    const fleet = await withRollout(env, plan, async (run) => {
+      await run.until(
+        (s) => s.regions.filter((r) => r.step?.kind === 'analysis' && r.wave === 1).length === 2,
+        'wave 2 in analysis',
+      );
+      const res = await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'customer reports' }] });
+      expect(res.message).toMatch(/aborting/);
+      const { status } = await run.end();
+      expect(status.phase).toBe('RolledBack');
+      expect(auditActions(status, 'abort')).toMatchObject([{ actor: 'oncall', reason: 'customer reports' }]);
+      expect(status.regions.find((r) => r.name === 'ap-south-1')!.phase).toBe('Cancelled');
+    });
+    expectRegions(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'eu-central-1': 'old', 'ap-south-1': 'untouched', 'ap-northeast-1': 'untouched' });
+  });
+
+  it('an abort during compensation is recorded and does not interrupt the rollback', async () => {
+    const plan = testPlan({
+      simulation: {
+        baseline: { error_rate: 0.004 },
+        faults: ['us-east-1: error_rate 0.08 when weight >= 25', 'eu-west-1: delay restore 3s'],
+      },
+    });
+    const fleet = await withRollout(env, plan, async (run) => {
+      await run.until((s) => s.phase === 'RollingBack', 'the rollback');
+      const res = await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'make it stop' }] });
+      expect(res.message).toMatch(/already rolling back/);
+      const { status } = await run.end();
+      expect(status.phase).toBe('RolledBack');
+      expect(status.compensation.every((c) => c.outcome === 'done')).toBe(true);
+      expect(auditActions(status, 'abort')).toHaveLength(1);
+      await expectRejected(run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'again' }] }), /./);
+    });
+    expectRegions(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'eu-central-1': 'old', 'ap-south-1': 'untouched', 'ap-northeast-1': 'untouched' });
+  });
+
+  it('pause holds every region at its step; resume carries on to success', async () => {
+    const plan = testPlan({ steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'pause', duration: '1s' }, { kind: 'setWeight', weight: 30 }, { kind: 'pause', duration: '1s' }] });
+    const fleet = await withRollout(env, plan, async (run) => {
+      await run.until((s) => s.regions[0]!.weight === 10, 'eu-west-1 at 10%');
+      await run.handle.executeUpdate(pauseUpdate, { args: [{ by: 'oncall', reason: 'freeze' }] });
+      const paused = await run.until((s) => s.regions[0]!.phase === 'Paused', 'eu-west-1 paused');
+      expect(paused.phase).toBe('Paused');
+      await expectRejected(run.handle.executeUpdate(pauseUpdate, { args: [{ by: 'oncall' }] }), /already paused/);
+      await new Promise((r) => setTimeout(r, 1500));
+      const still = await run.status();
+      expect(still.regions[0]!.weight).toBe(paused.regions[0]!.weight);
+      expect(run.fleet.region('checkout', 'eu-west-1')!.weight).toBe(paused.regions[0]!.weight);
+      expect(still.regions.slice(1).every((r) => r.phase === 'Pending')).toBe(true);
+      await run.handle.executeUpdate(resumeUpdate, { args: [{ by: 'oncall' }] });
+      const { status } = await run.end();
+      expect(status.phase).toBe('Succeeded');
+      expect(auditActions(status, 'pause')).toMatchObject([{ actor: 'oncall', reason: 'freeze' }]);
+    });
+    expectRegions(fleet, plan, { 'eu-west-1': 'new', 'us-east-1': 'new', 'eu-central-1': 'new', 'ap-south-1': 'new', 'ap-northeast-1': 'new' });
+  });
+
+  it('an inconclusive analysis pauses for a human; retry runs it again', async () => {
+    const plan = testPlan({
+      waves: [{ name: 'only', regions: ['eu-west-1'] }, { name: 'rest', regions: ['us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'] }],
+      metrics: [
+        { name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 },
+        { name: 'saturation', provider: { type: 'simulated' }, max: 0.9 },
+      ],
+      steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'analysis', metrics: ['error_rate', 'saturation'], interval: '100ms', sustainedFor: '300ms' }],
+      simulation: { baseline: { error_rate: 0.004 }, faults: ['eu-west-1: saturation nodata when weight >= 10'] },
+    });
+    await withRollout(env, plan, async (run) => {
+      const s = await run.until((st) => st.regions[0]!.phase === 'Inconclusive', 'inconclusive');
+      expect(s.phase).toBe('Paused');
+      expect(s.regions[0]!.verdicts.find((v) => v.metric === 'saturation')!.phase).toBe('Inconclusive');
+      run.fleet.clearFaults(run.handle.workflowId, 'eu-west-1');
+      await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'oncall', region: 'eu-west-1' }] });
+      await run.until((st) => st.regions[0]!.phase === 'Promoted' || st.regions[0]!.phase === 'Baking', 'eu-west-1 promoted');
+      await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'enough' }] });
+      const { status } = await run.end();
+      expect(auditActions(status, 'analysis-retried')).toHaveLength(1);
+      expect(status.phase).toBe('RolledBack');
+    });
+  });
+});
