@@ -54,9 +54,10 @@ async function main() {
         for (const [i, id] of ids.entries()) {
           try {
             const history = await env.client.workflow.getHandle(id).fetchHistory();
-            writeFileSync(join(dir, `${i}-${id.split('/').pop()}.json`), historyToJSON(history));
-          } catch {
-            // A region that never started has no history.
+            writeFileSync(join(dir, `${i}-${id.split('/').pop()}.json`), `{"workflowId":${JSON.stringify(id)},"history":${historyToJSON(history)}}`);
+          } catch (err) {
+            const notFound = (err as Error).name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5;
+            if (!notFound) throw err;
           }
         }
         console.log(`recorded ${name}`);

@@ -10,7 +10,8 @@ const DIR = join(import.meta.dirname, '..', 'histories');
 function* histories() {
   for (const scenario of readdirSync(DIR)) {
     for (const file of readdirSync(join(DIR, scenario))) {
-      yield { workflowId: `${scenario}/${file}`, history: historyFromJSON(JSON.parse(readFileSync(join(DIR, scenario, file), 'utf8'))) };
+      const saved = JSON.parse(readFileSync(join(DIR, scenario, file), 'utf8')) as { workflowId: string; history: unknown };
+      yield { workflowId: saved.workflowId, history: historyFromJSON(saved.history) };
     }
   }
 }
