@@ -9,12 +9,12 @@ export const PRESETS = {
   },
   /** Changes to a region: idempotent by key, so retrying is safe. */
   mutate: {
-    startToCloseTimeout: '2m',
+    startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
   },
   /** Undo steps: a few quick tries, then the rollout asks a human (NeedsAttention) rather than hiding the error. */
   undo: {
-    startToCloseTimeout: '2m',
+    startToCloseTimeout: '30s',
     retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
   },
 } satisfies Record<string, ActivityOptions>;
@@ -23,7 +23,7 @@ export const PRESETS = {
 export function analysisOptions(chunkMs: number, intervalMs: number): ActivityOptions {
   return {
     startToCloseTimeout: chunkMs + Math.max(60_000, 3 * intervalMs),
-    heartbeatTimeout: Math.max(30_000, 3 * intervalMs),
+    heartbeatTimeout: Math.max(10_000, 3 * intervalMs),
     retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },
   };
 }

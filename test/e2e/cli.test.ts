@@ -1,0 +1,177 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimulatedFleet } from '../../activities/fleet';
+import { startDevServer, type DevServer } from '../../src/dev-server';
+import type { RolloutStatus } from '../../src/domain/status';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const OLD = 'registry.test/shop/cart:1.0.0';
+const NEW = 'registry.test/shop/cart@sha256:' + 'cd'.repeat(32);
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+let server: DevServer;
+let dir: string;
+let fleetFile: string;
+const workers: ChildProcess[] = [];
+
+function cli(args: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--address', server.address], {
+      cwd: ROOT,
+      env: { ...process.env, CI: 'true', MERIDIAN_TASK_QUEUE: '' },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A worker in its own process, like an operator's; resolves once it polls. */
+function startWorker(): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', fleetFile, '--address', server.address], {
+      cwd: ROOT,
+      env: { ...process.env, CI: 'true' },
+    });
+    workers.push(child);
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('worker polling')) resolve(child);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
+  });
+}
+
+async function statusJson(id: string): Promise<RolloutStatus> {
+  const r = await cli(['status', id, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as RolloutStatus;
+}
+
+async function until(id: string, predicate: (s: RolloutStatus) => boolean, what: string, timeoutMs = 90_000): Promise<RolloutStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RolloutStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await statusJson(id);
+    if (predicate(last)) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.regions)}`);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'meridian-e2e-'));
+  fleetFile = join(dir, 'fleet.json');
+  server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
+});
+
+afterAll(async () => {
+  for (const w of workers) w.kill('SIGKILL');
+  await server?.stop();
+});
+
+describe('end to end on the real dev server, through the CLI', () => {
+  it('start, watch, approve, status --json; a killed worker is replaced and no step runs twice', async () => {
+    const spec = join(dir, 'cart.yaml');
+    const region = (name: string) => `  - name: ${name}\n    target: { kind: simulated, initial: { image: ${OLD} } }\n`;
+    writeFileSync(
+      spec,
+      [
+        'service: cart',
+        'version: 3.1.0',
+        `image: ${NEW}`,
+        'regions:',
+        region('eu-west-1') + region('us-east-1') + region('eu-central-1'),
+        'waves:',
+        '  - name: canary',
+        '    regions: [eu-west-1]',
+        '    steps:',
+        '      - { kind: setWeight, weight: 20 }',
+        '      - { kind: approval, name: go-live, approvers: [alice] }',
+        '  - name: rest',
+        '    regions: [us-east-1, eu-central-1]',
+        'metrics:',
+        '  - { name: error_rate, provider: { type: simulated }, max: 0.02 }',
+        'steps:',
+        '  - { kind: setWeight, weight: 25 }',
+        '  - { kind: analysis, metrics: [error_rate], interval: 250ms, sustainedFor: 6s, minSamples: 5 }',
+        '  - { kind: setWeight, weight: 50 }',
+        'simulation: { baseline: { error_rate: 0.005 } }',
+      ].join('\n'),
+    );
+
+    let worker = await startWorker();
+    const started = await cli(['start', spec, '--by', 'carol', '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    const { id } = JSON.parse(started.stdout) as { id: string };
+    expect(id).toBe('rollout/cart/3.1.0');
+
+    const watch = cli(['watch', id]);
+
+    const gate = await until(id, (s) => s.pendingApprovals.length > 0, 'the go-live gate');
+    expect(gate.phase).toBe('AwaitingApproval');
+    expect(gate.regions.find((r) => r.name === 'eu-west-1')!.weight).toBe(20);
+
+    const refused = await cli(['approve', id, '--region', 'eu-west-1', '--by', 'mallory']);
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toMatch(/"mallory" may not approve gate "go-live"/);
+    const approved = await cli(['approve', id, '--region', 'eu-west-1', '--by', 'alice', '--comment', 'graphs are flat']);
+    expect(approved.code, approved.stderr).toBe(0);
+
+    await until(id, (s) => s.regions.filter((r) => r.wave === 1 && r.step?.kind === 'analysis').length === 2, 'wave 2 in analysis');
+    worker.kill('SIGKILL');
+    await new Promise((r) => worker.once('close', r));
+    worker = await startWorker();
+
+    const watched = await watch;
+    expect(watched.code, watched.stdout + watched.stderr).toBe(0);
+    expect(watched.stdout).toMatch(/Succeeded/);
+
+    const final = await statusJson(id);
+    expect(final.phase).toBe('Succeeded');
+    expect(final.audit.find((a) => a.action === 'approve')).toMatchObject({ actor: 'alice', reason: 'graphs are flat' });
+
+    const fleet = new SimulatedFleet(fleetFile);
+    for (const name of ['eu-west-1', 'us-east-1', 'eu-central-1']) {
+      const r = fleet.region('cart', name)!;
+      expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, name).toEqual({ image: NEW, canary: null, weight: 100 });
+      const applied = fleet.journal('cart', name).filter((j) => j.effect === 'applied');
+      const keys = applied.map((j) => `${j.op}:${j.key}`);
+      expect(new Set(keys).size, `${name} applied a step twice: ${keys.join(', ')}`).toBe(keys.length);
+      expect(applied.map((j) => j.op), name).toEqual(
+        name === 'eu-west-1'
+          ? ['snapshot', 'deployCanary', 'setWeight', 'promote']
+          : ['snapshot', 'deployCanary', 'setWeight', 'setWeight', 'promote'],
+      );
+    }
+
+    const listed = await cli(['list', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id, phase: 'Succeeded' })]));
+  });
+});
