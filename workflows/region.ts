@@ -30,6 +30,12 @@ import { analysisOptions, DEFAULT_ANALYSIS_CHUNK_MS, PRESETS } from './presets';
 
 const mutate = proxyActivities<RolloutActivities>(PRESETS.mutate);
 
+/**
+ * A change to the region runs to completion even when the stage is cancelled, so the undo the
+ * parent runs next never races a change still on its way.
+ */
+const change = <T>(fn: () => Promise<T>): Promise<T> => CancellationScope.nonCancellable(fn);
+
 /** Failure types a region stage ends with; the parent reads them to choose its reaction. */
 export const REGION_FAILURE = {
   analysis: 'AnalysisFailed',
@@ -136,9 +142,9 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     if (!undo.some((u) => u.kind === 'restoreTraffic')) {
       pushUndo({ kind: 'restoreTraffic', region: region.name, key: effectKey(rolloutId, region.name, 'undo-traffic'), weight: snapshot.weight });
     }
-    await mutate.setWeight.executeWithOptions({ ...PRESETS.mutate, summary: `setWeight ${region.name} to ${weight}%` }, [
+    await change(() => mutate.setWeight.executeWithOptions({ ...PRESETS.mutate, summary: `setWeight ${region.name} to ${weight}%` }, [
       { ...ref(`weight-${weight}`), weight },
-    ]);
+    ]));
     status.weight = weight;
     record('set-weight', `canary weight set to ${weight}%`, { weight });
   };
@@ -253,16 +259,16 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
 
     let snapshot = input.knownGood;
     if (!snapshot) {
-      snapshot = await mutate.snapshotRegion.executeWithOptions({ ...PRESETS.mutate, summary: `snapshot ${region.name}` }, [ref('snapshot')]);
+      snapshot = await change(() => mutate.snapshotRegion.executeWithOptions({ ...PRESETS.mutate, summary: `snapshot ${region.name}` }, [ref('snapshot')]));
       record('snapshot', `known-good recorded: ${snapshot.image} at ${snapshot.weight}%`, { ...snapshot });
     }
     status.snapshot = snapshot;
     status.weight = snapshot.weight;
 
     pushUndo({ kind: 'restoreWorkload', region: region.name, key: effectKey(rolloutId, region.name, 'undo-workload'), snapshot });
-    await mutate.deployCanary.executeWithOptions({ ...PRESETS.mutate, summary: `deploy canary ${region.name}` }, [
+    await change(() => mutate.deployCanary.executeWithOptions({ ...PRESETS.mutate, summary: `deploy canary ${region.name}` }, [
       { ...ref('deploy'), image: plan.image, config: plan.config },
-    ]);
+    ]));
     record('deploy-canary', `canary ${plan.image} deployed`);
     await report();
 
@@ -275,9 +281,9 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     status.step = undefined;
 
     await waitWhilePaused();
-    await mutate.promote.executeWithOptions({ ...PRESETS.mutate, summary: `promote ${region.name}` }, [
+    await change(() => mutate.promote.executeWithOptions({ ...PRESETS.mutate, summary: `promote ${region.name}` }, [
       { ...ref('promote'), image: plan.image, config: plan.config },
-    ]);
+    ]));
     status.weight = 100;
     record('promoted', `${plan.image} promoted to 100%`);
     if (region.bakeMs > 0) {

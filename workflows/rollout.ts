@@ -199,6 +199,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
     }
     abort = req;
     record('abort', req.reason, { actor: req.by });
+    void cutTraffic();
     waveScope?.cancel();
     sync();
     return { accepted: true, phase: phase(), message: `aborting: every touched region goes back to its known-good state` };
@@ -313,6 +314,31 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
     }
   };
 
+  let trafficCut: Promise<unknown> | undefined;
+  /**
+   * The first reaction to an abort or a rollback-all: every region with a live canary sends its
+   * traffic back to stable at once, in parallel, before the saga's ordered pass repeats it under its
+   * own key once the stages have stopped. Restoring traffic is each region's newest undo, so this
+   * keeps the newest-first order.
+   */
+  const cutTraffic = () =>
+    (trafficCut ??= CancellationScope.nonCancellable(() =>
+      Promise.all(
+        order
+          .filter((n) => !['Pending', 'Promoted', 'RolledBack'].includes(regions.get(n)!.phase))
+          .flatMap((n) => (undo.get(n) ?? []).filter((u) => u.kind === 'restoreTraffic'))
+          .map(async (u) => {
+            try {
+              await runUndo({ ...u, key: `${u.key}-first` });
+              record('traffic-cut', `traffic in ${u.region} moved back to stable at once`, { region: u.region });
+            } catch (err) {
+              if (isCancellation(err)) throw err;
+              record('traffic-cut-failed', `${rootMessage(err)}; the rollback retries it in order`, { region: u.region });
+            }
+          }),
+      ),
+    ));
+
   /** Undo one region newest first; stop at its first failure, since later undos assume earlier ones held. */
   const undoRegion = async (name: string, records: UndoRecord[]) => {
     setRegion(name, { phase: 'RollingBack', step: undefined });
@@ -343,6 +369,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
 
   const compensate = async (scope: Set<string>) => {
     compensating = true;
+    await trafficCut;
     const groups = compensationPlan(
       order.map((n) => ({ region: n, wave: plan.regions[n]!.wave, undo: undo.get(n) ?? [] })),
       scope,
@@ -424,6 +451,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
         if (failure?.type === REGION_FAILURE.approvalTimeout) {
           failures.push({ region: name, reason: why });
           abort = { reason: why, by: 'meridian' };
+          void cutTraffic();
           waveScope?.cancel();
           sync();
           return;
@@ -432,6 +460,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
           case 'rollback-all':
             failures.push({ region: name, reason: why });
             rollbackAll = true;
+            void cutTraffic();
             scope.cancel();
             sync();
             return;

@@ -1,0 +1,226 @@
+/**
+ * `npm run bench`: figures for the rollout engine on a real local dev server and the simulated fleet.
+ * Prints a table and writes bench/report.json. Figures, not pass/fail: the machines are shared and noisy.
+ *
+ *   MERIDIAN_BENCH_TRIALS=10 npm run bench          (trials per latency figure)
+ *   MERIDIAN_BENCH_ROLLOUTS=100 npm run bench       (concurrent rollouts for the memory figure)
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SimulatedFleet } from '../activities/fleet';
+import { RolloutClient } from '../src/client';
+import { startDevServer } from '../src/dev-server';
+import { compilePlan, type RolloutPlan } from '../src/domain/plan';
+import { rolloutSpec, type RolloutSpecInput } from '../src/domain/spec';
+import { regionWorkflowId } from '../workflows/definitions';
+
+const ROOT = join(import.meta.dirname, '..');
+const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
+const ROLLOUTS = Number(process.env.MERIDIAN_BENCH_ROLLOUTS ?? 100);
+const OLD = 'registry.bench/app:1.0.0';
+const NEW = 'registry.bench/app@sha256:' + 'ef'.repeat(32);
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => quantile(xs, 0.5);
+function quantile(xs: number[], q: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const i = (s.length - 1) * q;
+  const lo = Math.floor(i);
+  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function plan(service: string, regions: string[], over: Partial<RolloutSpecInput>): RolloutPlan {
+  return compilePlan(
+    rolloutSpec.parse({
+      service,
+      version: '1.1.0',
+      image: NEW,
+      regions: regions.map((name) => ({ name, target: { kind: 'simulated', initial: { image: OLD } } })),
+      waves: [{ name: 'all', regions }],
+      metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
+      steps: [{ kind: 'setWeight', weight: 30 }, { kind: 'analysis', metrics: ['error_rate'], interval: '500ms', sustainedFor: '10m' }],
+      simulation: { baseline: { error_rate: 0.004 }, faults: [] },
+      ...over,
+    }),
+  );
+}
+
+async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 120_000, everyMs = 20) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+/** The worker runs in its own process, as in production, so its memory is measured alone. */
+async function startWorker(address: string, fleetFile: string) {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', fleetFile, '--address', address], {
+    cwd: ROOT,
+    env: { ...process.env, CI: 'true' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('worker polling')) resolve();
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
+  });
+  const rssMb = () => {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  };
+  return { child, rssMb, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) };
+}
+
+async function abortToZero(client: RolloutClient, fleet: SimulatedFleet) {
+  const samples: number[] = [];
+  const regions = ['r1', 'r2', 'r3'];
+  for (let t = 0; t < TRIALS; t++) {
+    const service = `abort-${t}`;
+    const id = await client.start(plan(service, regions, {}), { id: `bench/${service}` });
+    await waitFor('canaries at 30%', () => regions.every((r) => fleet.region(service, r)?.weight === 30));
+    await sleep(300);
+    const t0 = performance.now();
+    await client.abort(id, { by: 'bench', reason: 'measure' });
+    await waitFor('weight 0 everywhere', () => regions.every((r) => fleet.region(service, r)?.weight === 0), 60_000, 2);
+    samples.push(performance.now() - t0);
+    await client.result(id);
+  }
+  return { trials: samples.length, regionsInFlight: regions.length, medianMs: median(samples), p95Ms: quantile(samples, 0.95), samplesMs: samples };
+}
+
+async function breachToRollback(client: RolloutClient, fleet: SimulatedFleet) {
+  const intervalMs = 1000;
+  const samples: number[] = [];
+  for (let t = 0; t < Math.max(3, Math.ceil(TRIALS / 2)); t++) {
+    const service = `breach-${t}`;
+    const p = plan(service, ['r1'], {
+      steps: [
+        { kind: 'setWeight', weight: 10 },
+        { kind: 'analysis', metrics: ['error_rate'], interval: '1s', sustainedFor: '1s' },
+        { kind: 'setWeight', weight: 25 },
+        { kind: 'analysis', metrics: ['error_rate'], interval: '1s', sustainedFor: '10m' },
+      ],
+      simulation: { baseline: { error_rate: 0.004 }, faults: ['r1: error_rate 0.08 when weight >= 25'] },
+    });
+    const id = await client.start(p, { id: `bench/${service}` });
+    await client.result(id);
+    const journal = fleet.journal(service, 'r1');
+    const breach = journal.find((j) => j.op === 'setWeight' && j.effect === 'applied' && j.weight === 25)!;
+    const rollback = journal.find((j) => j.op === 'restoreTraffic' && j.effect === 'applied')!;
+    samples.push(Date.parse(rollback.at) - Date.parse(breach.at));
+  }
+  const med = median(samples);
+  return { trials: samples.length, analysisIntervalMs: intervalMs, medianMs: med, p95Ms: quantile(samples, 0.95), ratioToInterval: med / intervalMs, samplesMs: samples };
+}
+
+/**
+ * History written while a region waits on sustained health. Two rollouts differ only in how long
+ * the wait lasts; the difference in events, per analysis chunk, times the chunks in an hour.
+ */
+async function eventsPerRegionHour(client: RolloutClient) {
+  const chunkMs = 3000;
+  const count = async (sustained: string, n: number) => {
+    const service = `events-${n}`;
+    const p = plan(service, ['r1'], { steps: [{ kind: 'setWeight', weight: 30 }, { kind: 'analysis', metrics: ['error_rate'], interval: '500ms', sustainedFor: sustained }] });
+    const id = await client.start(p, { id: `bench/${service}`, analysisChunkMs: chunkMs });
+    await client.result(id);
+    let events = 0;
+    for (const wid of [id, regionWorkflowId(id, 'r1')]) {
+      const history = await client.client.workflow.getHandle(wid).fetchHistory();
+      events += history.events?.length ?? 0;
+    }
+    return events;
+  };
+  const short = await count('6s', 1);
+  const long = await count('30s', 2);
+  const chunks = (30_000 - 6_000) / chunkMs;
+  const perChunk = (long - short) / chunks;
+  const defaultChunkMs = 5 * 60_000;
+  return {
+    eventsShortWait: short,
+    eventsLongWait: long,
+    eventsPerChunk: perChunk,
+    chunkMsMeasured: chunkMs,
+    defaultChunkMs,
+    eventsPerRegionHour: Math.round(perChunk * (3_600_000 / defaultChunkMs)),
+    eventPerSampleDesignAt30sInterval: Math.round(perChunk * (3_600_000 / 30_000)),
+  };
+}
+
+async function memoryAt(client: RolloutClient, fleet: SimulatedFleet, worker: { rssMb(): number }) {
+  const regions = ['r1', 'r2', 'r3', 'r4', 'r5'];
+  const idle = worker.rssMb();
+  const ids: string[] = [];
+  for (let i = 0; i < ROLLOUTS; i++) {
+    const service = `mem-${i}`;
+    ids.push(
+      await client.start(plan(service, regions, { steps: [{ kind: 'setWeight', weight: 20 }, { kind: 'analysis', metrics: ['error_rate'], interval: '2s', sustainedFor: '10m' }] }), {
+        id: `bench/${service}`,
+      }),
+    );
+  }
+  let peak = idle;
+  const sampler = setInterval(() => (peak = Math.max(peak, worker.rssMb())), 250);
+  await waitFor(
+    'every region in analysis',
+    () => ids.every((_, i) => regions.every((r) => fleet.region(`mem-${i}`, r)?.weight === 20)),
+    300_000,
+    500,
+  );
+  await sleep(10_000);
+  const steady = worker.rssMb();
+  clearInterval(sampler);
+  for (const id of ids) await client.abort(id, { by: 'bench', reason: 'done measuring' });
+  for (const id of ids) await client.result(id);
+  return { rollouts: ROLLOUTS, regionsEach: regions.length, idleRssMb: idle, steadyRssMb: steady, peakRssMb: peak };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
+  const fleetFile = join(dir, 'fleet.json');
+  const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
+  const worker = await startWorker(server.address, fleetFile);
+  const client = new RolloutClient(server.client, { namespace: server.namespace });
+  const fleet = new SimulatedFleet(fleetFile);
+  const report: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, trials: TRIALS };
+  try {
+    const step = async (name: string, run: () => Promise<unknown>) => {
+      process.stdout.write(`${name} ... `);
+      report[name] = await run();
+      console.log(JSON.stringify(report[name]));
+    };
+    await step('abortToWeightZero', () => abortToZero(client, fleet));
+    await step('breachToRollback', () => breachToRollback(client, fleet));
+    await step('historyEvents', () => eventsPerRegionHour(client));
+    await step('workerMemory', () => memoryAt(client, fleet, worker));
+  } finally {
+    await worker.stop();
+    await server.stop();
+  }
+  const out = join(ROOT, 'bench', 'report.json');
+  writeFileSync(out, JSON.stringify(report, null, 2));
+  console.log(`\nreport written to ${out}`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
