@@ -1,4 +1,3 @@
-import type { FailurePolicy } from './spec';
 import type { Undo, UndoRecord } from './status';
 
 export interface RegionUndo {
@@ -20,17 +19,6 @@ export function compensationPlan(regions: RegionUndo[], scope: ReadonlySet<strin
     byWave.set(r.wave, group);
   }
   return [...byWave.keys()].sort((a, b) => b - a).map((w) => byWave.get(w)!);
-}
-
-/** Which regions a failure rolls back under each policy. */
-export function rollbackScope(
-  policy: FailurePolicy,
-  failing: readonly string[],
-  touched: readonly string[],
-  aborted: boolean,
-): Set<string> {
-  if (aborted || policy === 'rollback-all') return new Set(touched);
-  return new Set(failing);
 }
 
 /** Undo entries keep their first recording; a re-run region never duplicates an undo. */

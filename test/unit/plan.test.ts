@@ -1,0 +1,56 @@
+import { describe, expect, it } from 'vitest';
+import { compilePlan } from '../../src/domain/plan';
+import { rolloutSpec } from '../../src/domain/spec';
+import { describeStep, effectKey, gateName } from '../../src/domain/steps';
+
+const spec = rolloutSpec.parse({
+  service: 'svc',
+  version: '1',
+  image: 'img@sha256:' + '0'.repeat(64),
+  regions: [
+    { name: 'a', target: { kind: 'simulated' }, steps: [{ kind: 'setWeight', weight: 5 }], bake: '1m' },
+    { name: 'b', target: { kind: 'simulated' } },
+    { name: 'c', target: { kind: 'simulated' } },
+  ],
+  waves: [{ regions: ['a', 'b'], steps: [{ kind: 'setWeight', weight: 50 }], bake: '2m', maxParallel: 1 }, { name: 'last', regions: ['c'] }],
+  steps: [{ kind: 'setWeight', weight: 25 }],
+  bake: '3m',
+});
+
+describe('compilePlan', () => {
+  it('resolves steps and bake with region over wave over rollout', () => {
+    const plan = compilePlan(spec);
+    expect(plan.regions.a!.steps).toEqual([{ kind: 'setWeight', weight: 5 }]);
+    expect(plan.regions.a!.bakeMs).toBe(60_000);
+    expect(plan.regions.b!.steps).toEqual([{ kind: 'setWeight', weight: 50 }]);
+    expect(plan.regions.b!.bakeMs).toBe(120_000);
+    expect(plan.regions.c!.steps).toEqual([{ kind: 'setWeight', weight: 25 }]);
+    expect(plan.regions.c!.bakeMs).toBe(180_000);
+  });
+
+  it('names waves, keeps their order and defaults maxParallel to the wave size', () => {
+    const plan = compilePlan(spec);
+    expect(plan.waves.map((w) => [w.name, w.regions, w.maxParallel])).toEqual([
+      ['wave-1', ['a', 'b'], 1],
+      ['last', ['c'], 1],
+    ]);
+    expect(plan.regions.c!.wave).toBe(1);
+  });
+});
+
+describe('steps', () => {
+  it.each([
+    [{ kind: 'setWeight', weight: 25 }, 'setWeight 25%'],
+    [{ kind: 'pause', duration: 90_000 }, 'pause 1m30s'],
+    [{ kind: 'approval', name: 'go-live', timeout: 3_600_000, onTimeout: 'proceed' }, 'approval go-live (timeout 1h, then proceed)'],
+    [{ kind: 'analysis', metrics: ['error_rate', 'p99'], interval: 30_000, sustainedFor: 600_000 }, 'analysis error_rate, p99 sustained 10m'],
+  ] as const)('describes %j', (step, want) => {
+    expect(describeStep(step as never)).toBe(want);
+  });
+
+  it('names a gate by its name or position, and keys effects by rollout, region and step', () => {
+    expect(gateName({ kind: 'approval', name: 'go' }, 3)).toBe('go');
+    expect(gateName({ kind: 'approval' }, 3)).toBe('step-4');
+    expect(effectKey('rollout/svc/1', 'a', 'weight-25')).toBe('rollout/svc/1/a/weight-25');
+  });
+});
