@@ -179,18 +179,15 @@ async function memoryAt(client: RolloutClient, fleet: SimulatedFleet, worker: { 
   }
   let peak = idle;
   const sampler = setInterval(() => (peak = Math.max(peak, worker.rssMb())), 250);
-  await waitFor(
-    'every region in analysis',
-    () => ids.every((_, i) => regions.every((r) => fleet.region(`mem-${i}`, r)?.weight === 20)),
-    300_000,
-    500,
-  );
-  await sleep(10_000);
+  const inAnalysis = () => ids.reduce((n, _, i) => n + regions.filter((r) => fleet.region(`mem-${i}`, r)?.weight === 20).length, 0);
+  const started = performance.now();
+  await waitFor('every rollout past preflight', () => ids.every((_, i) => fleet.region(`mem-${i}`, regions[0]!) !== undefined), 600_000, 500);
+  await sleep(60_000);
   const steady = worker.rssMb();
   clearInterval(sampler);
-  for (const id of ids) await client.abort(id, { by: 'bench', reason: 'done measuring' });
-  for (const id of ids) await client.result(id);
-  return { rollouts: ROLLOUTS, regionsEach: regions.length, idleRssMb: idle, steadyRssMb: steady, peakRssMb: peak };
+  const reachedAnalysis = inAnalysis();
+  const elapsedS = (performance.now() - started) / 1000;
+  return { rollouts: ROLLOUTS, regionsEach: regions.length, idleRssMb: idle, steadyRssMb: steady, peakRssMb: peak, regionsInAnalysisAtEnd: reachedAnalysis, secondsObserved: elapsedS };
 }
 
 async function main() {

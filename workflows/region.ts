@@ -270,7 +270,6 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
       { ...ref('deploy'), image: plan.image, config: plan.config },
     ]));
     record('deploy-canary', `canary ${plan.image} deployed`);
-    await report();
 
     for (const [index, step] of region.steps.entries()) {
       await waitWhilePaused();

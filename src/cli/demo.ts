@@ -4,7 +4,7 @@ import { parseFault } from '../domain/faults';
 import type { ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
-import { runScenario } from './scenario';
+import { runScenario, type ServerPlacement } from './scenario';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
@@ -15,6 +15,7 @@ export interface DemoOptions {
   keep: boolean;
   startedBy: string;
   out: LiveOutput;
+  server?: ServerPlacement;
 }
 
 /** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
@@ -46,5 +47,6 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     startedBy: opts.startedBy,
     keep: opts.keep,
     out: opts.out,
+    server: opts.server,
   });
 }

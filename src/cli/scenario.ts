@@ -23,6 +23,14 @@ export interface ScenarioOptions {
   /** Leaves the server and worker up after the rollout until Ctrl-C. */
   keep: boolean;
   out: LiveOutput;
+  /** Where the local server listens and keeps its state; defaults 7233, UI 8233, .meridian/temporal.db. */
+  server?: ServerPlacement;
+}
+
+export interface ServerPlacement {
+  port?: number;
+  uiPort?: number;
+  dbFile?: string;
 }
 
 export interface Judgement {
@@ -68,11 +76,11 @@ export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
   const say = (line: string) => opts.out.write(`${line}\n`);
   const fleet = new SimulatedFleet(opts.fleetFile);
   const before = seedFleet(fleet, opts.plan);
-  const sandbox: Sandbox = await startSandbox({ fleetFile: opts.fleetFile, taskQueue: opts.taskQueue, log: say });
+  const sandbox: Sandbox = await startSandbox({ ...opts.server, fleetFile: opts.fleetFile, taskQueue: opts.taskQueue, log: say });
   try {
     const id = await sandbox.client.start(opts.plan, { id: opts.id, startedBy: opts.startedBy });
     say(`started ${id}`);
-    say(`Temporal UI: ${uiUrlFor(id, sandbox.server.namespace)}`);
+    say(`Temporal UI: ${uiUrlFor(id, sandbox.server.namespace, opts.server?.uiPort)}`);
     say('');
     const interrupted = new AbortController();
     const stopFollowing = () => interrupted.abort();

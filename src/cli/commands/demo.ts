@@ -9,8 +9,17 @@ export function registerDemo(program: Command): void {
     .description('roll examples/demo.yaml out on a local server and simulated fleet, nothing needed beforehand')
     .option('--no-fault', 'drop the scripted fault: the rollout should succeed')
     .option('--keep', 'leave the server and worker running afterwards, until Ctrl-C')
-    .action(async (opts: { fault: boolean; keep?: boolean }) => {
-      process.exitCode = await runDemo({ fault: opts.fault, keep: opts.keep === true, startedBy: defaultUser() ?? 'demo', out: process.stdout });
+    .option('--port <port>', 'Temporal port of the local server (default 7233; a server already there is reused)', Number)
+    .option('--ui-port <port>', 'Web UI port of the local server (default 8233)', Number)
+    .option('--db-file <file>', 'SQLite file of the local server (default .meridian/temporal.db)')
+    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string }) => {
+      process.exitCode = await runDemo({
+        fault: opts.fault,
+        keep: opts.keep === true,
+        startedBy: defaultUser() ?? 'demo',
+        out: process.stdout,
+        server: { port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile },
+      });
     });
 
   program

@@ -1,0 +1,65 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { SimulatedFleet } from '../../activities/fleet';
+import { DEMO_FLEET_FILE } from '../../src/cli/demo';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const NEW = 'registry.example.com/shop/checkout@sha256:4f1c9a3b2e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b';
+const OLD = 'registry.example.com/shop/checkout:2.3.1';
+const REGIONS = ['eu-west-1', 'us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** `npm run demo` as CI runs it: no TTY, CI set. */
+async function demo(extra: string[]): Promise<{ code: number | null; out: string; uiPort: number }> {
+  const port = await freePort();
+  const uiPort = await freePort();
+  const db = join(mkdtempSync(join(tmpdir(), 'meridian-demo-')), 'temporal.db');
+  const args = ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--port', String(port), '--ui-port', String(uiPort), '--db-file', db, ...extra];
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('close', (code) => resolve({ code, out, uiPort }));
+  });
+}
+
+describe('npm run demo', () => {
+  it('rolls back us-east-1, eu-central-1 and the promoted eu-west-1 after the scripted fault, and exits 0', async () => {
+    const { code, out, uiPort } = await demo([]);
+    expect(code, out).toBe(0);
+    expect(out).not.toMatch(/\x1b\[/);
+    expect(out).toMatch(new RegExp(`Temporal UI: http://localhost:${uiPort}/namespaces/default/workflows/rollout%2Fcheckout%2F2\\.4\\.0-demo-\\d{8}T\\d{6}`));
+    expect(out).toMatch(/us-east-1 analysis-failed: us-east-1 failed analysis at 25%: error_rate 0\.08 > max 0\.02/);
+    expect(out).toMatch(/rolled back: +eu-west-1, us-east-1, eu-central-1/);
+    expect(out).toMatch(/not changed: +ap-south-1, ap-northeast-1/);
+    const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
+    for (const name of REGIONS) {
+      const r = fleet.region('checkout', name)!;
+      expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, name).toEqual({ image: OLD, canary: null, weight: 0 });
+    }
+  });
+
+  it('--no-fault promotes every region and exits 0', async () => {
+    const { code, out } = await demo(['--no-fault']);
+    expect(code, out).toBe(0);
+    expect(out).toMatch(/ended Succeeded/);
+    const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
+    for (const name of REGIONS) {
+      const r = fleet.region('checkout', name)!;
+      expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, name).toEqual({ image: NEW, canary: null, weight: 100 });
+    }
+  });
+});
