@@ -28,7 +28,7 @@ export function workflowBundle(): WorkflowBundleOption {
 
 /** The time-skipping test server; it lacks Meridian's search attributes, so start rollouts with `searchAttributes: false`. */
 export function startTimeSkipping(): Promise<TestWorkflowEnvironment> {
-  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable() } });
+  return TestWorkflowEnvironment.createTimeSkipping({ server: { executable: testServerExecutable((line) => console.log(line)) } });
 }
 
 /**

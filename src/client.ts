@@ -1,0 +1,256 @@
+import { userInfo } from 'node:os';
+import {
+  ApplicationFailure,
+  Client,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowFailedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type WorkflowExecutionStatusName,
+} from '@temporalio/client';
+import type { SearchAttributePair } from '@temporalio/common';
+import type { RolloutPlan } from './domain/plan';
+import { TERMINAL_PHASES, type RolloutPhase, type RolloutStatus } from './domain/status';
+import type { rolloutWorkflow } from '../workflows/index';
+import {
+  abortUpdate,
+  approveUpdate,
+  DEFAULT_NAMESPACE,
+  MeridianPhase,
+  MeridianRegions,
+  MeridianService,
+  MeridianVersion,
+  pauseUpdate,
+  resumeUpdate,
+  retryUpdate,
+  rolloutWorkflowId,
+  statusQuery,
+  TASK_QUEUE,
+  type AbortRequest,
+  type ApproveRequest,
+  type CommandResult,
+  type OperatorRequest,
+  type RolloutInput,
+} from '../workflows/definitions';
+import { connectClient, type ConnectionOverrides } from './connection';
+
+export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
+
+export interface RolloutListItem {
+  id: string;
+  service: string;
+  version: string;
+  /** From the MeridianPhase search attribute; 'Pending' until the workflow wrote one. */
+  phase: RolloutPhase;
+  regions: string[];
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, ... */
+  status: WorkflowExecutionStatusName;
+  startTime: Date;
+  closeTime?: Date;
+}
+
+export interface RolloutClientOptions {
+  namespace?: string;
+  taskQueue?: string;
+  /** Off for servers without Meridian's search attributes (the time-skipping test server). */
+  searchAttributes?: boolean;
+}
+
+export interface StartOptions {
+  id?: string;
+  startedBy?: string;
+  analysisChunkMs?: number;
+}
+
+/** A refused command or an unknown rollout, with the workflow's own reason as the message. */
+export class RolloutCommandError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'RolloutCommandError';
+  }
+}
+
+function currentUser(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return 'unknown';
+  }
+}
+
+function summaryOf(plan: RolloutPlan): { staticSummary: string; staticDetails: string } {
+  const regionCount = Object.keys(plan.regions).length;
+  const waves = plan.waves.map((w) => `- **${w.name}**: ${w.regions.join(', ')}`);
+  return {
+    staticSummary: `Roll out ${plan.service} ${plan.version} to ${regionCount} regions in ${plan.waves.length} waves`,
+    staticDetails: [`**Image** ${plan.image}`, `**Failure policy** ${plan.failurePolicy}`, '', ...waves].join('\n'),
+  };
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function statusFromFailure(cause: unknown): RolloutStatus | undefined {
+  if (!(cause instanceof ApplicationFailure)) return undefined;
+  const first = cause.details?.[0] as Partial<RolloutStatus> | undefined;
+  return first && typeof first.phase === 'string' && Array.isArray(first.regions) ? (first as RolloutStatus) : undefined;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((done) => {
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(timer), done()), { once: true });
+  });
+
+/** The typed client SDK: start, inspect and steer rollouts through Temporal messages. */
+export class RolloutClient {
+  readonly namespace: string;
+  readonly taskQueue: string;
+  private readonly searchAttributes: boolean;
+
+  constructor(
+    readonly client: Client,
+    opts: RolloutClientOptions = {},
+  ) {
+    this.namespace = opts.namespace ?? client.options.namespace ?? DEFAULT_NAMESPACE;
+    this.taskQueue = opts.taskQueue ?? TASK_QUEUE;
+    this.searchAttributes = opts.searchAttributes !== false;
+  }
+
+  static async connect(overrides?: ConnectionOverrides): Promise<RolloutClient> {
+    const { client, namespace } = await connectClient(overrides);
+    return new RolloutClient(client, { namespace });
+  }
+
+  async start(plan: RolloutPlan, opts: StartOptions = {}): Promise<string> {
+    const id = opts.id ?? rolloutWorkflowId(plan.service, plan.version);
+    const input: RolloutInput = {
+      plan,
+      startedBy: opts.startedBy ?? currentUser(),
+      searchAttributes: this.searchAttributes,
+      analysisChunkMs: opts.analysisChunkMs,
+    };
+    const regions = plan.waves.flatMap((w) => w.regions);
+    const typedSearchAttributes: SearchAttributePair[] = [
+      { key: MeridianService, value: plan.service },
+      { key: MeridianVersion, value: plan.version },
+      { key: MeridianPhase, value: 'Pending' },
+      { key: MeridianRegions, value: regions },
+    ];
+    try {
+      await this.client.workflow.start<typeof rolloutWorkflow>(ROLLOUT_WORKFLOW_TYPE, {
+        workflowId: id,
+        taskQueue: this.taskQueue,
+        args: [input],
+        ...(this.searchAttributes ? { typedSearchAttributes, ...summaryOf(plan) } : {}),
+      });
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        throw new RolloutCommandError(
+          `rollout ${id} is already running; follow it with: meridian status ${id}, or stop it with: meridian abort ${id}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+    return id;
+  }
+
+  async status(id: string): Promise<RolloutStatus> {
+    return this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery));
+  }
+
+  approve(id: string, req: ApproveRequest): Promise<CommandResult> {
+    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(approveUpdate, { args: [req] }));
+  }
+
+  abort(id: string, req: AbortRequest): Promise<CommandResult> {
+    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(abortUpdate, { args: [req] }));
+  }
+
+  pause(id: string, req: OperatorRequest): Promise<CommandResult> {
+    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(pauseUpdate, { args: [req] }));
+  }
+
+  resume(id: string, req: OperatorRequest): Promise<CommandResult> {
+    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(resumeUpdate, { args: [req] }));
+  }
+
+  retry(id: string, req: OperatorRequest): Promise<CommandResult> {
+    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(retryUpdate, { args: [req] }));
+  }
+
+  /**
+   * The final status, once the rollout ended. A rollout that rolled back or failed ends the workflow with an
+   * ApplicationFailure whose details carry that status; it is returned like a success.
+   */
+  async result(id: string): Promise<RolloutStatus> {
+    return this.call(id, async () => {
+      try {
+        return await this.client.workflow.getHandle<typeof rolloutWorkflow>(id).result();
+      } catch (err) {
+        const status = err instanceof WorkflowFailedError ? statusFromFailure(err.cause) : undefined;
+        if (status) return status;
+        throw err;
+      }
+    });
+  }
+
+  /** Rollouts by visibility query, newest first. */
+  async list(opts: { phase?: RolloutPhase; service?: string; limit?: number } = {}): Promise<RolloutListItem[]> {
+    const clauses = [`WorkflowType = ${quote(ROLLOUT_WORKFLOW_TYPE)}`];
+    if (opts.phase) clauses.push(`${MeridianPhase.name} = ${quote(opts.phase)}`);
+    if (opts.service) clauses.push(`${MeridianService.name} = ${quote(opts.service)}`);
+    const limit = opts.limit ?? 50;
+    const items: RolloutListItem[] = [];
+    if (limit <= 0) return items;
+    for await (const info of this.client.workflow.list({ query: clauses.join(' AND '), pageSize: Math.min(limit, 100) })) {
+      const attrs = info.typedSearchAttributes;
+      items.push({
+        id: info.workflowId,
+        service: attrs.get(MeridianService) ?? '',
+        version: attrs.get(MeridianVersion) ?? '',
+        phase: (attrs.get(MeridianPhase) as RolloutPhase | undefined) ?? 'Pending',
+        regions: attrs.get(MeridianRegions) ?? [],
+        status: info.status.name,
+        startTime: info.startTime,
+        closeTime: info.closeTime,
+      });
+      if (items.length >= limit) break;
+    }
+    return items;
+  }
+
+  /** Polls the status and yields each change, ending after a terminal phase or when `signal` aborts. */
+  async *watch(id: string, opts: { intervalMs?: number; signal?: AbortSignal } = {}): AsyncIterable<RolloutStatus> {
+    const intervalMs = opts.intervalMs ?? 1_000;
+    let last: string | undefined;
+    while (!opts.signal?.aborted) {
+      const status = await this.status(id);
+      const seen = JSON.stringify(status);
+      if (seen !== last) {
+        last = seen;
+        yield status;
+      }
+      if (TERMINAL_PHASES.includes(status.phase)) return;
+      await sleep(intervalMs, opts.signal);
+    }
+  }
+
+  private async call<T>(id: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await run();
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        throw new RolloutCommandError(err.cause?.message ?? err.message, { cause: err });
+      }
+      if (err instanceof WorkflowNotFoundError) {
+        throw new RolloutCommandError(`no rollout ${id} in namespace ${this.namespace}; list them with: meridian list`, {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+}
