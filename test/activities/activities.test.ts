@@ -75,7 +75,7 @@ describe('preflight', () => {
       { region: 'us-east-1', message: `faults[2]: metric "cpu" is not one of the rollout's metrics (error_rate, latency)` },
       {
         message:
-          'faults[3]: expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times", got "garbage"',
+          'faults[3]: expected "<region>: <metric> <value|nodata> when weight >= <n>", "<region>: fail <op> <n> times" or "<region>: delay <op> <duration>", got "garbage"',
       },
     ]);
     expect(fleet.faults(rolloutId)).toEqual([]);

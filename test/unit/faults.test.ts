@@ -15,6 +15,9 @@ describe('parseFault', () => {
     ['ap-south-1: saturation 0.9 when weight < 5', { kind: 'metric', region: 'ap-south-1', metric: 'saturation', value: 0.9, when: { compare: '<', weight: 5 } }],
     ['eu-west-1: error_rate 1e-1 always', { kind: 'metric', region: 'eu-west-1', metric: 'error_rate', value: 0.1, when: 'always' }],
     ['us-east-1: fail restore 3 times', { kind: 'operation', region: 'us-east-1', op: 'restore', times: 3 }],
+    ['eu-west-1: saturation nodata when weight >= 10', { kind: 'metric', region: 'eu-west-1', metric: 'saturation', value: 'nodata', when: { compare: '>=', weight: 10 } }],
+    ['eu-west-1: delay restore 3s', { kind: 'delay', region: 'eu-west-1', op: 'restore', ms: 3000 }],
+    ['eu-west-1: delay setWeight 250ms', { kind: 'delay', region: 'eu-west-1', op: 'setWeight', ms: 250 }],
     ['us-east-1: fail setweight 1 time', { kind: 'operation', region: 'us-east-1', op: 'setWeight', times: 1 }],
     ['us-east-1: fail deploy always', { kind: 'operation', region: 'us-east-1', op: 'deploy', times: 'always' }],
     ['eu-central-1: fail snapshot 0 times', { kind: 'operation', region: 'eu-central-1', op: 'snapshot', times: 0 }],
@@ -25,11 +28,13 @@ describe('parseFault', () => {
 
   it.each([
     ['us-east-1: fail rollback 3 times', 'unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, restore)'],
-    ['us-east-1 error_rate 0.08 when weight >= 25', 'expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times"'],
+    ['us-east-1 error_rate 0.08 when weight >= 25', 'expected "<region>: <metric> <value|nodata> when weight >= <n>", "<region>: fail <op> <n> times" or "<region>: delay <op> <duration>"'],
     ['us-east-1: error_rate high when weight >= 25', 'got "us-east-1: error_rate high when weight >= 25"'],
     ['us-east-1: error_rate 0.08 when weight == 25', 'expected'],
     ['us-east-1: error_rate 0.08', 'expected'],
     ['us-east-1: fail restore many times', 'expected'],
+    ['us-east-1: delay restore soon', 'bad duration "soon"'],
+    ['us-east-1: delay reboot 3s', 'unknown operation "reboot"'],
     ['', 'expected'],
   ])('rejects %j', (line, message) => {
     const parsed = parseFault(line);
@@ -44,7 +49,7 @@ describe('parseFaults', () => {
     expect(problems).toEqual([
       {
         index: 1,
-        message: 'faults[1]: expected "<region>: <metric> <value> when weight >= <n>" or "<region>: fail <op> <n> times", got "nonsense"',
+        message: 'faults[1]: expected "<region>: <metric> <value|nodata> when weight >= <n>", "<region>: fail <op> <n> times" or "<region>: delay <op> <duration>", got "nonsense"',
       },
     ]);
   });
