@@ -4,6 +4,7 @@ import { formatPath, type PathSegment, type Problem } from './parse';
 import { compilePlan, type RolloutPlan } from './plan';
 import { duration, PROVIDER_TYPES, rolloutSpec, STEP_KINDS, TARGET_KINDS, type RolloutSpec } from './spec';
 import { didYouMean } from './suggest';
+import { parseFault } from './faults';
 
 interface Found {
   path: PathSegment[];
@@ -179,7 +180,19 @@ function semanticProblems(input: unknown): Found[] {
     checkSteps(r.steps, ['regions', i, 'steps'], definedMetrics, add);
     list(r.windows).forEach((w, k) => isRec(w) && checkWindow(w, ['regions', i, 'windows', k], add));
   });
+  if (isRec(input.simulation)) checkFaults(list(input.simulation.faults), regionNames, add);
   return out;
+}
+
+/** Scripted faults parse, and name a region of the spec. */
+function checkFaults(lines: unknown[], regionNames: string[], add: Add): void {
+  lines.forEach((line, i) => {
+    if (typeof line !== 'string') return;
+    const parsed = parseFault(line);
+    const at: PathSegment[] = ['simulation', 'faults', i];
+    if ('error' in parsed) add(at, parsed.error);
+    else if (!regionNames.includes(parsed.region)) add(at, `unknown region ${JSON.stringify(parsed.region)}${didYouMean(parsed.region, regionNames)}`);
+  });
 }
 
 type Add = (path: PathSegment[], message: string) => void;

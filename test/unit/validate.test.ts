@@ -128,6 +128,16 @@ const cases: [string, (s: Raw) => void, string[]][] = [
     ],
   ],
   [
+    'scripted faults that do not parse or name no region of the spec',
+    (s) => {
+      s.simulation = { faults: ['eu-wset-1: error_rate 0.08 when weight >= 25', 'us-east-1: fail reboot 2 times'] };
+    },
+    [
+      'simulation.faults[0]: unknown region "eu-wset-1" (did you mean eu-west-1?)',
+      'simulation.faults[1]: unknown operation "reboot" (known: snapshot, deploy, setWeight, promote, restore)',
+    ],
+  ],
+  [
     'an approval step with no way to end',
     (s) => s.steps.push({ kind: 'approval', name: 'go', approvers: [] }),
     [`steps[3].approvers: ${NEVER_ENDS}`],
