@@ -32,7 +32,7 @@ describe('compensationPlan', () => {
   });
 
   it('starts every record pending with no attempts and keeps the recorded snapshot', () => {
-    const [[first]] = compensationPlan([regions[0]!], new Set(['eu-west-1'])) as [[{ outcome: string; attempts: number }]];
+    const first = compensationPlan([regions[0]!], new Set(['eu-west-1']))[0]![0];
     expect(first).toMatchObject({ outcome: 'pending', attempts: 0, wave: 0 });
     const workload = compensationPlan([regions[0]!], new Set(['eu-west-1']))[0]![1]!.undo;
     expect(workload).toMatchObject({ kind: 'restoreWorkload', snapshot: snap });
