@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ApplicationFailure } from '@temporalio/common';
 import type { FaultOp } from '../src/domain/faults';
+import { createRegistry, type Registry } from './registry';
 import type { KnownGood } from '../src/domain/status';
 import type { SimulatedFleet } from './fleet/fleet';
 import type { DeployInput, RegionRef } from './types';
@@ -32,27 +32,8 @@ export function simulatedDriver(fleet: SimulatedFleet): TargetDriver {
   };
 }
 
-export interface DriverRegistry {
-  kinds(): string[];
-  has(kind: string): boolean;
-  /** Throws a non-retryable `UnknownTargetKind` naming the known kinds. */
-  get(kind: string): TargetDriver;
-}
+export type DriverRegistry = Registry<TargetDriver>;
 
 export function createDriverRegistry(drivers: TargetDriver[]): DriverRegistry {
-  const byKind = new Map(drivers.map((d) => [d.kind, d]));
-  return {
-    kinds: () => [...byKind.keys()],
-    has: (kind) => byKind.has(kind),
-    get(kind) {
-      const driver = byKind.get(kind);
-      if (!driver) {
-        throw ApplicationFailure.nonRetryable(
-          `no driver for target kind "${kind}" (known: ${[...byKind.keys()].join(', ') || 'none'})`,
-          'UnknownTargetKind',
-        );
-      }
-      return driver;
-    },
-  };
+  return createRegistry(drivers, (d) => d.kind, { noun: 'target kind', failureType: 'UnknownTargetKind' });
 }

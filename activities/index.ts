@@ -56,13 +56,13 @@ async function checkPreflight(
   const problems: PreflightProblem[] = [];
   for (const r of input.regions) {
     if (!drivers.has(r.target.kind)) {
-      problems.push({ region: r.name, message: `target kind "${r.target.kind}" has no driver (known: ${drivers.kinds().join(', ')})` });
+      problems.push({ region: r.name, message: `target kind "${r.target.kind}" has no driver (known: ${drivers.keys().join(', ')})` });
     }
   }
   for (const m of input.metrics) {
     const type = m.provider.type;
     if (!providers.has(type)) {
-      problems.push({ message: `metric "${m.name}": provider type "${type}" is not registered (known: ${providers.types().join(', ')})` });
+      problems.push({ message: `metric "${m.name}": provider type "${type}" is not registered (known: ${providers.keys().join(', ')})` });
       continue;
     }
     const offline = await offlineReason(providers.get(type));

@@ -1,4 +1,4 @@
-import type { ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 
 /** Named timeout and retry presets; no durations scattered through workflow code. */
 export const PRESETS = {
@@ -19,9 +19,15 @@ export const PRESETS = {
   },
 } satisfies Record<string, ActivityOptions>;
 
-/** A chunk of sustained-health analysis: wall time per activity plus room for the last sample. */
+/**
+ * A chunk of sustained-health analysis: wall time per activity plus room for the last sample.
+ * Analysis only reads, so a stopped region stage abandons it instead of asking the server to cancel
+ * it; its next heartbeat to the closed stage ends it. That keeps a stop from racing the chunk's own
+ * completion.
+ */
 export function analysisOptions(chunkMs: number, intervalMs: number): ActivityOptions {
   return {
+    cancellationType: ActivityCancellationType.ABANDON,
     startToCloseTimeout: chunkMs + Math.max(60_000, 3 * intervalMs),
     heartbeatTimeout: Math.max(10_000, 3 * intervalMs),
     retry: { initialInterval: '1s', maximumInterval: '30s', maximumAttempts: 10 },

@@ -125,6 +125,6 @@ describe('region operations', () => {
 
     const unknown = await activities.snapshotRegion(ref('eu-west-1', 'snapshot', kubernetes)).catch((e) => e);
     expect(unknown).toBeInstanceOf(ApplicationFailure);
-    expect(unknown).toMatchObject({ nonRetryable: true, type: 'UnknownTargetKind', message: 'no driver for target kind "kubernetes" (known: simulated)' });
+    expect(unknown).toMatchObject({ nonRetryable: true, type: 'UnknownTargetKind', message: 'unknown target kind "kubernetes" (known: simulated)' });
   });
 });

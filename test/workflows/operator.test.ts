@@ -1,4 +1,4 @@
-import { abortUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../../workflows/definitions';
+import { abortSignal, abortUpdate, approveSignal, pauseUpdate, resumeUpdate, retryUpdate } from '../../workflows/definitions';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTimeSkipping } from './harness';
@@ -79,6 +79,29 @@ describe('operator commands on the time-skipping server', () => {
       expect(auditActions(status, 'pause')).toMatchObject([{ actor: 'oncall', reason: 'freeze' }]);
     });
     expectRegions(fleet, plan, { 'eu-west-1': 'new', 'us-east-1': 'new', 'eu-central-1': 'new', 'ap-south-1': 'new', 'ap-northeast-1': 'new' });
+  });
+
+  it('approve and abort also work as signals; a refused signal is kept in the audit trail', async () => {
+    const plan = testPlan({
+      waves: [
+        { name: 'canary', regions: ['eu-west-1'], steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'go', approvers: ['alice'] }] },
+        { name: 'rest', regions: ['us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'], steps: [{ kind: 'setWeight', weight: 10 }, slowAnalysis] },
+      ],
+    });
+    const fleet = await withRollout(env, plan, async (run) => {
+      await run.until((s) => s.pendingApprovals.length > 0, 'the gate');
+      await run.handle.signal(approveSignal, { region: 'eu-west-1', by: 'mallory' });
+      const refused = await run.until((s) => s.audit.some((a) => a.action === 'approve-ignored'), 'the refusal in the audit trail');
+      expect(refused.audit.find((a) => a.action === 'approve-ignored')).toMatchObject({ actor: 'mallory', reason: expect.stringMatching(/may not approve gate "go"/) });
+      expect(refused.pendingApprovals).toHaveLength(1);
+      await run.handle.signal(approveSignal, { region: 'eu-west-1', by: 'alice' });
+      await run.until((s) => s.regions.filter((r) => r.step?.kind === 'analysis').length === 4, 'wave 2 in analysis');
+      await run.handle.signal(abortSignal, { by: 'oncall', reason: 'signalled' });
+      const { status } = await run.end();
+      expect(status.phase).toBe('RolledBack');
+      expect(status.reason).toMatch(/aborted by oncall: signalled/);
+    });
+    expectRegions(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'eu-central-1': 'old', 'ap-south-1': 'old', 'ap-northeast-1': 'old' });
   });
 
   it('an inconclusive analysis pauses for a human; retry runs it again', async () => {
