@@ -1,0 +1,131 @@
+import { ApplicationFailure, CancellationScope, condition, isCancellation, proxyActivities } from '@temporalio/workflow';
+import type { RolloutActivities } from '../activities/types';
+import { compensationPlan, describeUndo } from '../src/domain/compensation';
+import { rootMessage } from '../src/domain/errors';
+import type { Undo, UndoRecord } from '../src/domain/status';
+import { assertNever } from '../src/domain/status';
+import { PRESETS } from './presets';
+import type { RolloutState } from './rollout-state';
+
+const undoActivities = proxyActivities<RolloutActivities>(PRESETS.undo);
+
+/**
+ * The rollout's compensation: undo every touched region newest wave first, each region's stack
+ * newest first, record every outcome, and wait for an operator's retry when an undo keeps failing.
+ */
+export class Saga {
+  private trafficCut?: Promise<unknown>;
+
+  constructor(private readonly s: RolloutState) {}
+
+  run(u: Undo): Promise<void> {
+    const { s } = this;
+    const ref = { rolloutId: s.id, service: s.plan.service, region: u.region, target: s.plan.regions[u.region]!.target, key: u.key };
+    switch (u.kind) {
+      case 'restoreTraffic':
+        return undoActivities.restoreTraffic.executeWithOptions({ ...PRESETS.undo, summary: `rollback traffic ${u.region} to ${u.weight}%` }, [
+          { ...ref, weight: u.weight },
+        ]);
+      case 'restoreWorkload':
+        return undoActivities.restoreWorkload.executeWithOptions({ ...PRESETS.undo, summary: `restore ${u.region} to ${u.snapshot.image}` }, [
+          { ...ref, snapshot: u.snapshot },
+        ]);
+      case 'revertMigrations':
+      case 'reconcileData':
+        throw ApplicationFailure.nonRetryable(`this worker cannot ${describeUndo(u)}: stateful rollouts are not supported yet`, 'UnsupportedUndo');
+      default:
+        return assertNever(u);
+    }
+  }
+
+  /**
+   * The first reaction to an abort or a rollback-all: every region with a live canary sends its
+   * traffic back to stable at once, in parallel, before the ordered pass repeats it under its own
+   * key once the stages have stopped. Restoring traffic is each region's newest undo, so this keeps
+   * the newest-first order.
+   */
+  cutTraffic(): Promise<unknown> {
+    const { s } = this;
+    return (this.trafficCut ??= CancellationScope.nonCancellable(() =>
+      Promise.all(
+        s.order
+          .filter((n) => !['Pending', 'Promoted', 'RolledBack'].includes(s.region(n).phase))
+          .flatMap((n) => (s.undo.get(n) ?? []).filter((u) => u.kind === 'restoreTraffic'))
+          .map(async (u) => {
+            try {
+              await this.run({ ...u, key: `${u.key}-first` });
+              s.record('traffic-cut', `traffic in ${u.region} moved back to stable at once`, { region: u.region });
+            } catch (err) {
+              if (isCancellation(err)) throw err;
+              s.record('traffic-cut-failed', `${rootMessage(err)}; the rollback retries it in order`, { region: u.region });
+            }
+          }),
+      ),
+    ));
+  }
+
+  /** Undo every region in `scope`; returns once all undos are done, after any operator retries. */
+  async compensate(scope: Set<string>): Promise<void> {
+    const { s } = this;
+    s.compensating = true;
+    await this.trafficCut;
+    const groups = compensationPlan(
+      s.order.map((n) => ({ region: n, wave: s.plan.regions[n]!.wave, undo: s.undo.get(n) ?? [] })),
+      scope,
+    );
+    const records = groups.flat();
+    s.compensation = [...s.compensation, ...records];
+    const touched = [...new Set(records.map((r) => r.undo.region))];
+    s.record('rollback', `rolling back ${touched.join(', ') || 'nothing (no region was changed)'}, newest wave first`);
+    s.sync();
+    for (;;) {
+      for (const group of groups) {
+        const byRegion = new Map<string, UndoRecord[]>();
+        for (const rec of group) byRegion.set(rec.undo.region, [...(byRegion.get(rec.undo.region) ?? []), rec]);
+        await Promise.all([...byRegion].map(([name, recs]) => this.undoRegion(name, recs)));
+      }
+      const failed = records.filter((r) => r.outcome === 'failed');
+      if (failed.length === 0) break;
+      s.needsAttention = true;
+      s.reason = `rollback incomplete: ${failed.map((r) => `${r.undo.region}: ${r.error}`).join('; ')}. Fix the cause, then run: meridian retry ${s.id} --by <you>`;
+      s.record('needs-attention', s.reason);
+      s.retryCompensation = false;
+      s.sync();
+      await condition(() => s.retryCompensation);
+      s.needsAttention = false;
+      s.reason = undefined;
+      for (const r of failed) r.outcome = 'pending';
+    }
+    s.compensating = false;
+    s.sync();
+  }
+
+  /** One region newest first; it stops at its first failure, since later undos assume earlier ones held. */
+  private async undoRegion(name: string, records: UndoRecord[]): Promise<void> {
+    const { s } = this;
+    s.setRegion(name, { phase: 'RollingBack', step: undefined });
+    s.sync();
+    for (const rec of records) {
+      if (rec.outcome === 'done') continue;
+      rec.attempts += 1;
+      try {
+        await this.run(rec.undo);
+        rec.outcome = 'done';
+        rec.error = undefined;
+        s.record('undo', describeUndo(rec.undo), { region: name });
+      } catch (err) {
+        if (isCancellation(err)) throw err;
+        rec.outcome = 'failed';
+        rec.error = rootMessage(err);
+        const why = `could not ${describeUndo(rec.undo)} (${rec.attempts} run${rec.attempts > 1 ? 's' : ''} of ${PRESETS.undo.retry.maximumAttempts} attempts): ${rec.error}`;
+        s.record('undo-failed', why, { region: name, data: { undo: rec.undo.kind } });
+        s.setRegion(name, { phase: 'NeedsAttention', reason: why });
+        s.sync();
+        return;
+      }
+    }
+    const snapshot = s.region(name).snapshot;
+    s.setRegion(name, { phase: 'RolledBack', weight: snapshot?.weight ?? 0, reason: snapshot ? `back on ${snapshot.image}` : undefined });
+    s.sync();
+  }
+}
