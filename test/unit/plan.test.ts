@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { compilePlan } from '../../src/domain/plan';
 import { rolloutSpec } from '../../src/domain/spec';
 import { describeStep, effectKey, gateName } from '../../src/domain/steps';
+import { specWarnings } from '../../src/domain/warnings';
 
 const spec = rolloutSpec.parse({
   service: 'svc',
@@ -52,5 +53,14 @@ describe('steps', () => {
     expect(gateName({ kind: 'approval', name: 'go' }, 3)).toBe('go');
     expect(gateName({ kind: 'approval' }, 3)).toBe('step-4');
     expect(effectKey('rollout/svc/1', 'a', 'weight-25')).toBe('rollout/svc/1/a/weight-25');
+  });
+});
+
+describe('specWarnings', () => {
+  it('warns about an image that is not pinned by digest, and only then', () => {
+    expect(specWarnings(spec)).toEqual([]);
+    expect(specWarnings({ ...spec, image: 'registry.example.com/app:1.2' })).toEqual([
+      'image: "registry.example.com/app:1.2" is not pinned by digest; a tag can point at different builds in different regions (use image@sha256:...)',
+    ]);
   });
 });

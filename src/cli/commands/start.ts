@@ -4,6 +4,7 @@ import { exitCodeForPhase } from '../exit-codes';
 import { followRollout } from '../follow';
 import { liveView, plainView } from '../live';
 import { loadSpecOrFail } from '../load';
+import { specWarnings } from '../../domain/warnings';
 import { renderSummary } from '../render';
 
 interface StartOptions {
@@ -25,7 +26,8 @@ export function registerStart(program: Command): void {
     .option('--wait', 'follow the rollout until it ends; the exit code tells how it ended')
     .option('--json', 'print machine-readable JSON only')
     .action(async (file: string, opts: StartOptions, cmd: Command) => {
-      const { plan } = await loadSpecOrFail(file);
+      const { spec, plan } = await loadSpecOrFail(file);
+      for (const w of specWarnings(spec)) process.stderr.write(`${file}: warning: ${w}\n`);
       await withClient(cmd, async (client) => {
         const id = await client.start(plan, { id: opts.id, startedBy: opts.by });
         if (!opts.wait) {

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { print } from '../context';
 import { loadSpecOrFail } from '../load';
+import { specWarnings } from '../../domain/warnings';
 
 export function registerValidate(program: Command): void {
   program
@@ -8,7 +9,8 @@ export function registerValidate(program: Command): void {
     .description('check a rollout spec without starting anything')
     .argument('<spec>', 'rollout spec file (YAML)')
     .action(async (file: string) => {
-      const { plan } = await loadSpecOrFail(file);
+      const { spec, plan } = await loadSpecOrFail(file);
+      for (const w of specWarnings(spec)) process.stderr.write(`${file}: warning: ${w}\n`);
       const regions = Object.keys(plan.regions).length;
       print(`${file}: valid (${plan.waves.length} wave${plan.waves.length === 1 ? '' : 's'}, ${regions} region${regions === 1 ? '' : 's'})`);
     });
