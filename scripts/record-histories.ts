@@ -5,6 +5,7 @@
  */
 import { approveUpdate, retryUpdate } from '../workflows/definitions';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { regionWorkflowId } from '../workflows/definitions';
@@ -13,7 +14,14 @@ import { BREACH_IN_WAVE_2, testPlan } from '../test/workflows/plans';
 import { withRollout, type RolloutRun } from '../test/workflows/support';
 import type { RolloutPlan } from '../src/domain/plan';
 
-const OUT = join(import.meta.dirname, '..', 'test', 'histories');
+const ROOT = join(import.meta.dirname, '..');
+const OUT = join(ROOT, 'test', 'histories');
+
+/** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
+function scrub(json: string): string {
+  const host = hostname().replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return json.split(ROOT).join('<repo>').replace(new RegExp(`\\d+@${host}`, 'g'), 'recorder');
+}
 
 const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) => Promise<void> }> = {
   'happy-path': { plan: testPlan() },
@@ -54,7 +62,7 @@ async function main() {
         for (const [i, id] of ids.entries()) {
           try {
             const history = await env.client.workflow.getHandle(id).fetchHistory();
-            writeFileSync(join(dir, `${i}-${id.split('/').pop()}.json`), `{"workflowId":${JSON.stringify(id)},"history":${historyToJSON(history)}}`);
+            writeFileSync(join(dir, `${i}-${id.split('/').pop()}.json`), `{"workflowId":${JSON.stringify(id)},"history":${scrub(historyToJSON(history))}}`);
           } catch (err) {
             const notFound = (err as Error).name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5;
             if (!notFound) throw err;
