@@ -1,5 +1,7 @@
 import type { AnalysisStep, MetricSpec, Target } from '../src/domain/spec';
-import type { KnownGood, SustainedProgress, Verdict } from '../src/domain/status';
+import type { AnalysisProgress, KnownGood } from '../src/domain/status';
+
+export type { AnalysisProgress };
 
 /** Names every activity call carries; never secrets. `key` makes a mutating call idempotent. */
 export interface RegionRef {
@@ -30,17 +32,6 @@ export interface DeployInput extends RegionRef {
   config: Record<string, string>;
 }
 
-export interface AnalysisProgress {
-  /** Running: the chunk ended before a verdict; call again with this progress as checkpoint. */
-  outcome: 'Running' | 'Successful' | 'Failed' | 'Inconclusive';
-  sustained: SustainedProgress;
-  consecutiveErrors: number;
-  /** The latest sample's verdicts, one per metric. */
-  verdicts: Verdict[];
-  reason: string;
-  /** Epoch ms of the first healthy sample of the current unbroken healthy run, if any. */
-  healthySince?: number;
-}
 
 export interface AnalysisInput extends RegionRef {
   version: string;

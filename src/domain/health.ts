@@ -3,10 +3,9 @@
  * that folds samples into an analysis outcome (Argo Rollouts' assessMetricStatus semantics).
  * Pure: runs in workflow and activity code alike.
  */
-import type { AnalysisProgress } from '../../activities/types';
 import { formatDuration } from './duration';
 import type { AnalysisStep, MetricSpec } from './spec';
-import type { Verdict } from './status';
+import type { AnalysisProgress, Verdict } from './status';
 
 function show(n: number): string {
   return String(Number(n.toPrecision(6)));

@@ -77,6 +77,19 @@ export interface SustainedProgress {
   inconclusives: number;
 }
 
+/** Where a sustained-health analysis stands; the checkpoint a resumed analysis starts from. */
+export interface AnalysisProgress {
+  /** Running: the chunk ended before a verdict; call again with this progress as checkpoint. */
+  outcome: 'Running' | 'Successful' | 'Failed' | 'Inconclusive';
+  sustained: SustainedProgress;
+  consecutiveErrors: number;
+  /** The latest sample's verdicts, one per metric. */
+  verdicts: Verdict[];
+  reason: string;
+  /** Epoch ms of the first healthy sample of the current unbroken healthy run, if any. */
+  healthySince?: number;
+}
+
 export interface StepRef {
   index: number;
   total: number;
