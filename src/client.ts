@@ -8,9 +8,9 @@ import {
   WorkflowUpdateFailedError,
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
-import type { SearchAttributePair } from '@temporalio/common';
+import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
 import type { RolloutPlan } from './domain/plan';
-import { TERMINAL_PHASES, type RolloutPhase, type RolloutStatus } from './domain/status';
+import { TERMINAL_PHASES, type AnalysisProgress, type RolloutPhase, type RolloutStatus } from './domain/status';
 import type { rolloutWorkflow } from '../workflows/index';
 import {
   abortUpdate,
@@ -22,6 +22,7 @@ import {
   MeridianVersion,
   pauseUpdate,
   resumeUpdate,
+  regionWorkflowId,
   retryUpdate,
   rolloutWorkflowId,
   statusQuery,
@@ -157,8 +158,35 @@ export class RolloutClient {
     return id;
   }
 
+  /**
+   * The status query. A region in analysis also gets the sustained-health progress of its latest
+   * analysis heartbeat: the workflow itself learns it only once per analysis chunk, which is what
+   * keeps its history short.
+   */
   async status(id: string): Promise<RolloutStatus> {
-    return this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery));
+    const status = await this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery));
+    if (TERMINAL_PHASES.includes(status.phase)) return status;
+    await Promise.all(
+      status.regions.map(async (r, i) => {
+        if (r.phase !== 'Progressing' || r.step?.kind !== 'analysis') return;
+        const live = await this.liveAnalysis(regionWorkflowId(status.id, r.name));
+        if (live) status.regions[i] = { ...r, sustained: live.sustained, verdicts: live.verdicts.length ? live.verdicts : r.verdicts };
+      }),
+    );
+    return status;
+  }
+
+  /** The heartbeat checkpoint of a region stage's running analysis, if it has sent one. */
+  private async liveAnalysis(regionStageId: string): Promise<AnalysisProgress | undefined> {
+    try {
+      const { raw } = await this.client.workflow.getHandle(regionStageId).describe();
+      const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'runAnalysis');
+      const payload = pending?.heartbeatDetails?.payloads?.[0];
+      return payload ? (defaultPayloadConverter.fromPayload(payload) as AnalysisProgress) : undefined;
+    } catch {
+      // The stage moved on or closed between the query and this call: the query's own figures stand.
+      return undefined;
+    }
   }
 
   approve(id: string, req: ApproveRequest): Promise<CommandResult> {

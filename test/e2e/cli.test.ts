@@ -144,6 +144,13 @@ describe('end to end on the real dev server, through the CLI', () => {
     expect(approved.code, approved.stderr).toBe(0);
 
     await until(id, (s) => s.regions.filter((r) => r.wave === 1 && r.step?.kind === 'analysis').length === 2, 'wave 2 in analysis');
+    // Mid-window progress only exists in the analysis heartbeat; the workflow learns it at the chunk's end.
+    const live = await until(
+      id,
+      (s) => s.regions.some((r) => r.wave === 1 && r.sustained !== undefined && r.sustained.healthyForMs < r.sustained.requiredMs),
+      'live sustained-health progress',
+    );
+    expect(live.regions.find((r) => r.wave === 1 && r.sustained)!.sustained).toMatchObject({ requiredMs: 6000, minSamples: 5 });
     worker.kill('SIGKILL');
     await new Promise((r) => worker.once('close', r));
     worker = await startWorker();
