@@ -1,5 +1,6 @@
 import { Context } from '@temporalio/activity';
 import { errorVerdict, judgeMetric, assessSample } from '../src/domain/health';
+import { judgeCompare } from '../src/domain/judge/compare';
 import type { MetricSpec } from '../src/domain/spec';
 import type { Verdict } from '../src/domain/status';
 import type { ProviderRegistry } from './metrics/registry';
@@ -30,15 +31,18 @@ export function createRunAnalysis(providers: ProviderRegistry) {
 
 async function sample(providers: ProviderRegistry, input: AnalysisInput, metric: MetricSpec, at: string): Promise<Verdict> {
   const provider = providers.get(metric.provider.type);
+  const ctx = { rolloutId: input.rolloutId, service: input.service, version: input.version, region: input.region };
   try {
-    const value = await provider.query(metric, {
-      rolloutId: input.rolloutId,
-      service: input.service,
-      version: input.version,
-      region: input.region,
-      role: 'canary',
-    });
-    return judgeMetric(metric, value, at);
+    if (metric.kind === 'compare') {
+      if (!provider.samples) return errorVerdict(metric, `provider "${provider.type}" cannot give sample sets for a compare metric`, at);
+      const [canary, stable] = await Promise.all([
+        provider.samples(metric, { ...ctx, role: 'canary' }),
+        provider.samples(metric, { ...ctx, role: 'stable' }),
+      ]);
+      return judgeCompare(metric, canary, stable, at);
+    }
+    const value = await provider.query(metric, { ...ctx, role: 'canary' });
+    return judgeMetric(metric, value, at, input.baselines?.[metric.name]);
   } catch (err) {
     return errorVerdict(metric, err instanceof Error ? err.message : String(err), at);
   }

@@ -1,15 +1,19 @@
 import { parseFault, type Fault } from '../src/domain/faults';
 import { createRunAnalysis } from './analysis';
+import { createHealthActivities } from './health';
 import { createDriverRegistry, simulatedDriver, type DriverRegistry, type TargetDriver } from './drivers';
 import type { SimulatedFleet } from './fleet/fleet';
 import type { MetricProvider } from './metrics/provider';
 import { createProviderRegistry, type ProviderRegistry } from './metrics/registry';
+import { prometheusProvider } from './metrics/prometheus';
 import { simulatedProvider } from './metrics/simulated';
+import { webProvider } from './metrics/web';
+import type { MetricSpec } from '../src/domain/spec';
 import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
 
 export interface ActivityDeps {
   fleet: SimulatedFleet;
-  /** Defaults to the simulated provider over `fleet`. */
+  /** Defaults to the simulated provider over `fleet`, Prometheus and web. */
   providers?: MetricProvider[];
   /** Defaults to the simulated driver over `fleet`. */
   drivers?: TargetDriver[];
@@ -17,7 +21,7 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps): RolloutActivities {
   const { fleet } = deps;
-  const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet)]);
+  const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet), prometheusProvider(), webProvider()]);
   const drivers = createDriverRegistry(deps.drivers ?? [simulatedDriver(fleet)]);
   const analyse = createRunAnalysis(providers);
 
@@ -44,6 +48,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       }
       return analyse(input);
     },
+    ...createHealthActivities(providers),
   };
 }
 
@@ -65,7 +70,11 @@ async function checkPreflight(
       problems.push({ message: `metric "${m.name}": provider type "${type}" is not registered (known: ${providers.keys().join(', ')})` });
       continue;
     }
-    const offline = await offlineReason(providers.get(type));
+    if (m.kind === 'compare' && !providers.get(type).samples) {
+      problems.push({ message: `metric "${m.name}": provider type "${type}" cannot give the sample sets a compare metric needs` });
+      continue;
+    }
+    const offline = await offlineReason(providers.get(type), m);
     if (offline) problems.push({ message: `metric "${m.name}": provider "${type}" is offline (${offline})` });
   }
 
@@ -87,10 +96,10 @@ async function checkPreflight(
   return { problems, faults };
 }
 
-async function offlineReason(provider: MetricProvider): Promise<string | undefined> {
+async function offlineReason(provider: MetricProvider, metric: MetricSpec): Promise<string | undefined> {
   if (!provider.isOnline) return undefined;
   try {
-    return (await provider.isOnline()) ? undefined : 'it reports itself offline';
+    return (await provider.isOnline(metric)) ? undefined : 'it reports itself offline';
   } catch (err) {
     return err instanceof Error ? err.message : String(err);
   }

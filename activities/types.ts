@@ -1,5 +1,5 @@
 import type { AnalysisStep, MetricSpec, Target } from '../src/domain/spec';
-import type { AnalysisProgress, KnownGood } from '../src/domain/status';
+import type { AnalysisProgress, KnownGood, Verdict } from '../src/domain/status';
 
 export type { AnalysisProgress };
 
@@ -38,10 +38,29 @@ export interface AnalysisInput extends RegionRef {
   step: AnalysisStep;
   metrics: MetricSpec[];
   simulation?: { faults: string[]; baseline: Record<string, number> };
+  /** This region's baselines, for thresholds relative to them. */
+  baselines?: Record<string, number>;
   /** Resume point from a previous chunk or a retried attempt. */
   progress?: AnalysisProgress;
   /** The activity returns `Running` after this much wall time, which bounds history per region-hour. */
   chunkMs: number;
+}
+
+/** Each region's metric values before any change, by region then metric: what `baseline * 1.2` refers to. */
+export type Baselines = Record<string, Record<string, number>>;
+
+export interface BaselineInput {
+  rolloutId: string;
+  service: string;
+  version: string;
+  regions: { name: string; target: Target }[];
+  metrics: MetricSpec[];
+}
+
+export interface HealthCheckInput extends RegionRef {
+  version: string;
+  metrics: MetricSpec[];
+  baselines?: Record<string, number>;
 }
 
 export interface RolloutActivities {
@@ -55,4 +74,8 @@ export interface RolloutActivities {
   /** Undo: the recorded known-good workload, canary removed, recorded weight. */
   restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void>;
   runAnalysis(input: AnalysisInput): Promise<AnalysisProgress>;
+  /** The stable version's metrics in every region, before any change. Regions or metrics without data are left out. */
+  measureBaselines(input: BaselineInput): Promise<{ baselines: Baselines; notes: string[] }>;
+  /** The running (stable) version's health in one region, judged against the metrics' thresholds. */
+  checkHealth(input: HealthCheckInput): Promise<Verdict[]>;
 }

@@ -16,6 +16,11 @@ import type { RolloutPlan } from '../src/domain/plan';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'test', 'histories');
+/**
+ * Histories of earlier workflow code stay: they stand for rollouts started before a change and
+ * still running after it. Bump this when workflow code changes behind a `patched()` marker.
+ */
+const SET = 'v2';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -38,6 +43,13 @@ const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) =
       await run.handle.executeUpdate(approveUpdate, { args: [{ region: 'eu-west-1', by: 'alice' }] });
     },
   },
+  'alarm-blocker': {
+    plan: testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: ['us-east-1: stable error_rate 0.08 always'] } }),
+    drive: async (run) => {
+      await run.until((s) => s.regions.some((r) => r.phase === 'WaitingForHealth'), 'the alarm blocker');
+      run.fleet.clearFaults(run.handle.workflowId, 'us-east-1');
+    },
+  },
   'needs-attention-retry': {
     plan: testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: [BREACH_IN_WAVE_2, 'eu-west-1: fail restore always'] } }),
     drive: async (run) => {
@@ -51,12 +63,12 @@ const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) =
 async function main() {
   const env = await startTimeSkipping();
   try {
-    rmSync(OUT, { recursive: true, force: true });
     for (const [name, { plan, drive }] of Object.entries(scenarios)) {
       await withRollout(env, plan, async (run) => {
         await drive?.(run);
         await run.end();
-        const dir = join(OUT, name);
+        const dir = join(OUT, `${SET}-${name}`);
+        rmSync(dir, { recursive: true, force: true });
         mkdirSync(dir, { recursive: true });
         const ids = [run.handle.workflowId, ...Object.keys(plan.regions).map((r) => regionWorkflowId(run.handle.workflowId, r))];
         for (const [i, id] of ids.entries()) {

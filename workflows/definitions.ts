@@ -49,6 +49,8 @@ export interface RegionInput {
   /** Set when a held region runs again: it keeps its first snapshot and undo stack. */
   knownGood?: KnownGood;
   undo?: Undo[];
+  /** This region's metric values before any change. */
+  baselines?: Record<string, number>;
 }
 
 export interface ApproveRequest {

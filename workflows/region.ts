@@ -4,6 +4,7 @@ import {
   condition,
   getExternalWorkflowHandle,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -12,7 +13,7 @@ import {
 import type { RolloutActivities, AnalysisProgress, RegionRef } from '../activities/types';
 import { formatDuration } from '../src/domain/duration';
 import { rootMessage } from '../src/domain/errors';
-import type { RegionPlan } from '../src/domain/plan';
+import { DEFAULT_ALARM_BLOCKER, regionMetrics, type RegionPlan } from '../src/domain/plan';
 import type { AnalysisStep, ApprovalStep, Step } from '../src/domain/spec';
 import type { AuditEntry, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../src/domain/status';
 import { assertNever } from '../src/domain/status';
@@ -42,6 +43,7 @@ export const REGION_FAILURE = {
   approvalTimeout: 'ApprovalTimedOut',
   cancelled: 'RegionCancelled',
   error: 'RegionError',
+  unhealthy: 'UnhealthyBeforeChange',
 } as const;
 
 /**
@@ -138,6 +140,38 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     }
   };
 
+  /** The alarm blocker: a region already failing its health checks before any change holds its stage, or fails it after the timeout. */
+  const waitForHealth = async () => {
+    const metrics = regionMetrics(plan, region.name);
+    if (metrics.length === 0) return;
+    const blocker = plan.alarmBlocker ?? DEFAULT_ALARM_BLOCKER;
+    const deadline = Date.now() + blocker.timeoutMs;
+    for (;;) {
+      const verdicts = await mutate.checkHealth.executeWithOptions({ ...PRESETS.mutate, summary: `health of ${region.name} before any change` }, [
+        { ...ref('health'), version: plan.version, metrics, baselines: input.baselines },
+      ]);
+      const failing = verdicts.filter((v) => v.phase === 'Failed');
+      if (failing.length === 0) {
+        if (status.phase === 'WaitingForHealth') record('health-clear', 'healthy again before any change', { verdicts });
+        return;
+      }
+      status.verdicts = verdicts;
+      const why = `unhealthy before any change: ${failing.map((v) => v.reason).join('; ')}`;
+      if (Date.now() >= deadline) {
+        const reason = `${region.name} ${why}; still failing after ${formatDuration(blocker.timeoutMs)}, so its wave does not touch it`;
+        record('blocked', reason, { verdicts });
+        setPhase('Degraded', reason);
+        throw ApplicationFailure.nonRetryable(reason, REGION_FAILURE.unhealthy, outcome());
+      }
+      if (status.phase !== 'WaitingForHealth') {
+        setPhase('WaitingForHealth', `${why}; waiting up to ${formatDuration(blocker.timeoutMs)} before touching it`);
+        record('blocked', status.reason!, { verdicts });
+        await report();
+      }
+      await sleep(Math.min(blocker.intervalMs, deadline - Date.now()), { summary: `recheck health of ${region.name}` });
+    }
+  };
+
   const setWeight = async (weight: number, snapshot: KnownGood) => {
     if (!undo.some((u) => u.kind === 'restoreTraffic')) {
       pushUndo({ kind: 'restoreTraffic', region: region.name, key: effectKey(rolloutId, region.name, 'undo-traffic'), weight: snapshot.weight });
@@ -198,6 +232,7 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
               step,
               metrics,
               simulation: plan.simulation,
+              baselines: input.baselines,
               progress,
               chunkMs,
             },
@@ -254,6 +289,7 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
 
   try {
     await waitForWindow();
+    if (!input.knownGood && patched('alarm-blocker')) await waitForHealth();
     await waitWhilePaused();
     setPhase('Progressing');
 

@@ -28,7 +28,7 @@ import {
 } from './definitions';
 
 /** Region phases in which a child workflow is running and can take commands. */
-const IN_FLIGHT = new Set(['WaitingForWindow', 'Progressing', 'Paused', 'AwaitingApproval', 'Inconclusive', 'Baking']);
+const IN_FLIGHT = new Set(['WaitingForWindow', 'WaitingForHealth', 'Progressing', 'Paused', 'AwaitingApproval', 'Inconclusive', 'Baking']);
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
 
@@ -47,6 +47,7 @@ export class RolloutState {
   readonly held = new Map<string, HoldDecision>();
   readonly failures: { region: string; reason: string }[] = [];
   compensation: UndoRecord[] = [];
+  baselines: Record<string, Record<string, number>> = {};
   waveIndex = 0;
   started = false;
   compensating = false;
@@ -120,6 +121,7 @@ export class RolloutState {
       regions: this.order.map((n) => this.region(n)),
       pendingApprovals: [...this.approvals.values()],
       compensation: this.compensation,
+      baselines: this.baselines,
       audit: this.audit,
       reason: this.reason,
       startedAt: this.startedAt,

@@ -4,6 +4,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   upsertSearchAttributes,
   workflowInfo,
@@ -28,6 +29,7 @@ import { RolloutState } from './rollout-state';
 import { Saga } from './saga';
 
 const { preflight } = proxyActivities<RolloutActivities>(PRESETS.preflight);
+const measure = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
 /**
  * One rollout: preflight, then each wave's regions as child workflows (up to maxParallel at once),
@@ -78,6 +80,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
           analysisChunkMs: input.analysisChunkMs,
           knownGood: s.region(name).snapshot,
           undo: s.undo.get(name),
+          baselines: s.baselines[name],
         },
       ],
       staticSummary: `${plan.service} ${plan.version} in ${name} (wave ${wave.index + 1}: ${wave.name})`,
@@ -175,6 +178,18 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
     const reason = `preflight failed, nothing was changed: ${problems.map((p) => (p.region ? `${p.region}: ${p.message}` : p.message)).join('; ')}`;
     s.end('Failed', reason, 'preflight-failed');
     throw ApplicationFailure.nonRetryable(reason, 'PreflightFailed', s.status());
+  }
+  if (patched('baselines')) {
+    const { baselines, notes } = await measure.measureBaselines({
+      rolloutId: s.id,
+      service: plan.service,
+      version: plan.version,
+      regions: s.order.map((n) => ({ name: n, target: plan.regions[n]!.target })),
+      metrics: Object.values(plan.metrics),
+    });
+    s.baselines = baselines;
+    const measured = Object.entries(baselines).map(([r, m]) => `${r}: ${Object.entries(m).map(([k, v]) => `${k}=${v}`).join(', ')}`);
+    s.record('baselines', `measured before any change${measured.length ? `: ${measured.join('; ')}` : ': no data'}`, { data: { baselines, notes } });
   }
   s.started = true;
   s.record('started', `rolling out ${plan.image} to ${s.order.length} regions in ${plan.waves.length} waves`, { actor: input.startedBy });

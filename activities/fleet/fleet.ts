@@ -115,17 +115,19 @@ export class SimulatedFleet {
     });
   }
 
-  /** The baseline value of a metric, or a scripted fault's value when it applies to the canary at the current weight. */
+  /** The baseline value of a metric, or a scripted fault's value when it applies to that role at the current weight. */
   metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number | undefined {
     const state = this.store.read();
     const sim = state.rollouts[rolloutId];
     const weight = state.regions[regionKey(service, region)]?.weight ?? 0;
-    if (role === 'canary') {
-      for (const fault of sim?.faults ?? []) {
-        if (fault.kind === 'metric' && fault.region === region && fault.metric === metric && metricFaultApplies(fault, weight)) {
-          return fault.value === 'nodata' ? undefined : fault.value;
-        }
-      }
+    for (const fault of sim?.faults ?? []) {
+      const applies =
+        fault.kind === 'metric' &&
+        (fault.role ?? 'canary') === role &&
+        fault.region === region &&
+        fault.metric === metric &&
+        metricFaultApplies(fault, weight);
+      if (applies) return fault.value === 'nodata' ? undefined : fault.value;
     }
     return sim?.baseline[metric] ?? 0;
   }

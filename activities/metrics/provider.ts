@@ -15,5 +15,8 @@ export interface MetricContext {
 export interface MetricProvider {
   type: string;
   query(metric: MetricSpec, ctx: MetricContext): Promise<number | undefined>;
-  isOnline?(): Promise<boolean>;
+  /** One role's recent sample set, for a `compare` metric's statistical test; only some providers can. */
+  samples?(metric: MetricSpec, ctx: MetricContext): Promise<number[]>;
+  /** `metric` names which instance to ask, for providers whose address lives in the metric's spec. */
+  isOnline?(metric?: MetricSpec): Promise<boolean>;
 }

@@ -7,6 +7,8 @@ export type Comparison = '>=' | '>' | '<=' | '<';
 export interface MetricFault {
   kind: 'metric';
   region: string;
+  /** Whose metric: the new version's (the default) or the running stable version's (`stable error_rate ...`). */
+  role?: 'stable';
   metric: string;
   /** `nodata`: the provider answers with no value, which judges Inconclusive. */
   value: number | 'nodata';
@@ -42,7 +44,7 @@ const NUMBER = '(-?\\d+(?:\\.\\d+)?(?:e[+-]?\\d+)?|nodata)';
 const DELAY = new RegExp(`^${REGION}\\s*:\\s*delay\\s+(\\S+)\\s+(\\S+)$`, 'i');
 const OPERATION = new RegExp(`^${REGION}\\s*:\\s*fail\\s+(\\S+)\\s+(?:(\\d+)\\s+times?|(always))$`, 'i');
 const METRIC = new RegExp(
-  `^${REGION}\\s*:\\s*([A-Za-z_][\\w.:-]*)\\s+${NUMBER}\\s+(?:when\\s+weight\\s*(>=|>|<=|<)\\s*(\\d+(?:\\.\\d+)?)\\s*%?|(always))$`,
+  `^${REGION}\\s*:\\s*(stable\\s+)?([A-Za-z_][\\w.:-]*)\\s+${NUMBER}\\s+(?:when\\s+weight\\s*(>=|>|<=|<)\\s*(\\d+(?:\\.\\d+)?)\\s*%?|(always))$`,
   'i',
 );
 
@@ -66,10 +68,11 @@ export function parseFault(line: string): Fault | { error: string } {
   }
   const metric = METRIC.exec(text);
   if (metric) {
-    const [, region, name, value, compare, weight, always] = metric;
+    const [, region, stable, name, value, compare, weight, always] = metric;
     return {
       kind: 'metric',
       region: region!,
+      ...(stable ? { role: 'stable' as const } : {}),
       metric: name!,
       value: value!.toLowerCase() === 'nodata' ? 'nodata' : Number(value),
       when: always ? 'always' : { compare: compare as Comparison, weight: Number(weight) },
@@ -111,5 +114,5 @@ export function describeFault(fault: Fault): string {
     return `${fault.region}: fail ${fault.op} ${fault.times === 'always' ? 'always' : `${fault.times} times`}`;
   }
   const when = fault.when === 'always' ? 'always' : `when weight ${fault.when.compare} ${fault.when.weight}`;
-  return `${fault.region}: ${fault.metric} ${fault.value} ${when}`;
+  return `${fault.region}: ${fault.role === 'stable' ? 'stable ' : ''}${fault.metric} ${fault.value} ${when}`;
 }

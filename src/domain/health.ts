@@ -4,47 +4,59 @@
  * Pure: runs in workflow and activity code alike.
  */
 import { formatDuration } from './duration';
+import { describeBound, resolveThreshold } from './judge/threshold';
+import { show } from './judge/show';
 import type { AnalysisStep, MetricSpec } from './spec';
 import type { AnalysisProgress, Verdict } from './status';
 
-function show(n: number): string {
-  return String(Number(n.toPrecision(6)));
-}
-
-function thresholdOf(metric: MetricSpec): Verdict['threshold'] {
-  const threshold: Verdict['threshold'] = {};
-  if (metric.max !== undefined) threshold.max = metric.max;
-  if (metric.min !== undefined) threshold.min = metric.min;
-  return threshold;
-}
-
-export function judgeMetric(metric: MetricSpec, value: number | undefined, at?: string): Verdict {
-  const base = { metric: metric.name, threshold: thresholdOf(metric), ...(at ? { at } : {}) };
+/**
+ * One value against the metric's max/min. Relative bounds (`baseline * 1.2`) resolve against
+ * `baseline`; without one the verdict is Inconclusive, since the bound is unknown.
+ */
+export function judgeMetric(metric: MetricSpec, value: number | undefined, at?: string, baseline?: number): Verdict {
+  const resolved = resolveThreshold(metric, baseline);
+  const { threshold, derivation } = resolved;
+  const base = {
+    metric: metric.name,
+    threshold,
+    ...(at ? { at } : {}),
+    ...(resolved.baseline !== undefined ? { baseline: resolved.baseline } : {}),
+  };
+  if (metric.kind === 'compare') {
+    return { ...base, phase: 'Inconclusive', reason: `${metric.name}: a compare metric is judged on canary and stable samples, not one value` };
+  }
   if (value === undefined || Number.isNaN(value)) {
     return { ...base, phase: 'Inconclusive', reason: `${metric.name}: no data` };
   }
   const shown = `${metric.name} ${show(value)}`;
-  if (metric.max !== undefined && value > metric.max) {
-    return { ...base, phase: 'Failed', value, reason: `${shown} > max ${show(metric.max)}` };
+  if (resolved.unresolved.length > 0) {
+    const bounds = resolved.unresolved.map((b) => describeBound(b, metric[b]!)).join(' and ');
+    return { ...base, phase: 'Inconclusive', value, reason: `${shown}: ${bounds} ${resolved.unresolved.length > 1 ? 'need' : 'needs'} the region's baseline, and none was measured` };
   }
-  if (metric.min !== undefined && value < metric.min) {
-    return { ...base, phase: 'Failed', value, reason: `${shown} < min ${show(metric.min)}` };
+  const from = (bound: 'max' | 'min') => (derivation[bound] ? ` (${derivation[bound]})` : '');
+  if (threshold.max !== undefined && value > threshold.max) {
+    return { ...base, phase: 'Failed', value, reason: `${shown} > max ${show(threshold.max)}${from('max')}` };
+  }
+  if (threshold.min !== undefined && value < threshold.min) {
+    return { ...base, phase: 'Failed', value, reason: `${shown} < min ${show(threshold.min)}${from('min')}` };
   }
   const within = [
-    metric.min !== undefined ? `>= min ${show(metric.min)}` : undefined,
-    metric.max !== undefined ? `<= max ${show(metric.max)}` : undefined,
+    threshold.min !== undefined ? `>= min ${show(threshold.min)}${from('min')}` : undefined,
+    threshold.max !== undefined ? `<= max ${show(threshold.max)}${from('max')}` : undefined,
   ].filter(Boolean);
   return { ...base, phase: 'Successful', value, reason: `${shown} ${within.join(' and ')}` };
 }
 
 /** The provider could not answer: not a judgement of the service. */
-export function errorVerdict(metric: MetricSpec, message: string, at?: string): Verdict {
+export function errorVerdict(metric: MetricSpec, message: string, at?: string, baseline?: number): Verdict {
+  const resolved = resolveThreshold(metric, baseline);
   return {
     phase: 'Error',
     metric: metric.name,
-    threshold: thresholdOf(metric),
+    threshold: resolved.threshold,
     reason: `${metric.name}: provider error: ${message}`,
     ...(at ? { at } : {}),
+    ...(resolved.baseline !== undefined ? { baseline: resolved.baseline } : {}),
   };
 }
 

@@ -32,6 +32,21 @@ export interface RolloutPlan {
   regions: Record<string, RegionPlan>;
   metrics: Record<string, MetricSpec>;
   simulation?: { faults: string[]; baseline: Record<string, number> };
+  /** How long a region already unhealthy before any change may hold its wave, and how often it is checked. */
+  alarmBlocker?: AlarmBlocker;
+}
+
+export interface AlarmBlocker {
+  timeoutMs: number;
+  intervalMs: number;
+}
+
+export const DEFAULT_ALARM_BLOCKER: AlarmBlocker = { timeoutMs: 30 * 60_000, intervalMs: 60_000 };
+
+/** The metrics a region's analysis steps judge: the ones its health is checked on before it changes. */
+export function regionMetrics(plan: RolloutPlan, region: string): MetricSpec[] {
+  const names = new Set(plan.regions[region]!.steps.flatMap((s) => (s.kind === 'analysis' ? s.metrics : [])));
+  return [...names].map((n) => plan.metrics[n]!).filter(Boolean);
 }
 
 /** Region overrides wave, wave overrides the rollout's defaults. */
@@ -69,5 +84,6 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
     regions,
     metrics: Object.fromEntries(spec.metrics.map((m) => [m.name, m])),
     simulation: spec.simulation,
+    alarmBlocker: spec.alarmBlocker && { timeoutMs: spec.alarmBlocker.timeout, intervalMs: spec.alarmBlocker.interval },
   };
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
+import { checkMetricKind, compareSettings, METRIC_KINDS, threshold } from './judge/metric-schema';
 
 /** A duration written as `30s`, `5m`, `1h30m`; parsed to milliseconds. */
 export const duration = z.string().transform((text, ctx) => {
@@ -59,18 +60,64 @@ export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, appr
 export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis'] as const;
 
 export const simulatedProvider = z.strictObject({ type: z.literal('simulated') });
+
+/** Placeholders a query or URL template may use: `{{region}}`, `{{version}}`, ... */
+export const QUERY_VARIABLES = ['region', 'service', 'version', 'namespace', 'role'] as const;
+export const PLACEHOLDER = /\{\{\s*([^{}\s]*)\s*\}\}/g;
+const template = z.string().min(1).superRefine((text, ctx) => {
+  for (const [, key] of text.matchAll(PLACEHOLDER)) {
+    if (!(QUERY_VARIABLES as readonly string[]).includes(key!)) {
+      ctx.addIssue({ code: 'custom', message: `unknown placeholder {{${key}}} (known: ${QUERY_VARIABLES.join(', ')})` });
+    }
+  }
+});
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' });
+/** Secrets are named, never written in the spec: the worker reads these variables from its environment. */
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name');
+const bearerAuth = z.strictObject({ bearerTokenEnv: envName });
+const basicAuth = z.strictObject({ basicUserEnv: envName, basicPasswordEnv: envName });
+const tls = z.strictObject({ caFile: z.string().min(1).optional(), insecureSkipVerify: z.boolean().default(false) });
+/** `$`, `.name`, `[0]`, `['odd name']`. */
+export const JSON_PATH = /^\$(\.[A-Za-z_$][\w$-]*|\[\d+\]|\['[^']*'\]|\["[^"]*"\])*$/;
+
+export const prometheusProvider = z.strictObject({
+  type: z.literal('prometheus'),
+  address: httpUrl,
+  /** PromQL over the placeholders; values are escaped for PromQL string literals. */
+  query: template,
+  /** Query a range and reduce it to one value, instead of an instant query. */
+  range: z
+    .strictObject({ window: duration, step: duration.default(15_000), reduce: z.enum(['avg', 'max', 'last']).default('avg') })
+    .optional(),
+  auth: z.union([bearerAuth, basicAuth]).optional(),
+  tls: tls.optional(),
+  timeout: duration.default(10_000),
+});
+export const webProvider = z.strictObject({
+  type: z.literal('web'),
+  /** URL template; values are URL-encoded. */
+  url: template.pipe(z.string().regex(/^https?:\/\//, 'must be an http:// or https:// URL')),
+  jsonPath: z.string().regex(JSON_PATH, "must be a JSON path like $.data.value or $.items[0]['p99']"),
+  auth: bearerAuth.optional(),
+  tls: tls.optional(),
+  timeout: duration.default(10_000),
+});
 /** Metric providers, keyed by `type`; the registry of implementations lives in activities/metrics. */
-export const provider = z.discriminatedUnion('type', [simulatedProvider]);
-export const PROVIDER_TYPES = ['simulated'] as const;
+export const provider = z.discriminatedUnion('type', [simulatedProvider, prometheusProvider, webProvider]);
+export const PROVIDER_TYPES = ['simulated', 'prometheus', 'web'] as const;
 
 export const metric = z
   .strictObject({
     name: z.string().min(1),
+    /** `threshold` (the default when absent) judges the canary's value; `compare` tests canary against stable. */
+    kind: z.enum(METRIC_KINDS).optional(),
     provider,
-    max: z.number().optional(),
-    min: z.number().optional(),
+    /** A number, or relative to the region's baseline: `baseline * 1.2`, `baseline + 50`. */
+    max: threshold.optional(),
+    min: threshold.optional(),
+    compare: compareSettings.optional(),
   })
-  .refine((m) => m.max !== undefined || m.min !== undefined, { message: 'needs a threshold: max, min or both' });
+  .superRefine(checkMetricKind);
 
 const stagePolicy = {
   steps: z.array(step).optional(),
@@ -105,6 +152,8 @@ export const rolloutSpec = z.strictObject({
   bake: duration.default(0),
   metrics: z.array(metric).default([]),
   failurePolicy: z.enum(FAILURE_POLICIES).default('rollback-all'),
+  /** A region already failing its analysis metrics before any change holds its stage this long, rechecked every `interval`, then fails. */
+  alarmBlocker: z.strictObject({ timeout: duration.default(30 * 60_000), interval: duration.default(60_000) }).optional(),
   simulation: z
     .strictObject({
       /** Scripted faults, one per line: `eu-west-1: error_rate 0.08 when weight >= 25`, `us-east-1: fail restore 3 times`. */
@@ -126,7 +175,11 @@ export type PauseStep = z.output<typeof pauseStep>;
 export type ApprovalStep = z.output<typeof approvalStep>;
 export type AnalysisStep = z.output<typeof analysisStep>;
 export type MetricSpec = z.output<typeof metric>;
+export type CompareSpec = z.output<typeof compareSettings>;
 export type ProviderSpec = z.output<typeof provider>;
+export type PrometheusProviderSpec = z.output<typeof prometheusProvider>;
+export type WebProviderSpec = z.output<typeof webProvider>;
+export type QueryVariable = (typeof QUERY_VARIABLES)[number];
 export type DeploymentWindow = z.output<typeof deploymentWindow>;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
 export type Weekday = (typeof WEEKDAYS)[number];

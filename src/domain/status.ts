@@ -16,6 +16,7 @@ export const TERMINAL_PHASES: readonly RolloutPhase[] = ['Succeeded', 'RolledBac
 export type RegionPhase =
   | 'Pending'
   | 'WaitingForWindow'
+  | 'WaitingForHealth'
   | 'Progressing'
   | 'Paused'
   | 'AwaitingApproval'
@@ -31,13 +32,31 @@ export type RegionPhase =
 /** Argo Rollouts' measurement vocabulary; Error is a provider fault, not a judgement of the service. */
 export type VerdictPhase = 'Successful' | 'Failed' | 'Inconclusive' | 'Error';
 
+/** What a canary-against-stable comparison found (Mann-Whitney U test of canary against stable). */
+export interface CompareEffect {
+  /** The canary's U statistic: pairs with canary > stable, ties counting one half. */
+  u: number;
+  /** The p-value the verdict rests on: one-sided in the bad direction, two-sided for `either`. */
+  p: number;
+  /** (U_canary - U_stable) / (n1 n2), from -1 to 1; positive when the canary tends higher. */
+  rankBiserial: number;
+  /** Hodges-Lehmann shift of canary against stable: the median of pairwise differences. */
+  shift: number;
+  canaryMedian: number;
+  stableMedian: number;
+}
+
 export interface Verdict {
   phase: VerdictPhase;
   metric: string;
   value?: number;
+  /** Absolute numbers, relative thresholds already resolved against the baseline. */
   threshold: { max?: number; min?: number };
   reason: string;
   at?: string;
+  /** The region's baseline for this metric, measured before any change, when the judgement used one. */
+  baseline?: number;
+  effect?: CompareEffect;
 }
 
 /** What a region ran before the rollout touched it; a rollback restores exactly this. */
@@ -138,6 +157,8 @@ export interface RolloutStatus {
   regions: RegionStatus[];
   pendingApprovals: PendingApproval[];
   compensation: UndoRecord[];
+  /** Each region's metric values before any change, by region then metric. */
+  baselines: Record<string, Record<string, number>>;
   audit: AuditEntry[];
   reason?: string;
   startedAt: string;

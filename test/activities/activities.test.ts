@@ -60,7 +60,7 @@ describe('preflight', () => {
           { name: 'eu-west-1', target: kubernetes },
           { name: 'us-east-1', target: simulated() },
         ],
-        metrics: [errorRate, { ...errorRate, name: 'latency', provider: { type: 'prometheus' } as unknown as MetricSpec['provider'] }],
+        metrics: [errorRate, { ...errorRate, name: 'latency', provider: { type: 'datadog' } as unknown as MetricSpec['provider'] }],
         simulation: {
           faults: ['us-east-1: fail rollback 2 times', 'ap-south-1: fail restore 1 time', 'us-east-1: cpu 0.9 always', 'garbage'],
           baseline: {},
@@ -69,7 +69,7 @@ describe('preflight', () => {
     );
     expect(problems).toEqual([
       { region: 'eu-west-1', message: 'target kind "kubernetes" has no driver (known: simulated)' },
-      { message: 'metric "latency": provider type "prometheus" is not registered (known: simulated)' },
+      { message: 'metric "latency": provider type "datadog" is not registered (known: simulated, prometheus, web)' },
       { message: 'faults[0]: unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, restore)' },
       { message: 'faults[1]: region "ap-south-1" is not part of this rollout (regions: eu-west-1, us-east-1)' },
       { region: 'us-east-1', message: `faults[2]: metric "cpu" is not one of the rollout's metrics (error_rate, latency)` },

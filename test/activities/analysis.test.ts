@@ -180,13 +180,13 @@ describe('runAnalysis', () => {
   });
 
   it('rejects an unknown provider type as a permanent failure', async () => {
-    const metric: MetricSpec = { ...errorRate, provider: { type: 'prometheus' } as unknown as MetricSpec['provider'] };
+    const metric: MetricSpec = { ...errorRate, provider: { type: 'datadog' } as unknown as MetricSpec['provider'] };
     const failure = await newEnv().run(activities.runAnalysis, input({ metrics: [metric] })).catch((e) => e);
     expect(failure).toBeInstanceOf(ApplicationFailure);
     expect(failure).toMatchObject({
       nonRetryable: true,
       type: 'UnknownMetricProvider',
-      message: 'unknown metric provider type "prometheus" (known: simulated)',
+      message: 'unknown metric provider type "datadog" (known: simulated, prometheus, web)',
     });
   });
 });

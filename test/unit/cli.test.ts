@@ -158,6 +158,7 @@ describe('demo and rehearsal judgement', () => {
     id: 'r',
     service: 'checkout',
     version: '2.4.0',
+    baselines: {},
     image: plan.image,
     phase: 'RolledBack',
     failurePolicy: 'rollback-all',

@@ -16,6 +16,7 @@ describe('parseFault', () => {
     ['eu-west-1: error_rate 1e-1 always', { kind: 'metric', region: 'eu-west-1', metric: 'error_rate', value: 0.1, when: 'always' }],
     ['us-east-1: fail restore 3 times', { kind: 'operation', region: 'us-east-1', op: 'restore', times: 3 }],
     ['eu-west-1: saturation nodata when weight >= 10', { kind: 'metric', region: 'eu-west-1', metric: 'saturation', value: 'nodata', when: { compare: '>=', weight: 10 } }],
+    ['us-east-1: stable error_rate 0.08 always', { kind: 'metric', region: 'us-east-1', role: 'stable', metric: 'error_rate', value: 0.08, when: 'always' }],
     ['eu-west-1: delay restore 3s', { kind: 'delay', region: 'eu-west-1', op: 'restore', ms: 3000 }],
     ['eu-west-1: delay setWeight 250ms', { kind: 'delay', region: 'eu-west-1', op: 'setWeight', ms: 250 }],
     ['us-east-1: fail setweight 1 time', { kind: 'operation', region: 'us-east-1', op: 'setWeight', times: 1 }],

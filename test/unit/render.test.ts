@@ -18,6 +18,7 @@ function rollout(over: Partial<RolloutStatus> = {}): RolloutStatus {
     service: 'checkout',
     version: '2.4.0',
     image: 'shop/checkout:2.4.0',
+    baselines: {},
     phase: 'Progressing',
     failurePolicy: 'rollback-all',
     wave: { index: 1, total: 3, name: 'early' },

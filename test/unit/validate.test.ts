@@ -156,7 +156,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
   [
     'an unknown provider type',
     (s) => (s.metrics[0].provider = { type: 'datadog' }),
-    ['metrics[0].provider.type: unknown provider type "datadog" (known: simulated)'],
+    ['metrics[0].provider.type: unknown provider type "datadog" (known: simulated, prometheus, web)'],
   ],
   [
     'an unknown or missing target kind',
@@ -181,7 +181,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
     [
       'regions[0]: unknown field "taget" (did you mean target?)',
       'regions[0].target: required field is missing',
-      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, simulation)',
+      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, alarmBlocker, simulation)',
     ],
   ],
   [
@@ -341,7 +341,7 @@ describe('loadSpec', () => {
       'spec.yaml:20:15: waves[1].regions[0]: unknown region "eu-wset-1" (did you mean eu-west-1?)',
       'spec.yaml:20:37: waves[1].regions[2]: region "eu-west-1" is in two waves: "canary" (waves[0]) and "rest" (waves[1]); a region belongs to one wave',
       'spec.yaml:21:18: waves[1].maxParallel: must be at least 1, got the number 0',
-      'spec.yaml:25:23: metrics[0].provider.type: unknown provider type "datadog" (known: simulated)',
+      'spec.yaml:25:23: metrics[0].provider.type: unknown provider type "datadog" (known: simulated, prometheus, web)',
       'spec.yaml:30:33: steps[1].metrics[0]: unknown metric "eror_rate" (did you mean error_rate?)',
       'spec.yaml:30:73: steps[1].sustainedFor: 2m is shorter than the 4m that minSamples 5 takes at one sample every 1m; raise sustainedFor to at least 4m or lower minSamples',
       'spec.yaml:31:32: steps[2].weight: weight 10 does not rise above 25 set at steps[0]; each setWeight must raise the weight',
@@ -394,5 +394,85 @@ describe('loadSpec', () => {
     }
     expect(Object.keys(plan.metrics)).toEqual(['error_rate', 'latency_p99_ms']);
     expect(plan.failurePolicy).toBe('rollback-all');
+  });
+});
+
+describe('metric judgement fields', () => {
+  const THRESHOLD_HELP = 'expected a number or "baseline * <factor>" / "baseline + <delta>"';
+  const judged: [string, (s: Raw) => void, string[]][] = [
+    [
+      'thresholds that are neither numbers nor baseline expressions',
+      (s) => {
+        s.metrics[0].max = 'baseline x 1.2';
+        s.metrics.push({ name: 'latency', provider: { type: 'simulated' }, min: true, max: 'baseline - 5' });
+      },
+      [`metrics[0].max: ${THRESHOLD_HELP}`, `metrics[1].min: ${THRESHOLD_HELP}`, `metrics[1].max: ${THRESHOLD_HELP}`],
+    ],
+    [
+      'a compare metric without its compare block, and one with max',
+      (s) => {
+        s.metrics[0] = { name: 'error_rate', kind: 'compare', provider: { type: 'simulated' } };
+        s.metrics.push({ name: 'latency', kind: 'compare', provider: { type: 'simulated' }, max: 400, compare: {} });
+      },
+      [
+        'metrics[0]: kind: compare needs a compare block, e.g. compare: { confidence: 0.95, allowedIncrease: 1.1 }',
+        'metrics[1].max: max does not apply to kind: compare, which judges canary against stable; put it on a separate threshold metric',
+      ],
+    ],
+    [
+      'compare settings out of range, unknown, or without effect',
+      (s) => {
+        s.metrics[0] = {
+          name: 'error_rate',
+          kind: 'compare',
+          provider: { type: 'simulated' },
+          compare: { confidence: 1.5, allowedIncrease: 0.9, allowedDecrease: 0.8, direction: 'up', alpha: 0.05 },
+        };
+        s.metrics.push({ name: 'latency', kind: 'compare', provider: { type: 'simulated' }, compare: { allowedDecrease: 0.9 } });
+      },
+      [
+        'metrics[0].compare.confidence: must be at most 0.9999, got the number 1.5',
+        'metrics[0].compare.allowedIncrease: must be at least 1, got the number 0.9',
+        'metrics[0].compare.direction: unknown value "up" (known: increase, decrease, either)',
+        'metrics[0].compare: unknown field "alpha" (known: confidence, allowedIncrease, allowedDecrease, direction)',
+        'metrics[1].compare.allowedDecrease: has no effect with direction increase (higher is worse); set direction: decrease or either',
+      ],
+    ],
+    [
+      'a threshold metric with compare settings, and one with no threshold',
+      (s) => {
+        s.metrics[0].compare = { confidence: 0.9 };
+        s.metrics.push({ name: 'latency', kind: 'threshold', provider: { type: 'simulated' } });
+      },
+      [
+        'metrics[0].compare: compare settings apply only to kind: compare; add kind: compare or remove them',
+        'metrics[1]: needs a threshold: max, min or both',
+      ],
+    ],
+  ];
+
+  it.each(judged)('%s', (_name, mutate, expected) => {
+    const spec = base();
+    mutate(spec);
+    expect(problemsOf(spec)).toEqual(expected);
+  });
+
+  it('parses relative thresholds and fills compare defaults', () => {
+    const spec = base();
+    spec.metrics = [
+      { name: 'latency', provider: { type: 'simulated' }, max: 'baseline * 1.2', min: 'baseline + 0' },
+      { name: 'latency_vs_stable', kind: 'compare', provider: { type: 'simulated' }, compare: { allowedIncrease: 1.1 } },
+    ];
+    spec.steps[1].metrics = ['latency', 'latency_vs_stable'];
+    const result = validateSpec(spec);
+    expect(result.ok && result.spec.metrics).toEqual([
+      { name: 'latency', provider: { type: 'simulated' }, max: { op: '*', by: 1.2 }, min: { op: '+', by: 0 } },
+      {
+        name: 'latency_vs_stable',
+        kind: 'compare',
+        provider: { type: 'simulated' },
+        compare: { confidence: 0.95, allowedIncrease: 1.1, direction: 'increase' },
+      },
+    ]);
   });
 });

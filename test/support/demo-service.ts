@@ -1,0 +1,62 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Behaviour } from '../../demo-service/server';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+
+export interface DemoService {
+  /** Base URL of each version, in the order asked for. */
+  urls: Record<string, string>;
+  control(version: string, behaviour: Partial<Behaviour>): Promise<Behaviour>;
+  stop(): Promise<void>;
+}
+
+/** Runs demo-service/main.ts under tsx in its own process, on free loopback ports. */
+export async function startDemoService(versions: string[], timeoutMs = 20_000): Promise<DemoService> {
+  const args = ['--import', 'tsx', join(ROOT, 'demo-service', 'main.ts'), '--port', '0', ...versions.flatMap((v) => ['--version', v])];
+  const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const line = await firstLine(child, timeoutMs).catch(async (err) => {
+    await stopChild(child);
+    throw new Error(`demo service did not start: ${err.message}${stderr ? `\n${stderr}` : ''}`);
+  });
+  const listed = (JSON.parse(line) as { versions: { version: string; url: string }[] }).versions;
+  const urls = Object.fromEntries(listed.map((v) => [v.version, v.url]));
+  const anyUrl = listed[0]!.url;
+  return {
+    urls,
+    async control(version, behaviour) {
+      const res = await fetch(`${anyUrl}/control`, { method: 'POST', body: JSON.stringify({ version, ...behaviour }) });
+      const body = await res.json();
+      if (!res.ok) throw new Error(`demo service refused control of ${version}: ${(body as { error: string }).error}`);
+      return body as Behaviour;
+    },
+    stop: () => stopChild(child),
+  };
+}
+
+function firstLine(child: ChildProcess, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    const timer = setTimeout(() => reject(new Error(`no ready line within ${timeoutMs} ms`)), timeoutMs);
+    lines.once('line', (line) => {
+      clearTimeout(timer);
+      resolve(line);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited with code ${code}`));
+    });
+  });
+}
+
+export async function stopChild(child: ChildProcess, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
