@@ -41,7 +41,12 @@ export function prometheusBinary(): string {
 }
 
 /** Starts Prometheus on a free loopback port, scraping `targets` every second, with its data in a fresh temporary folder. */
-export async function startPrometheus(targets: ScrapeTarget[], readyTimeoutMs = 30_000): Promise<RunningPrometheus> {
+export async function startPrometheus(
+  targets: ScrapeTarget[],
+  readyTimeoutMs = 30_000,
+  /** A fixed port, to bring a stopped Prometheus back at the same address. */
+  fixedPort?: number,
+): Promise<RunningPrometheus> {
   const binary = prometheusBinary();
   const dir = mkdtempSync(join(tmpdir(), 'meridian-prometheus-'));
   const config = {
@@ -54,7 +59,7 @@ export async function startPrometheus(targets: ScrapeTarget[], readyTimeoutMs = 
     })),
   };
   writeFileSync(join(dir, 'prometheus.yml'), stringify(config));
-  const port = await freePort();
+  const port = fixedPort ?? (await freePort());
   const address = `http://127.0.0.1:${port}`;
   const child = spawn(
     binary,
