@@ -4,9 +4,10 @@
  *
  *   MERIDIAN_BENCH_TRIALS=10 npm run bench          (trials per latency figure)
  *   MERIDIAN_BENCH_ROLLOUTS=100 npm run bench       (concurrent rollouts for the memory figure)
+ *   MERIDIAN_BENCH_ONLY=prometheusAnalysis npm run bench   (some figures only, comma-separated)
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { startDevServer } from '../src/dev-server';
 import { compilePlan, type RolloutPlan } from '../src/domain/plan';
 import { rolloutSpec, type RolloutSpecInput } from '../src/domain/spec';
 import { regionWorkflowId } from '../workflows/definitions';
+import { prometheusFigures } from './prometheus';
 
 const ROOT = join(import.meta.dirname, '..');
 const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
@@ -199,7 +201,9 @@ async function main() {
   const fleet = new SimulatedFleet(fleetFile);
   const report: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, trials: TRIALS };
   try {
+    const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
     const step = async (name: string, run: () => Promise<unknown>) => {
+      if (only && !only.includes(name)) return;
       process.stdout.write(`${name} ... `);
       report[name] = await run();
       console.log(JSON.stringify(report[name]));
@@ -207,13 +211,16 @@ async function main() {
     await step('abortToWeightZero', () => abortToZero(client, fleet));
     await step('breachToRollback', () => breachToRollback(client, fleet));
     await step('historyEvents', () => eventsPerRegionHour(client));
+    await step('prometheusAnalysis', () => prometheusFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2))));
     await step('workerMemory', () => memoryAt(client, fleet, worker));
   } finally {
     await worker.stop();
     await server.stop();
   }
   const out = join(ROOT, 'bench', 'report.json');
-  writeFileSync(out, JSON.stringify(report, null, 2));
+  // A partial run updates its figures in the last full report.
+  const previous = process.env.MERIDIAN_BENCH_ONLY && existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};
+  writeFileSync(out, JSON.stringify({ ...previous, ...report }, null, 2));
   console.log(`\nreport written to ${out}`);
 }
 
