@@ -66,7 +66,7 @@ export async function prometheusFigures(client: RolloutClient, fleet: SimulatedF
       await demo.control(CANARY, { errorRate: 0.2 });
       while (fleet.region(service, 'r1')?.weight !== 0) await sleep(5);
       latencies.push(performance.now() - breach);
-      analysisMs += breach - analysing;
+      analysisMs += performance.now() - analysing;
       queries += (await queriesServed(prom.address)) - before;
       await client.result(id);
     }
