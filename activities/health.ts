@@ -4,11 +4,22 @@ import type { Verdict } from '../src/domain/status';
 import type { ProviderRegistry } from './metrics/registry';
 import type { BaselineInput, Baselines, HealthCheckInput } from './types';
 
+interface Where {
+  rolloutId: string;
+  service: string;
+  version: string;
+  region: string;
+}
+
 /**
  * Health of what runs before a region changes: the baselines relative thresholds refer to, and the
  * alarm blocker's check that a region is healthy before its wave touches it.
  */
 export function createHealthActivities(providers: ProviderRegistry) {
+  /** The running (stable) version's value of a metric in one region. */
+  const readStable = (metric: MetricSpec, { rolloutId, service, version, region }: Where) =>
+    providers.get(metric.provider.type).query(metric, { rolloutId, service, version, region, role: 'stable' });
+
   return {
     async measureBaselines(input: BaselineInput): Promise<{ baselines: Baselines; notes: string[] }> {
       const baselines: Baselines = {};
@@ -17,13 +28,7 @@ export function createHealthActivities(providers: ProviderRegistry) {
         input.regions.flatMap((region) =>
           input.metrics.map(async (metric) => {
             try {
-              const value = await providers.get(metric.provider.type).query(metric, {
-                rolloutId: input.rolloutId,
-                service: input.service,
-                version: input.version,
-                region: region.name,
-                role: 'stable',
-              });
+              const value = await readStable(metric, { ...input, region: region.name });
               if (value === undefined || Number.isNaN(value)) notes.push(`${region.name}: ${metric.name} has no data before the rollout`);
               else (baselines[region.name] ??= {})[metric.name] = value;
             } catch (err) {
@@ -37,22 +42,15 @@ export function createHealthActivities(providers: ProviderRegistry) {
 
     async checkHealth(input: HealthCheckInput): Promise<Verdict[]> {
       const at = new Date().toISOString();
-      return Promise.all(input.metrics.map((metric) => stableVerdict(providers, input, metric, at)));
+      return Promise.all(
+        input.metrics.map(async (metric) => {
+          try {
+            return judgeMetric(metric, await readStable(metric, input), at, input.baselines?.[metric.name]);
+          } catch (err) {
+            return errorVerdict(metric, err instanceof Error ? err.message : String(err), at);
+          }
+        }),
+      );
     },
   };
-}
-
-async function stableVerdict(providers: ProviderRegistry, input: HealthCheckInput, metric: MetricSpec, at: string): Promise<Verdict> {
-  try {
-    const value = await providers.get(metric.provider.type).query(metric, {
-      rolloutId: input.rolloutId,
-      service: input.service,
-      version: input.version,
-      region: input.region,
-      role: 'stable',
-    });
-    return judgeMetric(metric, value, at, input.baselines?.[metric.name]);
-  } catch (err) {
-    return errorVerdict(metric, err instanceof Error ? err.message : String(err), at);
-  }
 }
