@@ -5,6 +5,8 @@ import type { ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
 import { runScenario, type ServerPlacement } from './scenario';
+import { startDemoMetrics } from './demo-metrics';
+import type { RolloutPlan } from '../domain/plan';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
@@ -16,6 +18,8 @@ export interface DemoOptions {
   startedBy: string;
   out: LiveOutput;
   server?: ServerPlacement;
+  /** Keep the simulated metrics even when Prometheus is at hand. */
+  simulatedMetrics?: boolean;
 }
 
 /** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
@@ -37,6 +41,17 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     `Demo: ${plan.service} ${plan.version} over ${Object.keys(plan.regions).length} simulated regions; ` +
       (faults.length > 0 ? `scripted fault: ${faults.join('; ')}; expecting a rollback\n` : 'no faults; expecting success\n'),
   );
+  const log = (line: string) => opts.out.write(`${line}\n`);
+  const real = opts.simulatedMetrics ? undefined : await startDemoMetrics(plan, DEMO_FLEET_FILE, log);
+  if (!real) log('metrics: simulated (install Prometheus to run the demo on real metrics)');
+  try {
+    return await runDemoScenario(real?.plan ?? plan, expect, faults, opts);
+  } finally {
+    await real?.stop();
+  }
+}
+
+function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions): Promise<ExitCode> {
   return runScenario({
     plan,
     id: rolloutWorkflowId(plan.service, `${plan.version}-demo-${runStamp()}`),

@@ -42,7 +42,8 @@ describe('npm run demo', () => {
     expect(code, out).toBe(0);
     expect(out).not.toMatch(/\x1b\[/);
     expect(out).toMatch(new RegExp(`Temporal UI: http://localhost:${uiPort}/namespaces/default/workflows/rollout%2Fcheckout%2F2\\.4\\.0-demo-\\d{8}T\\d{6}`));
-    expect(out).toMatch(/us-east-1 analysis-failed: us-east-1 failed analysis at 25%: error_rate 0\.08 > max 0\.02/);
+    expect(out).toMatch(/scraped every 1s by Prometheus at http:\/\/127\.0\.0\.1:\d+/);
+    expect(out).toMatch(/us-east-1 analysis-failed: us-east-1 failed analysis at (25|50)%: error_rate 0\.\d+ > max 0\.02/);
     expect(out).toMatch(/rolled back: +eu-west-1, us-east-1, eu-central-1/);
     expect(out).toMatch(/not changed: +ap-south-1, ap-northeast-1/);
     const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
@@ -52,9 +53,10 @@ describe('npm run demo', () => {
     }
   });
 
-  it('--no-fault promotes every region and exits 0', async () => {
-    const { code, out } = await demo(['--no-fault']);
+  it('--no-fault --simulated-metrics promotes every region on the simulated fleet\'s metrics and exits 0', async () => {
+    const { code, out } = await demo(['--no-fault', '--simulated-metrics']);
     expect(code, out).toBe(0);
+    expect(out).not.toMatch(/Prometheus at/);
     expect(out).toMatch(/ended Succeeded/);
     const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
     for (const name of REGIONS) {

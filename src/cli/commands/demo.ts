@@ -12,13 +12,15 @@ export function registerDemo(program: Command): void {
     .option('--port <port>', 'Temporal port of the local server (default 7233; a server already there is reused)', Number)
     .option('--ui-port <port>', 'Web UI port of the local server (default 8233)', Number)
     .option('--db-file <file>', 'SQLite file of the local server (default .meridian/temporal.db)')
-    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string }) => {
+    .option('--simulated-metrics', 'judge on the simulated fleet\'s metrics even when Prometheus is installed')
+    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean }) => {
       process.exitCode = await runDemo({
         fault: opts.fault,
         keep: opts.keep === true,
         startedBy: defaultUser() ?? 'demo',
         out: process.stdout,
         server: { port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile },
+        simulatedMetrics: opts.simulatedMetrics === true,
       });
     });
 

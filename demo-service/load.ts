@@ -1,0 +1,63 @@
+export interface LoadOptions {
+  /** Loopback URLs only; requests go round-robin. */
+  urls: string[];
+  concurrency: number;
+  maxRequests: number;
+  maxDurationMs: number;
+}
+
+export interface LoadReport {
+  sent: number;
+  byStatus: Record<string, number>;
+  /** Requests that got no answer at all (refused, reset). */
+  failed: number;
+  elapsedMs: number;
+}
+
+export interface Load {
+  done: Promise<LoadReport>;
+  /** Stops early; resolves with the report once in-flight requests are back. */
+  stop(): Promise<LoadReport>;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Fixed-concurrency GET traffic that ends by itself after maxRequests or maxDurationMs, whichever is first. */
+export function startLoad(options: LoadOptions): Load {
+  if (options.urls.length === 0) throw new Error('load needs at least one URL');
+  for (const url of options.urls) {
+    if (!LOOPBACK.has(new URL(url).hostname)) throw new Error(`load only goes to loopback addresses, not ${url}`);
+  }
+  if (!(options.concurrency >= 1 && options.maxRequests >= 0 && options.maxDurationMs >= 0)) {
+    throw new Error('load needs concurrency >= 1 and non-negative bounds');
+  }
+  const started = Date.now();
+  const deadline = started + options.maxDurationMs;
+  const report: LoadReport = { sent: 0, byStatus: {}, failed: 0, elapsedMs: 0 };
+  let stopped = false;
+
+  const worker = async () => {
+    while (!stopped && report.sent < options.maxRequests && Date.now() < deadline) {
+      const url = options.urls[report.sent % options.urls.length]!;
+      report.sent += 1;
+      try {
+        const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now()) + 5_000) });
+        await res.arrayBuffer();
+        report.byStatus[res.status] = (report.byStatus[res.status] ?? 0) + 1;
+      } catch {
+        report.failed += 1;
+      }
+    }
+  };
+  const done = Promise.all(Array.from({ length: options.concurrency }, worker)).then(() => {
+    report.elapsedMs = Date.now() - started;
+    return report;
+  });
+  return {
+    done,
+    stop: () => {
+      stopped = true;
+      return done;
+    },
+  };
+}
