@@ -9,6 +9,7 @@ interface Where {
   service: string;
   version: string;
   region: string;
+  namespace?: string;
 }
 
 /**
@@ -17,8 +18,8 @@ interface Where {
  */
 export function createHealthActivities(providers: ProviderRegistry) {
   /** The running (stable) version's value of a metric in one region. */
-  const readStable = (metric: MetricSpec, { rolloutId, service, version, region }: Where) =>
-    providers.get(metric.provider.type).query(metric, { rolloutId, service, version, region, role: 'stable' });
+  const readStable = (metric: MetricSpec, { rolloutId, service, version, region, namespace }: Where) =>
+    providers.get(metric.provider.type).query(metric, { rolloutId, service, version, region, namespace, role: 'stable' });
 
   return {
     async measureBaselines(input: BaselineInput): Promise<{ baselines: Baselines; notes: string[] }> {
@@ -28,7 +29,7 @@ export function createHealthActivities(providers: ProviderRegistry) {
         input.regions.flatMap((region) =>
           input.metrics.map(async (metric) => {
             try {
-              const value = await readStable(metric, { ...input, region: region.name });
+              const value = await readStable(metric, { ...input, region: region.name, namespace: region.namespace });
               if (value === undefined || Number.isNaN(value)) notes.push(`${region.name}: ${metric.name} has no data before the rollout`);
               else (baselines[region.name] ??= {})[metric.name] = value;
             } catch (err) {

@@ -40,6 +40,8 @@ export interface AnalysisInput extends RegionRef {
   simulation?: { faults: string[]; baseline: Record<string, number> };
   /** This region's baselines, for thresholds relative to them. */
   baselines?: Record<string, number>;
+  /** The region's namespace label, for `{{namespace}}` in queries. */
+  namespace?: string;
   /** Resume point from a previous chunk or a retried attempt. */
   progress?: AnalysisProgress;
   /** The activity returns `Running` after this much wall time, which bounds history per region-hour. */
@@ -53,7 +55,7 @@ export interface BaselineInput {
   rolloutId: string;
   service: string;
   version: string;
-  regions: { name: string; target: Target }[];
+  regions: { name: string; target: Target; namespace?: string }[];
   metrics: MetricSpec[];
 }
 
@@ -61,6 +63,7 @@ export interface HealthCheckInput extends RegionRef {
   version: string;
   metrics: MetricSpec[];
   baselines?: Record<string, number>;
+  namespace?: string;
 }
 
 export interface RolloutActivities {

@@ -148,7 +148,7 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     const deadline = Date.now() + blocker.timeoutMs;
     for (;;) {
       const verdicts = await mutate.checkHealth.executeWithOptions({ ...PRESETS.mutate, summary: `health of ${region.name} before any change` }, [
-        { ...ref('health'), version: plan.version, metrics, baselines: input.baselines },
+        { ...ref('health'), version: plan.version, metrics, baselines: input.baselines, namespace: region.labels.namespace },
       ]);
       const failing = verdicts.filter((v) => v.phase === 'Failed');
       if (failing.length === 0) {
@@ -233,6 +233,7 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
               metrics,
               simulation: plan.simulation,
               baselines: input.baselines,
+              namespace: region.labels.namespace,
               progress,
               chunkMs,
             },

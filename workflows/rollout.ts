@@ -184,7 +184,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
       rolloutId: s.id,
       service: plan.service,
       version: plan.version,
-      regions: s.order.map((n) => ({ name: n, target: plan.regions[n]!.target })),
+      regions: s.order.map((n) => ({ name: n, target: plan.regions[n]!.target, namespace: plan.regions[n]!.labels.namespace })),
       metrics: Object.values(plan.metrics),
     });
     s.baselines = baselines;

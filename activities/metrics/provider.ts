@@ -6,6 +6,8 @@ export interface MetricContext {
   version: string;
   region: string;
   role: 'canary' | 'stable';
+  /** The region's namespace, for `{{namespace}}`: its `namespace` label. */
+  namespace?: string;
 }
 
 /**

@@ -10,7 +10,7 @@ export function escapePromQLString(value: string): string {
 
 /**
  * Replaces every `{{name}}` with its escaped value. An unknown placeholder, or one whose value
- * the caller does not have (a `{{namespace}}` outside Kubernetes), is an error naming it.
+ * the caller does not have (a `{{namespace}}` for a region without a `namespace` label), is an error naming it.
  */
 export function renderTemplate(template: string, values: TemplateValues, escape: (value: string) => string): string {
   return template.replace(PLACEHOLDER, (_, key: string) => {
@@ -18,12 +18,15 @@ export function renderTemplate(template: string, values: TemplateValues, escape:
       throw new Error(`unknown placeholder {{${key}}} in "${template}" (known: ${QUERY_VARIABLES.join(', ')})`);
     }
     const value = values[key as QueryVariable];
-    if (value === undefined) throw new Error(`placeholder {{${key}}} in "${template}" has no value here`);
+    if (value === undefined) {
+      const hint = key === 'namespace' ? ' (give the region a "namespace" label)' : '';
+      throw new Error(`placeholder {{${key}}} in "${template}" has no value here${hint}`);
+    }
     return escape(value);
   });
 }
 
 /** The placeholder values of one query; `namespace` only where the caller knows it. */
-export function templateValues(ctx: MetricContext & { namespace?: string }): TemplateValues {
+export function templateValues(ctx: MetricContext): TemplateValues {
   return { region: ctx.region, service: ctx.service, version: ctx.version, role: ctx.role, namespace: ctx.namespace };
 }

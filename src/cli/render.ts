@@ -86,6 +86,13 @@ export function renderStatus(status: RolloutStatus, nowMs: number): string {
       lines.push(`    ${approveCommand(status.id, p.region, p.gate)}`);
     }
   }
+  const baselines = Object.entries(status.baselines ?? {});
+  if (baselines.length > 0) {
+    lines.push('', 'Baselines (before any change):');
+    for (const [region, metrics] of baselines) {
+      lines.push(`  ${region.padEnd(nameWidth)}  ${Object.entries(metrics).map(([m, v]) => `${m}=${Number(v.toPrecision(4))}`).join('  ')}`);
+    }
+  }
   if (status.reason) lines.push('', `Reason: ${status.reason}`);
   return lines.join('\n');
 }

@@ -61,7 +61,7 @@ describe('templates', () => {
       'unknown placeholder {{cluster}} in "up{x="{{cluster}}"}" (known: region, service, version, namespace, role)',
     );
     expect(() => renderTemplate('up{ns="{{namespace}}"}', { region: 'a' }, escapePromQLString)).toThrow(
-      'placeholder {{namespace}} in "up{ns="{{namespace}}"}" has no value here',
+      'placeholder {{namespace}} in "up{ns="{{namespace}}"}" has no value here (give the region a "namespace" label)',
     );
   });
 

@@ -241,3 +241,11 @@ describe('live views', () => {
     expect(chunks).toEqual([`10:00:00Z ${ID} Progressing wave 2/3 early\n`, `10:00:00Z ${ID} Succeeded wave 2/3 early\n`]);
   });
 });
+
+describe('renderStatus baselines', () => {
+  it('lists each region\'s baselines measured before any change', () => {
+    const text = renderStatus(rollout({ baselines: { 'eu-west-1': { error_rate: 0.0041234, p99: 182.449 } } }), Date.parse('2026-01-01T00:00:00Z'));
+    expect(text).toContain('Baselines (before any change):');
+    expect(text).toMatch(/eu-west-1 +error_rate=0\.004123 {2}p99=182\.4/);
+  });
+});
