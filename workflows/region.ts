@@ -256,17 +256,14 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
           throw ApplicationFailure.nonRetryable(reason, REGION_FAILURE.analysis, outcome());
         }
         case 'Inconclusive': {
-          record('analysis-inconclusive', `${progress.reason}; waiting for an operator to retry, resume or abort`, { weight: status.weight, values });
+          record('analysis-inconclusive', `${progress.reason}; waiting for an operator to resume (analyse again) or abort`, { weight: status.weight, values });
           setPhase('Inconclusive', `analysis inconclusive at ${status.weight}%: ${progress.reason}`);
           decision = undefined;
           await report();
           await condition(() => decision !== undefined);
           setPhase('Progressing');
-          if (decision === 'resume') {
-            record('analysis-accepted', 'an operator resumed past an inconclusive analysis');
-            return;
-          }
-          record('analysis-retried', 'an operator asked for the analysis to run again');
+          // Resume and retry both analyse again: an inconclusive region is never promoted on no evidence.
+          record(decision === 'resume' ? 'analysis-resumed' : 'analysis-retried', `an operator asked for the analysis to ${decision === 'resume' ? 'resume' : 'run again'}`);
           continue;
         }
       }

@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutSpecInput } from '../../src/domain/spec';
-import { retryUpdate } from '../../workflows/definitions';
+import { resumeUpdate } from '../../workflows/definitions';
 import { auditActions, expectRegions } from '../workflows/assertions';
 import { startTimeSkipping } from '../workflows/harness';
 import { testPlan } from '../workflows/plans';
@@ -114,7 +114,7 @@ describe('analysis on a real Prometheus, through Temporal', () => {
     await demo.control(CANARY, { latencyMs: 10 });
   });
 
-  it('Prometheus stopped mid-analysis makes the analysis inconclusive and pauses; once it is back, a retry passes', async () => {
+  it('Prometheus stopped mid-analysis makes the analysis inconclusive and pauses; once it is back, resume analyses again and passes', async () => {
     await settle();
     const p = plan([errorRate()], { metrics: ['error_rate'], sustainedFor: '4s', consecutiveErrorLimit: 2 });
     const port = Number(new URL(prom.address).port);
@@ -131,10 +131,11 @@ describe('analysis on a real Prometheus, through Temporal', () => {
       prom = await startPrometheus(targets(), 30_000, port);
       await prom.waitForTargets();
       await settle();
-      await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'oncall', region: 'eu-west-1' }] });
+      await run.handle.executeUpdate(resumeUpdate, { args: [{ by: 'oncall', region: 'eu-west-1' }] });
       const { status } = await run.end();
       expect(status.phase).toBe('Succeeded');
       expect(auditActions(status, 'analysis-inconclusive')).toHaveLength(1);
+      expect(auditActions(status, 'analysis-resumed')).toHaveLength(1);
       expect(auditActions(status, 'analysis-passed')).toHaveLength(1);
     });
     expectRegions(fleet, p, { 'eu-west-1': 'new' });
