@@ -27,7 +27,7 @@ import type { Saga } from './saga';
  */
 export function registerOperatorHandlers(s: RolloutState, saga: Saga): void {
   const notEnded = () => {
-    const ended = s.hasEnded;
+    const ended = s.endedPhase;
     if (ended) throw new Error(`rollout already ended ${ended}`);
   };
   const knownRegion = (region: string | undefined) => {

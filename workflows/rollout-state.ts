@@ -90,7 +90,7 @@ export class RolloutState {
     });
   }
 
-  get hasEnded(): RolloutPhase | undefined {
+  get endedPhase(): RolloutPhase | undefined {
     return this.ended;
   }
 

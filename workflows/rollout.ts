@@ -28,8 +28,7 @@ import { REGION_FAILURE, regionRolloutWorkflow } from './region';
 import { RolloutState } from './rollout-state';
 import { Saga } from './saga';
 
-const { preflight } = proxyActivities<RolloutActivities>(PRESETS.preflight);
-const measure = proxyActivities<RolloutActivities>(PRESETS.preflight);
+const { preflight, measureBaselines } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
 /**
  * One rollout: preflight, then each wave's regions as child workflows (up to maxParallel at once),
@@ -180,7 +179,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
     throw ApplicationFailure.nonRetryable(reason, 'PreflightFailed', s.status());
   }
   if (patched('baselines')) {
-    const { baselines, notes } = await measure.measureBaselines({
+    const { baselines, notes } = await measureBaselines({
       rolloutId: s.id,
       service: plan.service,
       version: plan.version,
