@@ -1,16 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FaultOp } from '../src/domain/faults';
+import type { Target } from '../src/domain/spec';
 import { createRegistry, type Registry } from './registry';
 import type { KnownGood } from '../src/domain/status';
 import type { SimulatedFleet } from './fleet/fleet';
-import type { DeployInput, RegionRef } from './types';
+import type { DeployInput, PreflightProblem, RegionRef, WeightInput } from './types';
 
 /** What Meridian does to one region's workload and traffic; one implementation per `target.kind`. */
 export interface TargetDriver {
   kind: string;
+  /** Checks one region before any change in any region; problems name what is wrong and where. */
+  preflight?(input: { region: string; target: Target }): Promise<PreflightProblem[]>;
   snapshot(ref: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;
-  setWeight(input: RegionRef & { weight: number }): Promise<void>;
+  setWeight(input: WeightInput): Promise<void>;
   promote(input: DeployInput): Promise<void>;
   restoreTraffic(input: RegionRef & { weight: number }): Promise<void>;
   restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void>;

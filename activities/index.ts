@@ -9,7 +9,9 @@ import { prometheusProvider } from './metrics/prometheus';
 import { simulatedProvider } from './metrics/simulated';
 import { webProvider } from './metrics/web';
 import type { MetricSpec } from '../src/domain/spec';
-import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
+import type { PreflightInput, PreflightProblem, RegionRef, RolloutActivities } from './types';
+import { kubernetesDriver } from './kubernetes/driver';
+import { digestMismatch } from '../src/domain/kubernetes';
 
 export interface ActivityDeps {
   fleet: SimulatedFleet;
@@ -22,7 +24,11 @@ export interface ActivityDeps {
 export function createActivities(deps: ActivityDeps): RolloutActivities {
   const { fleet } = deps;
   const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet), prometheusProvider(), webProvider()]);
-  const drivers = createDriverRegistry(deps.drivers ?? [simulatedDriver(fleet)]);
+  const drivers = createDriverRegistry(deps.drivers ?? [simulatedDriver(fleet), kubernetesDriver()]);
+  /** Simulated metrics follow the weight whatever the target, so a real target can be rehearsed with scripted faults. */
+  const observe = (ref: RegionRef, weight: number) => {
+    if (ref.target.kind !== 'simulated') fleet.observeWeight(ref.service, ref.region, weight);
+  };
   const analyse = createRunAnalysis(providers);
 
   return {
@@ -37,10 +43,22 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     },
     snapshotRegion: async (input) => drivers.get(input.target.kind).snapshot(input),
     deployCanary: async (input) => drivers.get(input.target.kind).deployCanary(input),
-    setWeight: async (input) => drivers.get(input.target.kind).setWeight(input),
-    promote: async (input) => drivers.get(input.target.kind).promote(input),
-    restoreTraffic: async (input) => drivers.get(input.target.kind).restoreTraffic(input),
-    restoreWorkload: async (input) => drivers.get(input.target.kind).restoreWorkload(input),
+    async setWeight(input) {
+      await drivers.get(input.target.kind).setWeight(input);
+      observe(input, input.weight);
+    },
+    async promote(input) {
+      await drivers.get(input.target.kind).promote(input);
+      observe(input, 100);
+    },
+    async restoreTraffic(input) {
+      await drivers.get(input.target.kind).restoreTraffic(input);
+      observe(input, input.weight);
+    },
+    async restoreWorkload(input) {
+      await drivers.get(input.target.kind).restoreWorkload(input);
+      observe(input, input.snapshot.weight);
+    },
     async runAnalysis(input) {
       if (input.simulation) {
         const faults = input.simulation.faults.map(parseFault).filter((f): f is Fault => !('error' in f));
@@ -59,11 +77,16 @@ async function checkPreflight(
   providers: ProviderRegistry,
 ): Promise<{ problems: PreflightProblem[]; faults: Fault[] }> {
   const problems: PreflightProblem[] = [];
-  for (const r of input.regions) {
+  const checks = input.regions.map(async (r) => {
     if (!drivers.has(r.target.kind)) {
-      problems.push({ region: r.name, message: `target kind "${r.target.kind}" has no driver (known: ${drivers.keys().join(', ')})` });
+      return [{ region: r.name, message: `target kind "${r.target.kind}" has no driver (known: ${drivers.keys().join(', ')})` }];
     }
-  }
+    return (await drivers.get(r.target.kind).preflight?.({ region: r.name, target: r.target })) ?? [];
+  });
+  for (const found of await Promise.all(checks)) problems.push(...found);
+  const images = input.regions.map((r) => ({ region: r.name, image: (r.target.kind === 'kubernetes' && r.target.image) || input.image }));
+  const mismatch = digestMismatch(images);
+  if (mismatch) problems.push({ message: mismatch });
   for (const m of input.metrics) {
     const type = m.provider.type;
     if (!providers.has(type)) {

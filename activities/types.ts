@@ -30,6 +30,15 @@ export interface PreflightProblem {
 export interface DeployInput extends RegionRef {
   image: string;
   config: Record<string, string>;
+  /** The region's known-good, for drivers that put parts of it back on promote (a route's rules). */
+  snapshot?: KnownGood;
+  /** An operator resumed after drift: go on over the changed objects instead of stopping. */
+  acceptDrift?: boolean;
+}
+
+export interface WeightInput extends RegionRef {
+  weight: number;
+  acceptDrift?: boolean;
 }
 
 
@@ -70,7 +79,7 @@ export interface RolloutActivities {
   preflight(input: PreflightInput): Promise<PreflightProblem[]>;
   snapshotRegion(input: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;
-  setWeight(input: RegionRef & { weight: number }): Promise<void>;
+  setWeight(input: WeightInput): Promise<void>;
   promote(input: DeployInput): Promise<void>;
   /** Undo: traffic back to the recorded weight. */
   restoreTraffic(input: RegionRef & { weight: number }): Promise<void>;

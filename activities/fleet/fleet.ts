@@ -119,7 +119,8 @@ export class SimulatedFleet {
   metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number | undefined {
     const state = this.store.read();
     const sim = state.rollouts[rolloutId];
-    const weight = state.regions[regionKey(service, region)]?.weight ?? 0;
+    const key = regionKey(service, region);
+    const weight = state.regions[key]?.weight ?? state.observedWeights?.[key] ?? 0;
     for (const fault of sim?.faults ?? []) {
       const applies =
         fault.kind === 'metric' &&
@@ -130,6 +131,13 @@ export class SimulatedFleet {
       if (applies) return fault.value === 'nodata' ? undefined : fault.value;
     }
     return sim?.baseline[metric] ?? 0;
+  }
+
+  /** The canary weight a region on another target now has, for simulated metrics that depend on it. */
+  observeWeight(service: string, region: string, weight: number): void {
+    this.store.update((state) => {
+      state.observedWeights = { ...state.observedWeights, [regionKey(service, region)]: weight };
+    });
   }
 
   /** Scripted extra latency of an operation in a region, in ms. */

@@ -40,6 +40,8 @@ export interface RolloutSimulation {
 export interface FleetState {
   regions: Record<string, RegionState>;
   rollouts: Record<string, RolloutSimulation>;
+  /** Canary weights of regions on other targets, by region key, so simulated metrics follow them too. */
+  observedWeights?: Record<string, number>;
 }
 
 export interface RegionView extends RegionState {

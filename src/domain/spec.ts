@@ -19,9 +19,43 @@ export const simulatedTarget = z.strictObject({
   /** What the region runs before this rollout, when the fleet has never seen it. */
   initial: z.strictObject({ image: z.string().min(1), config: z.record(z.string(), z.string()).default({}) }).optional(),
 });
-/** Target kinds are a discriminated union so later drivers (kubernetes) slot in beside `simulated`. */
-export const target = z.discriminatedUnion('kind', [simulatedTarget]);
-export const TARGET_KINDS = ['simulated'] as const;
+const k8sName = z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?$/, 'must be a Kubernetes object name (lower-case letters, digits, "-", ".")');
+
+/** `replicas`: a canary Deployment beside the stable one behind the same Service; its share of pods is the weight. */
+export const replicasTraffic = z.strictObject({ strategy: z.literal('replicas') });
+/** `gatewayAPI`: an HTTPRoute's backendRefs weights split traffic between the stable and the canary Service. */
+export const gatewayTraffic = z.strictObject({
+  strategy: z.literal('gatewayAPI'),
+  httpRoute: k8sName,
+  /** The Service the route sends stable traffic to. */
+  stableService: k8sName,
+  /** Created by Meridian for the canary's pods; defaults to `<stableService>-canary`. */
+  canaryService: k8sName.optional(),
+});
+
+/**
+ * A region in a Kubernetes cluster. Credentials stay in the worker's kubeconfig: the spec names a
+ * context, never a secret.
+ */
+export const kubernetesTarget = z.strictObject({
+  kind: z.literal('kubernetes'),
+  context: z.string().min(1),
+  /** The worker's kubeconfig file; defaults to $KUBECONFIG, then ~/.kube/config. */
+  kubeconfig: z.string().min(1).optional(),
+  namespace: k8sName,
+  /** The stable Deployment. */
+  deployment: k8sName,
+  /** The container whose image changes; defaults to the pod's first container. */
+  container: k8sName.optional(),
+  /** This region's reference to the image, e.g. a regional registry mirror; defaults to the rollout's image. */
+  image: z.string().min(1).optional(),
+  /** How long a Deployment may take to become ready before the region fails with the Deployment's own reason. */
+  progressDeadline: duration.default(10 * 60_000),
+  traffic: z.discriminatedUnion('strategy', [replicasTraffic, gatewayTraffic]).default({ strategy: 'replicas' }),
+});
+
+export const target = z.discriminatedUnion('kind', [simulatedTarget, kubernetesTarget]);
+export const TARGET_KINDS = ['simulated', 'kubernetes'] as const;
 
 export const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
 const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, 24-hour');
@@ -169,6 +203,8 @@ export type RolloutSpecInput = z.input<typeof rolloutSpec>;
 export type RegionSpec = z.output<typeof region>;
 export type WaveSpec = z.output<typeof wave>;
 export type Target = z.output<typeof target>;
+export type KubernetesTarget = z.output<typeof kubernetesTarget>;
+export type GatewayTraffic = z.output<typeof gatewayTraffic>;
 export type Step = z.output<typeof step>;
 export type SetWeightStep = z.output<typeof setWeightStep>;
 export type PauseStep = z.output<typeof pauseStep>;

@@ -65,6 +65,31 @@ export interface KnownGood {
   config: Record<string, string>;
   weight: number;
   capturedAt: string;
+  /** Kubernetes targets: the stable Deployment and route as they were; a rollback restores them field for field. */
+  kubernetes?: KubernetesSnapshot;
+}
+
+export interface KubernetesSnapshot {
+  namespace: string;
+  deployment: string;
+  /** The stable Deployment's `spec.template`, as the API server returned it. */
+  template: Record<string, unknown>;
+  replicas: number;
+  generation: number;
+  podTemplateHash?: string;
+  /** The HTTPRoute's `spec.rules`, for the gatewayAPI strategy. */
+  routeRules?: unknown[];
+}
+
+/** A change someone else made to an object Meridian manages, found before Meridian would overwrite it. */
+export interface DriftReport {
+  /** `Deployment shop/web`, `HTTPRoute shop/web`. */
+  object: string;
+  /** One line per changed field: `spec.template.spec.containers[app].image: "a" -> "b"`. */
+  changes: string[];
+  /** Field managers other than Meridian that wrote the object since the rollout started, from managedFields. */
+  by: { manager: string; operation: string; time?: string }[];
+  detectedAt: string;
 }
 
 /**
@@ -127,6 +152,8 @@ export interface RegionStatus {
   snapshot?: KnownGood;
   reason?: string;
   waitingUntil?: string;
+  /** Set while the region is paused because its objects changed outside Meridian; resume accepts the change. */
+  drift?: DriftReport;
 }
 
 export interface PendingApproval {

@@ -164,7 +164,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
       s.regions[0].target = { kind: 'k8s' };
       s.regions[1].target = {};
     },
-    ['regions[0].target.kind: unknown target kind "k8s" (known: simulated)', 'regions[1].target.kind: missing target kind (known: simulated)'],
+    ['regions[0].target.kind: unknown target kind "k8s" (known: simulated, kubernetes)', 'regions[1].target.kind: missing target kind (known: simulated, kubernetes)'],
   ],
   [
     'an unknown step kind',
@@ -337,7 +337,7 @@ describe('loadSpec', () => {
       'spec.yaml:11:5: regions[1]: unknown field "taget" (did you mean target?)',
       'spec.yaml:11:5: regions[1].target: required field is missing',
       'spec.yaml:13:5: regions[2]: region "ap-south-1" is in no wave; add it to one of the waves',
-      'spec.yaml:14:21: regions[2].target.kind: unknown target kind "k8s" (known: simulated)',
+      'spec.yaml:14:21: regions[2].target.kind: unknown target kind "k8s" (known: simulated, kubernetes)',
       'spec.yaml:20:15: waves[1].regions[0]: unknown region "eu-wset-1" (did you mean eu-west-1?)',
       'spec.yaml:20:37: waves[1].regions[2]: region "eu-west-1" is in two waves: "canary" (waves[0]) and "rest" (waves[1]); a region belongs to one wave',
       'spec.yaml:21:18: waves[1].maxParallel: must be at least 1, got the number 0',

@@ -15,7 +15,8 @@ export function expectRegions(fleet: SimulatedFleet, plan: RolloutPlan, expected
     if (want === 'new') {
       expect({ image: r!.stable.image, canary: r!.canary, weight: r!.weight }, name).toEqual({ image: plan.image, canary: null, weight: 100 });
     } else {
-      const initial = plan.regions[name]!.target.initial!.image;
+      const target = plan.regions[name]!.target;
+      const initial = target.kind === 'simulated' ? target.initial!.image : undefined;
       expect({ image: r!.stable.image, canary: r!.canary, weight: r!.weight }, name).toEqual({ image: initial, canary: null, weight: 0 });
     }
   }

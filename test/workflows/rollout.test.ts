@@ -35,7 +35,8 @@ describe('rolloutWorkflow on the time-skipping server', () => {
       expect(weights).toEqual(['canary weight set to 10%', 'canary weight set to 25%', 'canary weight set to 50%']);
       const passed = auditActions(status, 'analysis-passed').filter((a) => a.region === 'eu-west-1');
       expect(passed).toHaveLength(2);
-      expect(status.regions[0]!.snapshot?.image).toBe(plan.regions['eu-west-1']!.target.initial!.image);
+      const target = plan.regions['eu-west-1']!.target;
+      expect(status.regions[0]!.snapshot?.image).toBe(target.kind === 'simulated' ? target.initial!.image : undefined);
     });
     expectRegions(fleet, plan, ALL_NEW);
   });
@@ -121,7 +122,7 @@ describe('rolloutWorkflow on the time-skipping server', () => {
       bake: '1s',
       regions: Object.values(spec.regions).map((r) => ({
         name: r.name,
-        target: r.target,
+        target: { kind: 'simulated' as const, initial: r.target.kind === 'simulated' ? r.target.initial : undefined },
         windows: r.name === 'us-east-1' ? [{ timezone: 'UTC', start: hhmm(opens), end: hhmm(closes) }] : undefined,
       })),
     });

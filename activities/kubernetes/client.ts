@@ -1,0 +1,168 @@
+import { statSync } from 'node:fs';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpRequest } from 'node:http';
+import { homedir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { KubernetesTarget } from '../../src/domain/spec';
+
+/** A failed API call: the HTTP status and the API server's own Status message. */
+export class KubeError extends Error {
+  constructor(
+    readonly status: number,
+    readonly reason: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'KubeError';
+  }
+}
+
+export interface RequestOpts {
+  body?: unknown;
+  contentType?: string;
+  query?: Record<string, string | number | boolean | undefined>;
+  timeoutMs?: number;
+}
+
+/**
+ * A thin JSON client for one kubeconfig context. It uses `@kubernetes/client-node` for kubeconfig
+ * loading and authentication, and sends raw JSON so objects round-trip field for field: a template
+ * read from the server and written back is byte-for-byte the same document.
+ */
+export class KubeClient {
+  constructor(
+    private readonly kc: KubeConfig,
+    readonly context: string,
+    readonly server: string,
+  ) {}
+
+  async request<T = Record<string, any>>(method: string, path: string, opts: RequestOpts = {}): Promise<T> {
+    const url = new URL(this.server.replace(/\/$/, '') + path);
+    for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
+    const options: RequestOptions = { method, headers: { Accept: 'application/json' } };
+    await this.kc.applyToHTTPSOptions(options);
+    const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    if (body !== undefined) {
+      options.headers = { ...options.headers, 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) };
+    }
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const timeoutMs = opts.timeoutMs ?? 15_000;
+    return new Promise<T>((resolve, reject) => {
+      const req = send(url, options, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const status = res.statusCode ?? 0;
+          let parsed: any;
+          try {
+            parsed = text ? JSON.parse(text) : {};
+          } catch {
+            parsed = { message: text };
+          }
+          if (status >= 200 && status < 300) resolve(parsed as T);
+          else reject(new KubeError(status, parsed?.reason ?? '', parsed?.message ?? `HTTP ${status}`));
+        });
+        res.on('error', reject);
+      });
+      req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error(`no answer from ${this.server} within ${timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+}
+
+const clients = new Map<string, { mtimeMs: number; client: KubeClient }>();
+
+/** The kubeconfig file a target uses: its own, else $KUBECONFIG's first file, else ~/.kube/config. */
+export function kubeconfigPath(target: Pick<KubernetesTarget, 'kubeconfig'>): string {
+  const path = target.kubeconfig ?? process.env.KUBECONFIG?.split(delimiter).find(Boolean) ?? join(homedir(), '.kube', 'config');
+  return path.startsWith('~/') ? join(homedir(), path.slice(2)) : path;
+}
+
+/** A client for the target's context, reloaded when the kubeconfig file changes. */
+export function clientFor(target: Pick<KubernetesTarget, 'kubeconfig' | 'context'>): KubeClient {
+  const path = kubeconfigPath(target);
+  let mtimeMs: number;
+  try {
+    mtimeMs = statSync(path).mtimeMs;
+  } catch {
+    throw ApplicationFailure.nonRetryable(
+      `kubeconfig ${path} does not exist on the worker; set target.kubeconfig or KUBECONFIG for the worker`,
+      'KubeconfigMissing',
+    );
+  }
+  const key = `${path}\u0000${target.context}`;
+  const cached = clients.get(key);
+  if (cached && cached.mtimeMs === mtimeMs) return cached.client;
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  const ctx = kc.getContextObject(target.context);
+  if (!ctx) {
+    const known = kc.getContexts().map((c) => c.name).join(', ') || 'none';
+    throw ApplicationFailure.nonRetryable(`context "${target.context}" is not in kubeconfig ${path} (contexts: ${known})`, 'KubeContextMissing');
+  }
+  kc.setCurrentContext(target.context);
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw ApplicationFailure.nonRetryable(`context "${target.context}" in ${path} names no cluster`, 'KubeContextMissing');
+  const client = new KubeClient(kc, target.context, cluster.server);
+  clients.set(key, { mtimeMs, client });
+  return client;
+}
+
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH']);
+
+/** What an operator should do about a non-retryable status. */
+const HINTS: Record<number, string> = {
+  400: 'the request was malformed; check the target in the spec',
+  401: "the context's credentials were rejected; refresh the worker's kubeconfig",
+  403: "grant the worker's identity Meridian's Role (deploy/kubernetes/rbac.yaml) in this namespace",
+  404: 'check the namespace and name in the spec',
+  422: 'the API server rejected the object; fix the field it names',
+};
+
+export interface CallSite {
+  region: string;
+  target: Pick<KubernetesTarget, 'context' | 'namespace'>;
+  /** `patch Deployment web`. */
+  what: string;
+}
+
+export function describeCall(site: CallSite): string {
+  return `${site.region} (context ${site.target.context}, namespace ${site.target.namespace}): ${site.what}`;
+}
+
+/**
+ * Runs `fn` with Kubernetes' retry rules: a 409 is retried at once (`fn` reads afresh each time), 429,
+ * 5xx and network timeouts with exponential backoff; 400, 401, 403, 404 and 422 fail
+ * the activity for good with a message naming the region, context, namespace, object and verb.
+ * Anything still failing after the attempts is thrown retryable, for the activity's own retries.
+ */
+export async function withKubeRetries<T>(site: CallSite, fn: () => Promise<T>, attempts = 6): Promise<T> {
+  let delay = 200;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ApplicationFailure) throw err;
+      const status = err instanceof KubeError ? err.status : 0;
+      const code = (err as { code?: string }).code ?? '';
+      const conflict = status === 409 && (err as KubeError).reason !== 'AlreadyExists';
+      const transient = status === 429 || status >= 500 || TRANSIENT_CODES.has(code);
+      if (!conflict && !transient) {
+        const hint = HINTS[status];
+        const message = `${describeCall(site)}: ${status ? `${status} ${(err as KubeError).reason || ''} ` : ''}${(err as Error).message}`.replace(/\s+/g, ' ');
+        throw ApplicationFailure.nonRetryable(hint ? `${message} — ${hint}` : message, `Kube${status || 'Error'}`);
+      }
+      if (attempt >= attempts) throw new Error(`${describeCall(site)}: ${(err as Error).message} (gave up after ${attempts} tries)`);
+      if (!conflict) {
+        await sleep(delay);
+        delay = Math.min(delay * 2, 5_000);
+      }
+    }
+  }
+}
