@@ -89,7 +89,7 @@ export function registerOperatorHandlers(s: RolloutState, saga: Saga): void {
   const resumable = (region?: string) => ({
     pause: s.paused && !region,
     held: [...s.held.entries()].filter(([n, d]) => d === 'waiting' && (!region || n === region)).map(([n]) => n),
-    inconclusive: [...s.regions.values()].filter((r) => r.phase === 'Inconclusive' && (!region || r.name === region)).map((r) => r.name),
+    inconclusive: [...s.regions.values()].filter((r) => (r.phase === 'Inconclusive' || r.drift) && (!region || r.name === region)).map((r) => r.name),
   });
   const validateResume = (req: OperatorRequest) => {
     if (!req?.by) throw new Error('resume needs "by"');

@@ -1,4 +1,5 @@
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
+import type { Target } from '../src/domain/spec';
 
 /** Named timeout and retry presets; no durations scattered through workflow code. */
 export const PRESETS = {
@@ -36,3 +37,20 @@ export function analysisOptions(chunkMs: number, intervalMs: number): ActivityOp
 
 /** Default wall time of one analysis activity: about 12 activity round trips per region-hour. */
 export const DEFAULT_ANALYSIS_CHUNK_MS = 5 * 60_000;
+
+/**
+ * A change to a real cluster waits inside the activity until its Deployments are ready, heartbeating
+ * as it goes, so its time limit follows the target's progress deadline (a weight change may wait for
+ * both Deployments in turn) and a lost worker is noticed by its missing heartbeat.
+ */
+export function mutateOptions(target: Target): ActivityOptions {
+  return target.kind === 'kubernetes' ? clusterOptions(target.progressDeadline, PRESETS.mutate.retry) : PRESETS.mutate;
+}
+
+export function undoOptions(target: Target): ActivityOptions {
+  return target.kind === 'kubernetes' ? clusterOptions(target.progressDeadline, PRESETS.undo.retry) : PRESETS.undo;
+}
+
+function clusterOptions(progressDeadlineMs: number, retry: ActivityOptions['retry']): ActivityOptions {
+  return { startToCloseTimeout: 2 * progressDeadlineMs + 60_000, heartbeatTimeout: '20s', retry };
+}

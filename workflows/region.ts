@@ -1,4 +1,5 @@
 import {
+  ActivityFailure,
   ApplicationFailure,
   CancellationScope,
   condition,
@@ -15,7 +16,7 @@ import { formatDuration } from '../src/domain/duration';
 import { rootMessage } from '../src/domain/errors';
 import { DEFAULT_ALARM_BLOCKER, regionMetrics, type RegionPlan } from '../src/domain/plan';
 import type { AnalysisStep, ApprovalStep, Step } from '../src/domain/spec';
-import type { AuditEntry, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../src/domain/status';
+import type { AuditEntry, DriftReport, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../src/domain/status';
 import { assertNever } from '../src/domain/status';
 import { describeStep, effectKey, gateName } from '../src/domain/steps';
 import { describeWindows, windowWaitMs } from '../src/domain/windows';
@@ -27,7 +28,7 @@ import {
   type RegionInput,
   type RegionOutcome,
 } from './definitions';
-import { analysisOptions, DEFAULT_ANALYSIS_CHUNK_MS, PRESETS } from './presets';
+import { analysisOptions, DEFAULT_ANALYSIS_CHUNK_MS, mutateOptions, PRESETS } from './presets';
 
 const mutate = proxyActivities<RolloutActivities>(PRESETS.mutate);
 
@@ -36,6 +37,17 @@ const mutate = proxyActivities<RolloutActivities>(PRESETS.mutate);
  * parent runs next never races a change still on its way.
  */
 const change = <T>(fn: () => Promise<T>): Promise<T> => CancellationScope.nonCancellable(fn);
+
+/** The failure type a driver raises when an object it manages was changed by someone else. */
+const DRIFT = 'Drift';
+
+function driftOf(err: unknown): { message: string; report: DriftReport } | undefined {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure && cause.type === DRIFT && cause.details?.length) {
+    return { message: cause.message, report: cause.details[0] as DriftReport };
+  }
+  return undefined;
+}
 
 /** Failure types a region stage ends with; the parent reads them to choose its reaction. */
 export const REGION_FAILURE = {
@@ -61,6 +73,8 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
   let paused = false;
   let approvedGate: { gate: string; by: string; comment?: string } | undefined;
   let decision: 'retry' | 'resume' | undefined;
+  let decidedBy = 'an operator';
+  const opts = mutateOptions(region.target);
   const audit: AuditEntry[] = [];
   let reported = 0;
 
@@ -108,9 +122,11 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
       case 'resume':
         paused = false;
         decision = 'resume';
+        decidedBy = cmd.by;
         return;
       case 'retry':
         decision = 'retry';
+        decidedBy = cmd.by;
         return;
       default:
         assertNever(cmd);
@@ -172,13 +188,41 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     }
   };
 
+  /**
+   * Runs a change; when the driver finds that someone else changed an object Meridian manages, the
+   * region pauses with the drift in its status until an operator resumes (accepting the change, so
+   * the change runs again over it) or aborts.
+   */
+  const guarded = async (run: (acceptDrift: boolean) => Promise<unknown>) => {
+    try {
+      await change(() => run(false));
+    } catch (err) {
+      const drift = driftOf(err);
+      if (!drift) throw err;
+      const before = status.phase;
+      status.drift = drift.report;
+      setPhase('Paused', drift.message);
+      record('drift', drift.message, { ...drift.report });
+      decision = undefined;
+      await report();
+      await condition(() => decision !== undefined);
+      record('drift-accepted', `${drift.report.object}: the change was accepted; the rollout goes on from it`, { object: drift.report.object }, decidedBy);
+      status.drift = undefined;
+      setPhase(before);
+      await report();
+      await change(() => run(true));
+    }
+  };
+
   const setWeight = async (weight: number, snapshot: KnownGood) => {
     if (!undo.some((u) => u.kind === 'restoreTraffic')) {
       pushUndo({ kind: 'restoreTraffic', region: region.name, key: effectKey(rolloutId, region.name, 'undo-traffic'), weight: snapshot.weight });
     }
-    await change(() => mutate.setWeight.executeWithOptions({ ...PRESETS.mutate, summary: `setWeight ${region.name} to ${weight}%` }, [
-      { ...ref(`weight-${weight}`), weight },
-    ]));
+    await guarded((acceptDrift) =>
+      mutate.setWeight.executeWithOptions({ ...opts, summary: `setWeight ${region.name} to ${weight}%` }, [
+        { ...ref(`weight-${weight}`), weight, ...(acceptDrift ? { acceptDrift } : {}) },
+      ]),
+    );
     status.weight = weight;
     record('set-weight', `canary weight set to ${weight}%`, { weight });
   };
@@ -293,14 +337,14 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
 
     let snapshot = input.knownGood;
     if (!snapshot) {
-      snapshot = await change(() => mutate.snapshotRegion.executeWithOptions({ ...PRESETS.mutate, summary: `snapshot ${region.name}` }, [ref('snapshot')]));
+      snapshot = await change(() => mutate.snapshotRegion.executeWithOptions({ ...opts, summary: `snapshot ${region.name}` }, [ref('snapshot')]));
       record('snapshot', `known-good recorded: ${snapshot.image} at ${snapshot.weight}%`, { ...snapshot });
     }
     status.snapshot = snapshot;
     status.weight = snapshot.weight;
 
     pushUndo({ kind: 'restoreWorkload', region: region.name, key: effectKey(rolloutId, region.name, 'undo-workload'), snapshot });
-    await change(() => mutate.deployCanary.executeWithOptions({ ...PRESETS.mutate, summary: `deploy canary ${region.name}` }, [
+    await change(() => mutate.deployCanary.executeWithOptions({ ...opts, summary: `deploy canary ${region.name}` }, [
       { ...ref('deploy'), image: plan.image, config: plan.config },
     ]));
     record('deploy-canary', `canary ${plan.image} deployed`);
@@ -314,9 +358,11 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     status.step = undefined;
 
     await waitWhilePaused();
-    await change(() => mutate.promote.executeWithOptions({ ...PRESETS.mutate, summary: `promote ${region.name}` }, [
-      { ...ref('promote'), image: plan.image, config: plan.config },
-    ]));
+    await guarded((acceptDrift) =>
+      mutate.promote.executeWithOptions({ ...opts, summary: `promote ${region.name}` }, [
+        { ...ref('promote'), image: plan.image, config: plan.config, ...(region.target.kind === 'simulated' ? {} : { snapshot }), ...(acceptDrift ? { acceptDrift } : {}) },
+      ]),
+    );
     status.weight = 100;
     record('promoted', `${plan.image} promoted to 100%`);
     if (region.bakeMs > 0) {

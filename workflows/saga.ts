@@ -4,7 +4,7 @@ import { compensationPlan, describeUndo } from '../src/domain/compensation';
 import { rootMessage } from '../src/domain/errors';
 import type { Undo, UndoRecord } from '../src/domain/status';
 import { assertNever } from '../src/domain/status';
-import { PRESETS } from './presets';
+import { PRESETS, undoOptions } from './presets';
 import type { RolloutState } from './rollout-state';
 
 const undoActivities = proxyActivities<RolloutActivities>(PRESETS.undo);
@@ -20,14 +20,16 @@ export class Saga {
 
   run(u: Undo): Promise<void> {
     const { s } = this;
-    const ref = { rolloutId: s.id, service: s.plan.service, region: u.region, target: s.plan.regions[u.region]!.target, key: u.key };
+    const target = s.plan.regions[u.region]!.target;
+    const ref = { rolloutId: s.id, service: s.plan.service, region: u.region, target, key: u.key };
+    const options = undoOptions(target);
     switch (u.kind) {
       case 'restoreTraffic':
-        return undoActivities.restoreTraffic.executeWithOptions({ ...PRESETS.undo, summary: `rollback traffic ${u.region} to ${u.weight}%` }, [
+        return undoActivities.restoreTraffic.executeWithOptions({ ...options, summary: `rollback traffic ${u.region} to ${u.weight}%` }, [
           { ...ref, weight: u.weight },
         ]);
       case 'restoreWorkload':
-        return undoActivities.restoreWorkload.executeWithOptions({ ...PRESETS.undo, summary: `restore ${u.region} to ${u.snapshot.image}` }, [
+        return undoActivities.restoreWorkload.executeWithOptions({ ...options, summary: `restore ${u.region} to ${u.snapshot.image}` }, [
           { ...ref, snapshot: u.snapshot },
         ]);
       case 'revertMigrations':
