@@ -1,0 +1,138 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+
+export interface RunningPostgres {
+  /** Connection URL of each database asked for, by name. */
+  urls: Record<string, string>;
+  port: number;
+  /** Connection URL of the `postgres` maintenance database. */
+  adminUrl: string;
+  stop(): Promise<void>;
+}
+
+const run = promisify(execFile);
+const VERSIONED_BIN = '/usr/lib/postgresql';
+
+/** `initdb` and `pg_ctl`: from PATH first, else the highest version under /usr/lib/postgresql. */
+export function findPostgresBin(): string {
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    if (dir && existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'))) return dir;
+  }
+  const versions = existsSync(VERSIONED_BIN)
+    ? readdirSync(VERSIONED_BIN)
+        .filter((v) => /^\d+(\.\d+)?$/.test(v) && existsSync(join(VERSIONED_BIN, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
+  if (versions.length === 0) {
+    throw new Error('PostgreSQL server binaries not found: put initdb and pg_ctl on PATH, or install the postgresql package');
+  }
+  return join(VERSIONED_BIN, versions[0]!, 'bin');
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** initdb refuses to run as root, so as root the cluster belongs to the `postgres` OS user. */
+function asServerUser(command: string, args: string[]): [string, string[]] {
+  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+}
+
+async function exec(command: string, args: string[]): Promise<void> {
+  const [cmd, argv] = asServerUser(command, args);
+  try {
+    await run(cmd, argv, { timeout: 120_000 });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${command} ${args.join(' ')} failed: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+/**
+ * A throwaway PostgreSQL cluster on a free loopback port with trust authentication, one database
+ * per name (created empty), removed again by `stop()`.
+ */
+export async function startPostgres(options: { databases: string[] }): Promise<RunningPostgres> {
+  const bin = findPostgresBin();
+  const base = mkdtempSync(join(tmpdir(), 'meridian-pg-'));
+  if (process.getuid?.() === 0) chownSync(base, ...ownerIds());
+  const data = join(base, 'data');
+  const log = join(base, 'server.log');
+  const pgCtl = join(bin, 'pg_ctl');
+  const cleanup = () => {
+    spawnSync(...asServerUser(pgCtl, ['stop', '-D', data, '-m', 'immediate', '-w']), { stdio: 'ignore' });
+    rmSync(base, { recursive: true, force: true });
+  };
+  process.once('exit', cleanup);
+  try {
+    await exec(join(bin, 'initdb'), ['-D', data, '-U', 'postgres', '--auth-local=trust', '--auth-host=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    const port = await startServer(pgCtl, data, log, base);
+    const adminUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    try {
+      for (const name of options.databases) await admin.query(`CREATE DATABASE ${pg.escapeIdentifier(name)}`);
+    } finally {
+      await admin.end();
+    }
+    const urls = Object.fromEntries(options.databases.map((name) => [name, `postgres://postgres@127.0.0.1:${port}/${encodeURIComponent(name)}`]));
+    return {
+      urls,
+      port,
+      adminUrl,
+      stop: async () => {
+        process.removeListener('exit', cleanup);
+        await exec(pgCtl, ['stop', '-D', data, '-m', 'fast', '-w']).catch(() => undefined);
+        rmSync(base, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    process.removeListener('exit', cleanup);
+    cleanup();
+    throw err;
+  }
+}
+
+/** Another process may take the port between probe and bind; try a few. */
+async function startServer(pgCtl: string, data: string, log: string, socketDir: string): Promise<number> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const settings = [
+      `-c listen_addresses=127.0.0.1`,
+      `-c port=${port}`,
+      `-c unix_socket_directories=${socketDir}`,
+      '-c fsync=off',
+      '-c synchronous_commit=off',
+      '-c full_page_writes=off',
+    ].join(' ');
+    try {
+      await exec(pgCtl, ['start', '-D', data, '-l', log, '-w', '-t', '60', '-o', settings]);
+      return port;
+    } catch (err) {
+      last = err;
+      const tail = existsSync(log) ? readFileSync(log, 'utf8').split('\n').slice(-5).join('\n') : '';
+      if (!/could not bind|address already in use/i.test(tail)) throw new Error(`${(err as Error).message}\n${tail}`);
+    }
+  }
+  throw last;
+}
+
+function ownerIds(): [number, number] {
+  const passwd = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
+  const group = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
+  if (passwd.status !== 0) throw new Error('running as root needs a "postgres" OS user to own the cluster (initdb refuses root)');
+  return [Number(passwd.stdout.trim()), Number(group.stdout.trim())];
+}
