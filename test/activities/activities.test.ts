@@ -11,7 +11,7 @@ const rolloutId = 'rollout/checkout/2.4.0';
 const image = 'registry.example.com/shop/checkout@sha256:abc';
 const errorRate: MetricSpec = { name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 };
 const simulated = (initial?: string): Target => ({ kind: 'simulated', ...(initial ? { initial: { image: initial, config: {} } } : {}) });
-const kubernetes = { kind: 'kubernetes' } as unknown as Target;
+const nomad = { kind: 'nomad' } as unknown as Target;
 
 let dir: string;
 let fleet: SimulatedFleet;
@@ -57,7 +57,7 @@ describe('preflight', () => {
     const problems = await activities.preflight(
       preflightInput({
         regions: [
-          { name: 'eu-west-1', target: kubernetes },
+          { name: 'eu-west-1', target: nomad },
           { name: 'us-east-1', target: simulated() },
         ],
         metrics: [errorRate, { ...errorRate, name: 'latency', provider: { type: 'datadog' } as unknown as MetricSpec['provider'] }],
@@ -68,8 +68,8 @@ describe('preflight', () => {
       }),
     );
     expect(problems).toEqual([
-      { region: 'eu-west-1', message: 'target kind "kubernetes" has no driver (known: simulated)' },
-      { message: 'metric "latency": provider type "datadog" is not registered (known: simulated, prometheus, web)' },
+      { region: 'eu-west-1', message: 'target kind "nomad" has no driver (known: simulated, kubernetes)' },
+      { message: 'metric "latency": provider type "datadog" is not registered (known: simulated, prometheus, web, sql)' },
       { message: 'faults[0]: unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, restore)' },
       { message: 'faults[1]: region "ap-south-1" is not part of this rollout (regions: eu-west-1, us-east-1)' },
       { region: 'us-east-1', message: `faults[2]: metric "cpu" is not one of the rollout's metrics (error_rate, latency)` },
@@ -123,8 +123,8 @@ describe('region operations', () => {
     expect(fault).toMatchObject({ nonRetryable: false, message: 'simulated fault: restore failed in us-east-1 (no more scripted failures)' });
     await activities.restoreTraffic({ ...ref('us-east-1', 'undo-traffic'), weight: 0 });
 
-    const unknown = await activities.snapshotRegion(ref('eu-west-1', 'snapshot', kubernetes)).catch((e) => e);
+    const unknown = await activities.snapshotRegion(ref('eu-west-1', 'snapshot', nomad)).catch((e) => e);
     expect(unknown).toBeInstanceOf(ApplicationFailure);
-    expect(unknown).toMatchObject({ nonRetryable: true, type: 'UnknownTargetKind', message: 'unknown target kind "kubernetes" (known: simulated)' });
+    expect(unknown).toMatchObject({ nonRetryable: true, type: 'UnknownTargetKind', message: 'unknown target kind "nomad" (known: simulated, kubernetes)' });
   });
 });
