@@ -11,11 +11,13 @@ import { webProvider } from './metrics/web';
 import type { MetricSpec } from '../src/domain/spec';
 import type { PreflightInput, PreflightProblem, RegionRef, RolloutActivities } from './types';
 import { kubernetesDriver } from './kubernetes/driver';
+import { sqlProvider } from './postgres/sql-provider';
+import { createStatefulActivities } from './stateful';
 import { digestMismatch } from '../src/domain/kubernetes';
 
 export interface ActivityDeps {
   fleet: SimulatedFleet;
-  /** Defaults to the simulated provider over `fleet`, Prometheus and web. */
+  /** Defaults to the simulated provider over `fleet`, Prometheus, web and sql. */
   providers?: MetricProvider[];
   /** Defaults to the simulated driver over `fleet`. */
   drivers?: TargetDriver[];
@@ -23,7 +25,7 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps): RolloutActivities {
   const { fleet } = deps;
-  const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet), prometheusProvider(), webProvider()]);
+  const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet), prometheusProvider(), webProvider(), sqlProvider()]);
   const drivers = createDriverRegistry(deps.drivers ?? [simulatedDriver(fleet), kubernetesDriver()]);
   /** Simulated metrics follow the weight whatever the target, so a real target can be rehearsed with scripted faults. */
   const observe = (ref: RegionRef, weight: number) => {
@@ -67,6 +69,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       return analyse(input);
     },
     ...createHealthActivities(providers),
+    ...createStatefulActivities(),
   };
 }
 

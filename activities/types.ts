@@ -1,5 +1,7 @@
 import type { AnalysisStep, MetricSpec, Target } from '../src/domain/spec';
-import type { AnalysisProgress, KnownGood, Verdict } from '../src/domain/status';
+import type { AnalysisProgress, KnownGood, SchemaFingerprint, Verdict } from '../src/domain/status';
+import type { ApplyMigrationsInput, MigrationsResult, RevertMigrationsInput } from './postgres/migrations';
+import type { ReconcileInput, ReconcileResult } from './postgres/reconcile';
 
 export type { AnalysisProgress };
 
@@ -75,7 +77,24 @@ export interface HealthCheckInput extends RegionRef {
   namespace?: string;
 }
 
-export interface RolloutActivities {
+export type { ApplyMigrationsInput, MigrationsResult, ReconcileInput, ReconcileResult, RevertMigrationsInput };
+
+export interface RevertAndCheckInput extends RevertMigrationsInput {
+  /** The fingerprint taken before the expand; the schema must match it again after the revert. */
+  expected?: SchemaFingerprint;
+}
+
+/** Stateful rollouts: databases are named, and the worker resolves each name to a connection. */
+export interface StatefulActivities {
+  schemaFingerprint(input: { database: string }): Promise<SchemaFingerprint>;
+  applyMigrations(input: ApplyMigrationsInput): Promise<MigrationsResult>;
+  /** Undo: `down` in the order given, then the fingerprint check; a mismatch fails with the difference. */
+  revertMigrations(input: RevertAndCheckInput): Promise<MigrationsResult & { fingerprint?: string }>;
+  /** Undo: fixes the canary window's rows in keyed batches, heartbeating its checkpoint; fails when verify is not 0. */
+  reconcileData(input: ReconcileInput): Promise<ReconcileResult>;
+}
+
+export interface RolloutActivities extends StatefulActivities {
   preflight(input: PreflightInput): Promise<PreflightProblem[]>;
   snapshotRegion(input: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;

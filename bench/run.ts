@@ -5,6 +5,7 @@
  *   MERIDIAN_BENCH_TRIALS=10 npm run bench          (trials per latency figure)
  *   MERIDIAN_BENCH_ROLLOUTS=100 npm run bench       (concurrent rollouts for the memory figure)
  *   MERIDIAN_BENCH_ONLY=prometheusAnalysis npm run bench   (some figures only, comma-separated)
+ *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +19,7 @@ import { compilePlan, type RolloutPlan } from '../src/domain/plan';
 import { rolloutSpec, type RolloutSpecInput } from '../src/domain/spec';
 import { regionWorkflowId } from '../workflows/definitions';
 import { prometheusFigures } from './prometheus';
+import { benchReconcile } from './reconcile';
 
 const ROOT = join(import.meta.dirname, '..');
 const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
@@ -192,16 +194,30 @@ async function memoryAt(client: RolloutClient, fleet: SimulatedFleet, worker: { 
   return { rollouts: ROLLOUTS, regionsEach: regions.length, idleRssMb: idle, steadyRssMb: steady, peakRssMb: peak, regionsInAnalysisAtEnd: reachedAnalysis, secondsObserved: elapsedS };
 }
 
+/** Reconciliation runs in this process against its own PostgreSQL, so its memory figure is the reconciliation's alone. */
+async function reconcileFigures() {
+  const rows = Number(process.env.MERIDIAN_BENCH_RECONCILE_ROWS ?? 1_000_000);
+  const figures = await benchReconcile({ rows, batchSizes: [1_000, 10_000] });
+  for (const f of figures) console.log(`\n  batch ${f.batchSize}: ${f.rowsPerSecond} rows/s (${f.rows} rows in ${f.seconds}s), peak RSS ${f.peakRssMb} MB, peak heap ${f.peakHeapMb} MB`);
+  return figures;
+}
+
 async function main() {
+  const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
+  const report: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, trials: TRIALS };
+  // First, before the dev server and the worker start, so nothing else shares the process or the cores.
+  if (!only || only.includes('reconcile')) {
+    process.stdout.write('reconcile ... ');
+    report.reconcile = await reconcileFigures();
+  }
+  if (only && only.every((name) => name === 'reconcile')) return writeReport(report);
   const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
   const fleetFile = join(dir, 'fleet.json');
   const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
   const worker = await startWorker(server.address, fleetFile);
   const client = new RolloutClient(server.client, { namespace: server.namespace });
   const fleet = new SimulatedFleet(fleetFile);
-  const report: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, trials: TRIALS };
   try {
-    const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
     const step = async (name: string, run: () => Promise<unknown>) => {
       if (only && !only.includes(name)) return;
       process.stdout.write(`${name} ... `);
@@ -217,6 +233,10 @@ async function main() {
     await worker.stop();
     await server.stop();
   }
+  writeReport(report);
+}
+
+function writeReport(report: Record<string, unknown>) {
   const out = join(ROOT, 'bench', 'report.json');
   // A partial run updates its figures in the last full report.
   const previous = process.env.MERIDIAN_BENCH_ONLY && existsSync(out) ? (JSON.parse(readFileSync(out, 'utf8')) as Record<string, unknown>) : {};

@@ -1,13 +1,20 @@
 import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { locateProblems, parseSpecText, type Problem } from './domain/parse';
 import { formatProblem, validateSpec, type Validation } from './domain/validate';
+import { readSqlFiles } from './sql-files';
 
-/** Parses and validates spec text; problems carry line and column where the document allows. */
+/**
+ * Parses and validates spec text; problems carry line and column where the document allows.
+ * Migration `{ file }` sources are read relative to the spec file's directory.
+ */
 export function validateSpecText(text: string, file: string): Validation {
   const parsed = parseSpecText(text, file);
   if (!parsed.ok) return parsed;
-  const result = validateSpec(parsed.value);
-  return result.ok ? result : { ok: false, problems: locateProblems(text, result.problems) };
+  const sql = readSqlFiles(parsed.value, dirname(file));
+  const result = validateSpec(sql.value);
+  if (result.ok && sql.problems.length === 0) return result;
+  return { ok: false, problems: locateProblems(text, [...sql.problems, ...(result.ok ? [] : result.problems)]) };
 }
 
 export async function loadSpec(path: string): Promise<Validation> {

@@ -18,6 +18,31 @@ export const PRESETS = {
     startToCloseTimeout: '30s',
     retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 3 },
   },
+  /**
+   * Migrations wait for the database's migration lock and run long statements, heartbeating all the
+   * while, so a lost worker is noticed by its heartbeat and the time limit only bounds a stuck run.
+   * The ledger makes a retry do nothing twice.
+   */
+  migrate: {
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+  },
+  /** Reverting migrations in a rollback: like `migrate`, with the undo's few tries before a human is asked. */
+  revert: {
+    startToCloseTimeout: '2h',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
+  },
+  /**
+   * Reconciliation heartbeats its checkpoint after every batch; a retry resumes from it. Many rows
+   * may take hours, so only the heartbeat notices a lost worker.
+   */
+  reconcile: {
+    startToCloseTimeout: '12h',
+    heartbeatTimeout: '30s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
+  },
 } satisfies Record<string, ActivityOptions>;
 
 /**

@@ -29,6 +29,7 @@ import {
   type RegionOutcome,
 } from './definitions';
 import { analysisOptions, DEFAULT_ANALYSIS_CHUNK_MS, mutateOptions, PRESETS } from './presets';
+import { expandDatabase } from './database-stage';
 
 const mutate = proxyActivities<RolloutActivities>(PRESETS.mutate);
 
@@ -342,6 +343,9 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     }
     status.snapshot = snapshot;
     status.weight = snapshot.weight;
+
+    const migrated = await expandDatabase({ plan, rolloutId, region: region.name, undo: () => undo, pushUndo, record, change });
+    if (migrated.length > 0) status.migrations = [...(status.migrations ?? []), ...migrated];
 
     pushUndo({ kind: 'restoreWorkload', region: region.name, key: effectKey(rolloutId, region.name, 'undo-workload'), snapshot });
     await change(() => mutate.deployCanary.executeWithOptions({ ...opts, summary: `deploy canary ${region.name}` }, [

@@ -27,6 +27,7 @@ import { PRESETS } from './presets';
 import { REGION_FAILURE, regionRolloutWorkflow } from './region';
 import { RolloutState } from './rollout-state';
 import { Saga } from './saga';
+import { applyContract, contractRegions } from './contract';
 
 const { preflight, measureBaselines } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
@@ -224,6 +225,11 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
       const reason = `${s.failures.map((f) => f.reason).join('; ')}; rolled back ${s.failures.map((f) => f.region).join(', ')}, kept ${kept.join(', ') || 'no region'} on the new version, started no later wave`;
       s.end('Failed', reason, 'failed');
       throw ApplicationFailure.nonRetryable(reason, 'RolloutFailed', s.status());
+    }
+    if (contractRegions(plan, s.order).length > 0 && !(await applyContract(s))) {
+      const reason = `contract migrations abandoned by ${s.abort!.by}: ${s.abort!.reason}; every region runs ${plan.image} with the expand migrations only`;
+      s.end('Failed', reason, 'failed');
+      throw ApplicationFailure.nonRetryable(reason, 'ContractAbandoned', s.status());
     }
     s.end('Succeeded', `${plan.image} runs in every region`, 'succeeded');
     return s.status();

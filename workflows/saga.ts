@@ -1,4 +1,4 @@
-import { ApplicationFailure, CancellationScope, condition, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, condition, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
 import { compensationPlan, describeUndo } from '../src/domain/compensation';
 import { rootMessage } from '../src/domain/errors';
@@ -6,6 +6,7 @@ import type { Undo, UndoRecord } from '../src/domain/status';
 import { assertNever } from '../src/domain/status';
 import { PRESETS, undoOptions } from './presets';
 import type { RolloutState } from './rollout-state';
+import { countsOf, reconcileData, revertMigrations } from './stateful-undo';
 
 const undoActivities = proxyActivities<RolloutActivities>(PRESETS.undo);
 
@@ -18,7 +19,7 @@ export class Saga {
 
   constructor(private readonly s: RolloutState) {}
 
-  run(u: Undo): Promise<void> {
+  run(u: Undo): Promise<unknown> {
     const { s } = this;
     const target = s.plan.regions[u.region]!.target;
     const ref = { rolloutId: s.id, service: s.plan.service, region: u.region, target, key: u.key };
@@ -33,8 +34,9 @@ export class Saga {
           { ...ref, snapshot: u.snapshot },
         ]);
       case 'revertMigrations':
+        return revertMigrations(s.plan, s.id, u);
       case 'reconcileData':
-        throw ApplicationFailure.nonRetryable(`this worker cannot ${describeUndo(u)}: stateful rollouts are not supported yet`, 'UnsupportedUndo');
+        return reconcileData(s.plan, s.id, u);
       default:
         return assertNever(u);
     }
@@ -111,10 +113,12 @@ export class Saga {
       if (rec.outcome === 'done') continue;
       rec.attempts += 1;
       try {
-        await this.run(rec.undo);
+        const result = await this.run(rec.undo);
         rec.outcome = 'done';
         rec.error = undefined;
-        s.record('undo', describeUndo(rec.undo), { region: name });
+        rec.counts = countsOf(rec.undo, result);
+        const counts = rec.counts ? `: found ${rec.counts.found}, fixed ${rec.counts.fixed}, ${rec.counts.remaining} remaining` : '';
+        s.record('undo', `${describeUndo(rec.undo)}${counts}`, { region: name, ...(rec.counts ? { data: { ...rec.counts } } : {}) });
       } catch (err) {
         if (isCancellation(err)) throw err;
         rec.outcome = 'failed';

@@ -1,5 +1,6 @@
 import { formatDuration } from '../domain/duration';
 import type { AuditEntry, RegionStatus, RolloutStatus, SustainedProgress, Verdict } from '../domain/status';
+import { renderDatabaseLines } from './render-data';
 
 const BAR_WIDTH = 10;
 const FAILING: Verdict['phase'][] = ['Failed', 'Inconclusive', 'Error'];
@@ -93,6 +94,7 @@ export function renderStatus(status: RolloutStatus, nowMs: number): string {
       lines.push(`  ${region.padEnd(nameWidth)}  ${Object.entries(metrics).map(([m, v]) => `${m}=${Number(v.toPrecision(4))}`).join('  ')}`);
     }
   }
+  lines.push(...renderDatabaseLines(status, nameWidth));
   if (status.reason) lines.push('', `Reason: ${status.reason}`);
   return lines.join('\n');
 }

@@ -1,4 +1,5 @@
 import type { DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, RolloutSpec, Step, Target } from './spec';
+import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stateful';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
 export interface RegionPlan {
@@ -9,6 +10,8 @@ export interface RegionPlan {
   windows: DeploymentWindow[];
   steps: Step[];
   bakeMs: number;
+  /** The database name its migrations and reconciliations run on; the worker resolves it. */
+  database?: string;
 }
 
 export interface WavePlan {
@@ -34,6 +37,15 @@ export interface RolloutPlan {
   simulation?: { faults: string[]; baseline: Record<string, number> };
   /** How long a region already unhealthy before any change may hold its wave, and how often it is checked. */
   alarmBlocker?: AlarmBlocker;
+  /** Stateful rollouts: present only when the spec has them, so a stateless plan is unchanged. SQL text is already read from files. */
+  migrations?: MigrationSpec[];
+  database?: DatabaseSettings;
+  reconciliations?: ReconciliationSpec[];
+}
+
+/** A region whose stage touches its database: it names one and the rollout has migrations or reconciliations. */
+export function isStateful(plan: RolloutPlan, region: string): boolean {
+  return Boolean(plan.regions[region]?.database) && ((plan.migrations?.length ?? 0) > 0 || (plan.reconciliations?.length ?? 0) > 0);
 }
 
 export interface AlarmBlocker {
@@ -61,10 +73,12 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
         name: regionName,
         wave: index,
         target: r.target,
-        labels: r.labels,
+        // A Kubernetes region fills {{namespace}} from its target unless a label says otherwise.
+        labels: r.target.kind === 'kubernetes' && !r.labels.namespace ? { ...r.labels, namespace: r.target.namespace } : r.labels,
         windows: r.windows ?? [],
         steps: r.steps ?? w.steps ?? spec.steps,
         bakeMs: r.bake ?? w.bake ?? spec.bake,
+        ...(r.database ? { database: r.database } : {}),
       };
     }
     return {
@@ -85,5 +99,8 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
     metrics: Object.fromEntries(spec.metrics.map((m) => [m.name, m])),
     simulation: spec.simulation,
     alarmBlocker: spec.alarmBlocker && { timeoutMs: spec.alarmBlocker.timeout, intervalMs: spec.alarmBlocker.interval },
+    ...(spec.migrations?.length ? { migrations: spec.migrations } : {}),
+    ...(spec.database ? { database: spec.database } : {}),
+    ...(spec.reconciliations?.length ? { reconciliations: spec.reconciliations } : {}),
   };
 }

@@ -1,16 +1,9 @@
 import { z } from 'zod';
-import { parseDuration } from './duration';
 import { checkMetricKind, compareSettings, METRIC_KINDS, threshold } from './judge/metric-schema';
+import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec-values';
+import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 
-/** A duration written as `30s`, `5m`, `1h30m`; parsed to milliseconds. */
-export const duration = z.string().transform((text, ctx) => {
-  const ms = parseDuration(text);
-  if (ms === undefined) {
-    ctx.addIssue({ code: 'custom', message: `bad duration "${text}" (write it like 30s, 5m, 1h30m, 2d)` });
-    return z.NEVER;
-  }
-  return ms;
-});
+export { duration, PLACEHOLDER, QUERY_VARIABLES };
 
 const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be lower-case letters, digits, "-" or "."');
 
@@ -95,9 +88,6 @@ export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis'] as cons
 
 export const simulatedProvider = z.strictObject({ type: z.literal('simulated') });
 
-/** Placeholders a query or URL template may use: `{{region}}`, `{{version}}`, ... */
-export const QUERY_VARIABLES = ['region', 'service', 'version', 'namespace', 'role'] as const;
-export const PLACEHOLDER = /\{\{\s*([^{}\s]*)\s*\}\}/g;
 const template = z.string().min(1).superRefine((text, ctx) => {
   for (const [, key] of text.matchAll(PLACEHOLDER)) {
     if (!(QUERY_VARIABLES as readonly string[]).includes(key!)) {
@@ -137,8 +127,8 @@ export const webProvider = z.strictObject({
   timeout: duration.default(10_000),
 });
 /** Metric providers, keyed by `type`; the registry of implementations lives in activities/metrics. */
-export const provider = z.discriminatedUnion('type', [simulatedProvider, prometheusProvider, webProvider]);
-export const PROVIDER_TYPES = ['simulated', 'prometheus', 'web'] as const;
+export const provider = z.discriminatedUnion('type', [simulatedProvider, prometheusProvider, webProvider, sqlProvider]);
+export const PROVIDER_TYPES = ['simulated', 'prometheus', 'web', 'sql'] as const;
 
 export const metric = z
   .strictObject({
@@ -163,6 +153,8 @@ export const region = z.strictObject({
   target,
   labels: z.record(z.string(), z.string()).default({}),
   windows: z.array(deploymentWindow).optional(),
+  /** The database this region's migrations and reconciliations run on: a name the worker resolves, never a URL. */
+  database: databaseName.optional(),
   ...stagePolicy,
 });
 
@@ -186,6 +178,11 @@ export const rolloutSpec = z.strictObject({
   bake: duration.default(0),
   metrics: z.array(metric).default([]),
   failurePolicy: z.enum(FAILURE_POLICIES).default('rollback-all'),
+  /** Ordered schema changes: `expand` before each region's canary, `contract` after every region is promoted and baked. */
+  migrations: z.array(migration).default([]),
+  database: databaseSettings.optional(),
+  /** Recipes that make the rows a canary wrote right for the old version when its region rolls back. */
+  reconciliations: z.array(reconciliation).default([]),
   /** A region already failing its analysis metrics before any change holds its stage this long, rechecked every `interval`, then fails. */
   alarmBlocker: z.strictObject({ timeout: duration.default(30 * 60_000), interval: duration.default(60_000) }).optional(),
   simulation: z

@@ -1,8 +1,5 @@
 import { z } from 'zod';
-import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec';
-
-// spec.ts imports this file, so `duration` is reached lazily: at module evaluation it is not yet defined.
-const lazyDuration = z.lazy(() => duration);
+import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec-values';
 
 /** A database is named in the spec and resolved to a connection by the worker; never a URL or a secret. */
 export const databaseName = z
@@ -26,8 +23,8 @@ export const migration = z.strictObject({
 
 /** Per-rollout session settings for every migration. */
 export const databaseSettings = z.strictObject({
-  lockTimeout: lazyDuration.default(5_000),
-  statementTimeout: lazyDuration.default(5 * 60_000),
+  lockTimeout: duration.default(5_000),
+  statementTimeout: duration.default(5 * 60_000),
 });
 
 /** Makes the rows a canary wrote right for the old version, in keyed batches. */
@@ -56,7 +53,7 @@ export const sqlProvider = z.strictObject({
   database: databaseName,
   /** Placeholders are rendered as SQL string literal contents: write `'{{region}}'`. */
   query: sqlTemplate,
-  timeout: lazyDuration.default(10_000),
+  timeout: duration.default(10_000),
 });
 
 export type SqlSource = z.output<typeof sqlSource>;

@@ -1,4 +1,5 @@
 import type { FailurePolicy } from './spec';
+import type { MigrationPhase } from './stateful';
 
 export type RolloutPhase =
   | 'Pending'
@@ -99,8 +100,38 @@ export interface DriftReport {
 export type Undo =
   | { kind: 'restoreTraffic'; region: string; key: string; weight: number }
   | { kind: 'restoreWorkload'; region: string; key: string; snapshot: KnownGood }
-  | { kind: 'revertMigrations'; region: string; key: string; database: string; migrationIds: string[] }
+  | {
+      kind: 'revertMigrations';
+      region: string;
+      key: string;
+      database: string;
+      /** In the order to revert them: newest first. */
+      migrationIds: string[];
+      /** The schema before the expand; after the revert it must match again (Meridian always records it). */
+      fingerprint?: SchemaFingerprint;
+    }
   | { kind: 'reconcileData'; region: string; key: string; database: string; recipe: string; windowStart: string };
+
+/** A database schema as its catalog describes it: one definition per object, and a hash over them all. */
+export interface SchemaFingerprint {
+  hash: string;
+  objects: Record<string, string>;
+}
+
+/** What one reconciliation found and fixed; `remaining` is what `verify` still counts. */
+export interface ReconcileCounts {
+  found: number;
+  fixed: number;
+  remaining: number;
+}
+
+/** One migration as the ledger saw it in a region: run now, or skipped because it was already there. */
+export interface MigrationRecord {
+  id: string;
+  phase: MigrationPhase;
+  action: 'applied' | 'reverted' | 'skipped';
+  at: string;
+}
 
 export type UndoOutcome = 'pending' | 'done' | 'failed';
 
@@ -110,6 +141,8 @@ export interface UndoRecord {
   outcome: UndoOutcome;
   attempts: number;
   error?: string;
+  /** A finished reconcileData: its counts. */
+  counts?: ReconcileCounts;
 }
 
 export interface SustainedProgress {
@@ -154,6 +187,8 @@ export interface RegionStatus {
   waitingUntil?: string;
   /** Set while the region is paused because its objects changed outside Meridian; resume accepts the change. */
   drift?: DriftReport;
+  /** Stateful regions: every migration the stage ran or skipped on its database, oldest first. */
+  migrations?: MigrationRecord[];
 }
 
 export interface PendingApproval {

@@ -5,6 +5,7 @@ import { compilePlan, type RolloutPlan } from './plan';
 import { duration, PROVIDER_TYPES, rolloutSpec, STEP_KINDS, TARGET_KINDS, type RolloutSpec } from './spec';
 import { didYouMean } from './suggest';
 import { parseFault } from './faults';
+import { statefulProblems } from './validate-stateful';
 
 interface Found {
   path: PathSegment[];
@@ -181,6 +182,7 @@ function semanticProblems(input: unknown): Found[] {
     list(r.windows).forEach((w, k) => isRec(w) && checkWindow(w, ['regions', i, 'windows', k], add));
   });
   if (isRec(input.simulation)) checkFaults(list(input.simulation.faults), regionNames, add);
+  statefulProblems(input, add);
   return out;
 }
 

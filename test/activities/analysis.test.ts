@@ -186,7 +186,7 @@ describe('runAnalysis', () => {
     expect(failure).toMatchObject({
       nonRetryable: true,
       type: 'UnknownMetricProvider',
-      message: 'unknown metric provider type "datadog" (known: simulated, prometheus, web)',
+      message: 'unknown metric provider type "datadog" (known: simulated, prometheus, web, sql)',
     });
   });
 });

@@ -156,7 +156,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
   [
     'an unknown provider type',
     (s) => (s.metrics[0].provider = { type: 'datadog' }),
-    ['metrics[0].provider.type: unknown provider type "datadog" (known: simulated, prometheus, web)'],
+    ['metrics[0].provider.type: unknown provider type "datadog" (known: simulated, prometheus, web, sql)'],
   ],
   [
     'an unknown or missing target kind',
@@ -181,7 +181,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
     [
       'regions[0]: unknown field "taget" (did you mean target?)',
       'regions[0].target: required field is missing',
-      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, alarmBlocker, simulation)',
+      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, migrations, database, reconciliations, alarmBlocker, simulation)',
     ],
   ],
   [
@@ -341,7 +341,7 @@ describe('loadSpec', () => {
       'spec.yaml:20:15: waves[1].regions[0]: unknown region "eu-wset-1" (did you mean eu-west-1?)',
       'spec.yaml:20:37: waves[1].regions[2]: region "eu-west-1" is in two waves: "canary" (waves[0]) and "rest" (waves[1]); a region belongs to one wave',
       'spec.yaml:21:18: waves[1].maxParallel: must be at least 1, got the number 0',
-      'spec.yaml:25:23: metrics[0].provider.type: unknown provider type "datadog" (known: simulated, prometheus, web)',
+      'spec.yaml:25:23: metrics[0].provider.type: unknown provider type "datadog" (known: simulated, prometheus, web, sql)',
       'spec.yaml:30:33: steps[1].metrics[0]: unknown metric "eror_rate" (did you mean error_rate?)',
       'spec.yaml:30:73: steps[1].sustainedFor: 2m is shorter than the 4m that minSamples 5 takes at one sample every 1m; raise sustainedFor to at least 4m or lower minSamples',
       'spec.yaml:31:32: steps[2].weight: weight 10 does not rise above 25 set at steps[0]; each setWeight must raise the weight',

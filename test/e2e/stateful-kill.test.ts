@@ -1,0 +1,140 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { databaseEnvVar } from '../../activities/postgres/connections';
+import { RolloutClient } from '../../src/client';
+import { startDevServer, type DevServer } from '../../src/dev-server';
+import { compilePlan } from '../../src/domain/plan';
+import { rolloutSpec } from '../../src/domain/spec';
+import type { RolloutStatus } from '../../src/domain/status';
+import { startPostgres, type RunningPostgres } from '../support/postgres';
+import { freshDatabases, MIGRATIONS, RECIPE, sql, writeCanaryRows } from '../support/stateful';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const ROWS = 300;
+
+let server: DevServer;
+let pgServer: RunningPostgres;
+let dir: string;
+const workers: ChildProcess[] = [];
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+    srv.on('error', reject);
+  });
+}
+
+/** A worker in its own process that knows the database by name; resolves once it polls. */
+function startWorker(env: Record<string, string>): Promise<ChildProcess> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', join(dir, 'fleet.json'), '--address', server.address], {
+      cwd: ROOT,
+      env: { ...process.env, ...env, CI: 'true' },
+    });
+    workers.push(child);
+    let out = '';
+    const onData = (d: Buffer) => {
+      out += d;
+      if (out.includes('worker polling')) resolve(child);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
+  });
+}
+
+async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'meridian-stateful-e2e-'));
+  [server, pgServer] = await Promise.all([
+    startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() }),
+    startPostgres({ databases: [] }),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+  await Promise.all([server?.stop(), pgServer?.stop()]);
+});
+
+describe('a worker killed in the middle of a reconciliation', () => {
+  it('resumes from its checkpoint on another worker and fixes no row twice', async () => {
+    const urls = await freshDatabases(pgServer, ['orders-kill']);
+    const url = urls['orders-kill']!;
+    const env = { [databaseEnvVar('orders-kill')]: url };
+    // Slow batches of 10, so the kill lands part-way through.
+    const recipe = { ...RECIPE, batchSize: 10, fix: `WITH pause AS (SELECT pg_sleep(0.15)) UPDATE orders SET format = 'v1', fix_count = fix_count + 1 FROM pause WHERE id = ANY($1)` };
+    const plan = compilePlan(
+      rolloutSpec.parse({
+        service: 'orders',
+        version: '2.4.0',
+        image: 'registry.test/shop/orders@sha256:' + 'ef'.repeat(32),
+        regions: [{ name: 'eu-west-1', target: { kind: 'simulated', initial: { image: 'registry.test/shop/orders:2.3.1' } }, database: 'orders-kill' }],
+        waves: [{ regions: ['eu-west-1'] }],
+        steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'rows-written' }],
+        migrations: MIGRATIONS.slice(0, 1),
+        reconciliations: [recipe],
+      }),
+    );
+    let worker = await startWorker(env);
+    const client = new RolloutClient(server.client, { namespace: server.namespace });
+    const id = await client.start(plan, { id: `stateful-kill-${process.pid}` });
+
+    const gated = await until('the canary at its gate', async () => {
+      const s = await client.status(id);
+      return s.pendingApprovals.length > 0 ? s : undefined;
+    });
+    const deployed = gated.audit.find((a) => a.action === 'deploy-canary')!;
+    await writeCanaryRows(url, deployed.at, ROWS);
+    await client.abort(id, { by: 'test', reason: 'exercise the reconciliation' });
+
+    const partial = await until('a checkpoint part-way through', async () => {
+      const rows = await sql<{ fixed: string; last_key: string | null; finished_at: Date | null }>(url, 'SELECT fixed, last_key, finished_at FROM meridian_reconciliations').catch(() => []);
+      const row = rows[0];
+      return row && Number(row.fixed) >= 50 ? row : undefined;
+    });
+    worker.kill('SIGKILL');
+    await new Promise((r) => worker.once('exit', r));
+    const atKill = (await sql<{ fixed: string; finished_at: Date | null }>(url, 'SELECT fixed, finished_at FROM meridian_reconciliations'))[0]!;
+    expect(Number(partial.fixed)).toBeGreaterThanOrEqual(50);
+    expect(Number(atKill.fixed), 'the kill landed before the end').toBeLessThan(ROWS);
+    expect(atKill.finished_at).toBeNull();
+
+    worker = await startWorker(env);
+    const status = await until(
+      'the rollback to finish',
+      async () => {
+        const s: RolloutStatus = await client.status(id);
+        return ['RolledBack', 'NeedsAttention', 'Failed'].includes(s.phase) ? s : undefined;
+      },
+      180_000,
+    );
+    expect(status.phase, status.reason).toBe('RolledBack');
+    const reconciled = status.compensation.find((c) => c.undo.kind === 'reconcileData')!;
+    expect(reconciled.counts).toEqual({ found: ROWS, fixed: ROWS, remaining: 0 });
+
+    const counts = await sql<{ fix_count: number; format: string; n: string }>(url, `SELECT fix_count, format, count(*) AS n FROM orders GROUP BY 1, 2`);
+    expect(counts.map((c) => ({ fixCount: c.fix_count, format: c.format, n: Number(c.n) }))).toEqual([{ fixCount: 1, format: 'v1', n: ROWS }]);
+
+    const history = await server.client.workflow.getHandle(id).fetchHistory();
+    const attempts = history.events!.flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.attempt ?? 1] : []));
+    expect(Math.max(...attempts), 'the reconciliation ran again after the kill').toBeGreaterThanOrEqual(2);
+  }, 300_000);
+});
