@@ -92,7 +92,7 @@ function missing(layout: CacheLayout): { kube: boolean; kwok: boolean; crds: boo
     kube: KUBE_BINARIES.some((b) => !existsSync(join(layout.bin, b))),
     kwok: !existsSync(join(layout.bin, 'kwok')),
     crds: binaries(layout).crdFiles.length === 0,
-    stages: !existsSync(layout.kwokStages),
+    stages: !existsSync(layout.kwokStages) || !readFileSync(layout.kwokStages, 'utf8').includes(READY_DELAY_ANNOTATION),
   };
 }
 
@@ -153,10 +153,21 @@ async function fetchCrds(go: string, layout: CacheLayout, log: Log): Promise<voi
   renameSync(tmp, layout.crds);
 }
 
+/** Pods become ready at once, unless their `READY_DELAY_ANNOTATION` (e.g. `8s`) holds them back, as kwok's slower stages allow. */
+export const READY_DELAY_ANNOTATION = 'pod-ready.stage.kwok.x-k8s.io/delay';
+
+function withReadyDelay(doc: string): string {
+  const delay = `  delay:\n    durationMilliseconds: 0\n    durationFrom:\n      expressionFrom: '.metadata.annotations["${READY_DELAY_ANNOTATION}"]'\n  next:\n`;
+  if (!doc.includes('\n  next:\n')) throw new Error('kwok pod-ready stage changed shape: no spec.next');
+  return doc.replace('\n  next:\n', `\n${delay}`);
+}
+
 async function fetchKwokStages(go: string, layout: CacheLayout, log: Log): Promise<void> {
   log(`fetching kwok ${KWOK_VERSION} default stages`);
   const mod = await downloadModule(go, 'sigs.k8s.io/kwok', KWOK_VERSION, layout.build);
-  const docs = KWOK_STAGE_FILES.map((f) => readFileSync(join(mod.Dir, f), 'utf8').trim());
+  const docs = KWOK_STAGE_FILES.map((f) => readFileSync(join(mod.Dir, f), 'utf8').trim()).map((doc, i) =>
+    KWOK_STAGE_FILES[i]!.endsWith('pod-ready.yaml') ? withReadyDelay(doc) : doc,
+  );
   mkdirSync(join(layout.kwokStages, '..'), { recursive: true });
   writeFileSync(`${layout.kwokStages}.tmp`, `${docs.join('\n---\n')}\n`);
   renameSync(`${layout.kwokStages}.tmp`, layout.kwokStages);

@@ -1,4 +1,4 @@
-export { type Binaries, ensureBinaries, type Log } from './build';
+export { type Binaries, ensureBinaries, type Log, READY_DELAY_ANNOTATION } from './build';
 export { cacheLayout, defaultTestbedDir } from './paths';
 export type { ClusterInfo, Component, ProcessInfo, TestbedState } from './state';
 export { type ClusterStatus, type ProcessStatus, renderStatus, testbedStatus, type TestbedStatus } from './status';

@@ -72,7 +72,7 @@ class Region {
   async remove(what: string, path: string): Promise<void> {
     await this.call(`delete ${what}`, async (c) => {
       try {
-        await c.request('DELETE', path, { query: { propagationPolicy: 'Foreground' } });
+        await c.request('DELETE', path, { query: { propagationPolicy: 'Background' } });
       } catch (err) {
         if ((err as { status?: number }).status !== 404) throw err;
       }

@@ -152,3 +152,25 @@ describe('rolloutState', () => {
     expect(stalled.stalled).toBe('ReplicaSet "web-canary-x" has timed out progressing.');
   });
 });
+
+describe('deploy/kubernetes/rbac.yaml', () => {
+  it('grants exactly the verbs preflight checks for the gatewayAPI strategy', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseAllDocuments } = await import('yaml');
+    const { requiredPermissions } = await import('../../activities/kubernetes/preflight');
+    const docs = parseAllDocuments(readFileSync(new URL('../../deploy/kubernetes/rbac.yaml', import.meta.url), 'utf8')).map((d) => d.toJSON());
+    const role = docs.find((d) => d.kind === 'Role');
+    const granted = role.rules.flatMap((r: { apiGroups: string[]; resources: string[]; verbs: string[] }) =>
+      r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g}/${res}/${v}`))),
+    );
+    const gateway = kubernetesTarget.parse({
+      kind: 'kubernetes',
+      context: 'c',
+      namespace: 'shop',
+      deployment: 'web',
+      traffic: { strategy: 'gatewayAPI', httpRoute: 'web', stableService: 'web' },
+    });
+    const needed = requiredPermissions(gateway).flatMap((p) => p.verbs.map((v) => `${p.group}/${p.resource}/${v}`));
+    expect(granted.sort()).toEqual(needed.sort());
+  });
+});
