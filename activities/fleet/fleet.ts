@@ -167,6 +167,7 @@ export class SimulatedFleet {
     this.store.update((state) => {
       state.regions = {};
       state.rollouts = {};
+      state.observedWeights = {};
     });
   }
 

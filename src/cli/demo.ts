@@ -7,6 +7,7 @@ import { loadSpecOrFail } from './load';
 import { runScenario, type ServerPlacement } from './scenario';
 import { startDemoMetrics } from './demo-metrics';
 import type { RolloutPlan } from '../domain/plan';
+import { kubernetesDemo, type Observe } from './demo-kubernetes';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
@@ -20,6 +21,8 @@ export interface DemoOptions {
   server?: ServerPlacement;
   /** Keep the simulated metrics even when Prometheus is at hand. */
   simulatedMetrics?: boolean;
+  /** Roll out to the local Kubernetes test bed instead of the simulated fleet. */
+  kubernetes?: boolean;
 }
 
 /** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
@@ -42,6 +45,13 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
       (faults.length > 0 ? `scripted fault: ${faults.join('; ')}; expecting a rollback\n` : 'no faults; expecting success\n'),
   );
   const log = (line: string) => opts.out.write(`${line}\n`);
+  if (opts.kubernetes) {
+    // kwok's pods serve no traffic, so the metrics stay simulated; the faults follow the clusters' real weights.
+    const initial = Object.values(plan.regions).map((r) => (r.target.kind === 'simulated' ? r.target.initial?.image : undefined)).find(Boolean);
+    const k8s = await kubernetesDemo(plan, initial ?? `${plan.service}:previous`, log);
+    log('metrics: simulated, following each cluster\'s canary weight');
+    return runDemoScenario(k8s.plan, expect, faultRegions(k8s.plan.simulation?.faults ?? []), opts, k8s.observe);
+  }
   const real = opts.simulatedMetrics ? undefined : await startDemoMetrics(plan, DEMO_FLEET_FILE, log);
   if (!real) log('metrics: simulated (install Prometheus to run the demo on real metrics)');
   try {
@@ -51,7 +61,7 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
   }
 }
 
-function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions): Promise<ExitCode> {
+function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions, observe?: Observe): Promise<ExitCode> {
   return runScenario({
     plan,
     id: rolloutWorkflowId(plan.service, `${plan.version}-demo-${runStamp()}`),
@@ -63,5 +73,6 @@ function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', 
     keep: opts.keep,
     out: opts.out,
     server: opts.server,
+    observe,
   });
 }

@@ -25,6 +25,8 @@ export interface ScenarioOptions {
   out: LiveOutput;
   /** Where the local server listens and keeps its state; defaults 7233, UI 8233, .meridian/temporal.db. */
   server?: ServerPlacement;
+  /** Reads what each region runs from its real target; the simulated fleet is read when absent. */
+  observe?: () => Promise<Record<string, FleetRegion | undefined>>;
 }
 
 export interface ServerPlacement {
@@ -71,11 +73,19 @@ function fleetNow(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, Flee
   return Object.fromEntries(Object.keys(plan.regions).map((name) => [name, fleet.region(plan.service, name)]));
 }
 
+async function known(observe: NonNullable<ScenarioOptions['observe']>): Promise<Record<string, FleetRegion>> {
+  const now = await observe();
+  const missing = Object.keys(now).filter((n) => !now[n]);
+  if (missing.length) throw new Error(`cannot read what ${missing.join(', ')} runs before the rollout`);
+  return now as Record<string, FleetRegion>;
+}
+
 /** Runs one rollout on a fresh simulated fleet in a local sandbox, shows it live, and judges how it ended. */
 export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
   const say = (line: string) => opts.out.write(`${line}\n`);
   const fleet = new SimulatedFleet(opts.fleetFile);
-  const before = seedFleet(fleet, opts.plan);
+  const seeded = seedFleet(fleet, opts.plan);
+  const before = opts.observe ? await known(opts.observe) : seeded;
   const sandbox: Sandbox = await startSandbox({ ...opts.server, fleetFile: opts.fleetFile, taskQueue: opts.taskQueue, log: say });
   try {
     const id = await sandbox.client.start(opts.plan, { id: opts.id, startedBy: opts.startedBy });
@@ -89,7 +99,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
     say('');
     say(renderSummary(status));
     say('');
-    const after = fleetNow(fleet, opts.plan);
+    const after = opts.observe ? await opts.observe() : fleetNow(fleet, opts.plan);
     const fleetProblems = opts.expect === 'Succeeded' ? promotedProblems(opts.plan, after) : knownGoodProblems(before, after);
     const verdict = judge(status, opts.expect, fleetProblems, opts.causes);
     for (const line of verdict.lines) say(line);

@@ -13,7 +13,8 @@ export function registerDemo(program: Command): void {
     .option('--ui-port <port>', 'Web UI port of the local server (default 8233)', Number)
     .option('--db-file <file>', 'SQLite file of the local server (default .meridian/temporal.db)')
     .option('--simulated-metrics', 'judge on the simulated fleet\'s metrics even when Prometheus is installed')
-    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean }) => {
+    .option('--kubernetes', 'roll out to the local Kubernetes test bed (npm run testbed) instead of the simulated fleet; starts it when it is down')
+    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean }) => {
       process.exitCode = await runDemo({
         fault: opts.fault,
         keep: opts.keep === true,
@@ -21,6 +22,7 @@ export function registerDemo(program: Command): void {
         out: process.stdout,
         server: { port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile },
         simulatedMetrics: opts.simulatedMetrics === true,
+        kubernetes: opts.kubernetes === true,
       });
     });
 
