@@ -120,7 +120,7 @@ export class SimulatedFleet {
     const state = this.store.read();
     const sim = state.rollouts[rolloutId];
     const key = regionKey(service, region);
-    const weight = state.regions[key]?.weight ?? state.observedWeights?.[key] ?? 0;
+    const weight = state.observedWeights?.[key] ?? state.regions[key]?.weight ?? 0;
     for (const fault of sim?.faults ?? []) {
       const applies =
         fault.kind === 'metric' &&

@@ -40,18 +40,21 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
   if (!opts.fault && plan.simulation) plan.simulation = { ...plan.simulation, faults: [] };
   const faults = plan.simulation?.faults ?? [];
   const expect = faults.length > 0 ? 'RolledBack' : 'Succeeded';
-  opts.out.write(
-    `Demo: ${plan.service} ${plan.version} over ${Object.keys(plan.regions).length} simulated regions; ` +
-      (faults.length > 0 ? `scripted fault: ${faults.join('; ')}; expecting a rollback\n` : 'no faults; expecting success\n'),
-  );
   const log = (line: string) => opts.out.write(`${line}\n`);
+  const intro = (p: RolloutPlan, where: string) =>
+    log(
+      `Demo: ${p.service} ${p.version} over ${Object.keys(p.regions).length} ${where}; ` +
+        (faults.length > 0 ? `scripted fault: ${(p.simulation?.faults ?? []).join('; ')}; expecting a rollback` : 'no faults; expecting success'),
+    );
   if (opts.kubernetes) {
     // kwok's pods serve no traffic, so the metrics stay simulated; the faults follow the clusters' real weights.
     const initial = Object.values(plan.regions).map((r) => (r.target.kind === 'simulated' ? r.target.initial?.image : undefined)).find(Boolean);
     const k8s = await kubernetesDemo(plan, initial ?? `${plan.service}:previous`, log);
+    intro(k8s.plan, 'Kubernetes clusters of the local test bed');
     log('metrics: simulated, following each cluster\'s canary weight');
     return runDemoScenario(k8s.plan, expect, faultRegions(k8s.plan.simulation?.faults ?? []), opts, k8s.observe);
   }
+  intro(plan, 'simulated regions');
   const real = opts.simulatedMetrics ? undefined : await startDemoMetrics(plan, DEMO_FLEET_FILE, log);
   if (!real) log('metrics: simulated (install Prometheus to run the demo on real metrics)');
   try {

@@ -63,6 +63,7 @@ function seedFleet(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, Fle
   fleet.reset();
   const before: Record<string, FleetRegion> = {};
   for (const region of Object.values(plan.regions)) {
+    if (region.target.kind !== 'simulated') continue;
     fleet.seedRegion(plan.service, region.name, region.target, plan.image);
     before[region.name] = fleet.region(plan.service, region.name)!;
   }

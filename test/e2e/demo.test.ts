@@ -5,7 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
+import { clientFor } from '../../activities/kubernetes/client';
+import { paths } from '../../activities/kubernetes/objects';
 import { DEMO_FLEET_FILE } from '../../src/cli/demo';
+import { DEMO_NAMESPACE, readTestbed, stopTestbed } from '../../testbed';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NEW = 'registry.example.com/shop/checkout@sha256:4f1c9a3b2e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b';
@@ -22,13 +25,13 @@ async function freePort(): Promise<number> {
 }
 
 /** `npm run demo` as CI runs it: no TTY, CI set. */
-async function demo(extra: string[]): Promise<{ code: number | null; out: string; uiPort: number }> {
+async function demo(extra: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; uiPort: number }> {
   const port = await freePort();
   const uiPort = await freePort();
   const db = join(mkdtempSync(join(tmpdir(), 'meridian-demo-')), 'temporal.db');
   const args = ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--port', String(port), '--ui-port', String(uiPort), '--db-file', db, ...extra];
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: 'true' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
@@ -64,4 +67,26 @@ describe('npm run demo', () => {
       expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, name).toEqual({ image: NEW, canary: null, weight: 100 });
     }
   });
+
+  it('--kubernetes runs the demo on the local test bed and rolls the clusters back to what they ran', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meridian-demo-testbed-'));
+    try {
+      const { code, out } = await demo(['--kubernetes'], { MERIDIAN_TESTBED_DIR: dir });
+      expect(code, out).toBe(0);
+      expect(out).toMatch(/over 3 Kubernetes clusters of the local test bed/);
+      expect(out).toMatch(/rolled back: +eu-west-1, us-east-1/);
+      expect(out).toMatch(/not changed: +ap-south-1/);
+      const tb = readTestbed(dir)!;
+      for (const region of ['eu-west-1', 'us-east-1', 'ap-south-1']) {
+        const c = clientFor({ kubeconfig: tb.kubeconfigPath, context: tb.contexts[region]! });
+        const stable = await c.request('GET', paths.deployment(DEMO_NAMESPACE, 'checkout'));
+        expect(stable.spec.template.spec.containers[0].image, region).toBe(OLD);
+        expect(stable.status.availableReplicas, region).toBe(stable.spec.replicas);
+        const canary = await c.request('GET', paths.deployment(DEMO_NAMESPACE, 'checkout-canary')).catch((err) => err.status);
+        expect(canary, `${region} canary`).toBe(404);
+      }
+    } finally {
+      await stopTestbed(dir);
+    }
+  }, 900_000);
 });
