@@ -6,6 +6,7 @@
  *   MERIDIAN_BENCH_ROLLOUTS=100 npm run bench       (concurrent rollouts for the memory figure)
  *   MERIDIAN_BENCH_ONLY=prometheusAnalysis npm run bench   (some figures only, comma-separated)
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
+ *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ import { compilePlan, type RolloutPlan } from '../src/domain/plan';
 import { rolloutSpec, type RolloutSpecInput } from '../src/domain/spec';
 import { regionWorkflowId } from '../workflows/definitions';
 import { prometheusFigures } from './prometheus';
+import { kubernetesFigures } from './kubernetes';
 import { benchReconcile } from './reconcile';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -202,6 +204,9 @@ async function reconcileFigures() {
   return figures;
 }
 
+/** Figures that need neither the dev server nor the worker process. */
+const STANDALONE = ['reconcile', 'kubernetes'];
+
 async function main() {
   const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
   const report: Record<string, unknown> = { at: new Date().toISOString(), node: process.version, trials: TRIALS };
@@ -210,7 +215,12 @@ async function main() {
     process.stdout.write('reconcile ... ');
     report.reconcile = await reconcileFigures();
   }
-  if (only && only.every((name) => name === 'reconcile')) return writeReport(report);
+  if (!only || only.includes('kubernetes')) {
+    console.log('kubernetes ...');
+    report.kubernetes = await kubernetesFigures(Math.max(3, Math.ceil(TRIALS / 2)), (line) => console.log(`  ${line}`));
+    console.log(`  ${JSON.stringify(report.kubernetes)}`);
+  }
+  if (only && only.every((name) => STANDALONE.includes(name))) return writeReport(report);
   const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
   const fleetFile = join(dir, 'fleet.json');
   const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() });

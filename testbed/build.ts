@@ -195,7 +195,11 @@ export async function ensureBinaries(opts: { log?: Log; env?: NodeJS.ProcessEnv 
       if (todo.stages) await fetchKwokStages(go, layout, log);
       if (todo.kwok) await buildKwok(go, layout, log);
       if (todo.kube) await buildKube(go, layout, log);
-      log(`binaries ready in ${layout.bin} (${Math.round((Date.now() - started) / 1000)} s)`);
+      const seconds = Math.round((Date.now() - started) / 1000);
+      log(`binaries ready in ${layout.bin} (${seconds} s)`);
+      if (todo.kube || todo.kwok) {
+        writeFileSync(join(layout.bin, '..', 'build.json'), `${JSON.stringify({ at: new Date().toISOString(), seconds, built: todo }, null, 2)}\n`);
+      }
       return binaries(layout);
     },
     (holder) => log(`another process (pid ${holder}) is building the Kubernetes binaries; waiting for it`),

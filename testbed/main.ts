@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import { ensureBinaries } from './build';
 import { defaultTestbedDir } from './paths';
 import { loadState } from './state';
 import { renderStatus, testbedStatus } from './status';
@@ -45,6 +46,15 @@ function buildProgram(): Command {
       if (Date.parse(testbed.startedAt) < invoked) log('test bed already up');
       else log(`up in ${(testbed.startupMs / 1000).toFixed(1)} s; kubeconfig ${testbed.kubeconfigPath}`);
       if (!(await printStatus(dir, Boolean(common().json)))) process.exitCode = 1;
+    });
+
+  program
+    .command('build')
+    .description('build (first run) or find the cached binaries, CRDs and kwok stages; prints where they are')
+    .action(async () => {
+      const bins = await ensureBinaries({ log });
+      if (common().json) out(`${JSON.stringify(bins, null, 2)}\n`);
+      else out(`${Object.entries(bins).map(([k, v]) => `${k}: ${Array.isArray(v) ? `${v.length} files` : v}`).join('\n')}\n`);
     });
 
   program

@@ -1,5 +1,6 @@
 import { statSync } from 'node:fs';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpsAgent, request as httpsRequest, type RequestOptions } from 'node:https';
+import { Agent as HttpAgent } from 'node:http';
 import { request as httpRequest } from 'node:http';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -33,17 +34,23 @@ export interface RequestOpts {
  * read from the server and written back is byte-for-byte the same document.
  */
 export class KubeClient {
+  /** Keeps connections open between calls: a readiness wait polls, and a TLS handshake per call costs more than the call. */
+  private readonly agent: HttpsAgent | HttpAgent;
+
   constructor(
     private readonly kc: KubeConfig,
     readonly context: string,
     readonly server: string,
-  ) {}
+  ) {
+    this.agent = server.startsWith('https:') ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
+  }
 
   async request<T = Record<string, any>>(method: string, path: string, opts: RequestOpts = {}): Promise<T> {
     const url = new URL(this.server.replace(/\/$/, '') + path);
     for (const [k, v] of Object.entries(opts.query ?? {})) if (v !== undefined) url.searchParams.set(k, String(v));
     const options: RequestOptions = { method, headers: { Accept: 'application/json' } };
     await this.kc.applyToHTTPSOptions(options);
+    options.agent = this.agent;
     const body = opts.body === undefined ? undefined : JSON.stringify(opts.body);
     if (body !== undefined) {
       options.headers = { ...options.headers, 'Content-Type': opts.contentType ?? 'application/json', 'Content-Length': Buffer.byteLength(body) };

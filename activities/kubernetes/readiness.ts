@@ -52,7 +52,7 @@ async function podReasons(client: KubeClient, d: Obj): Promise<string[]> {
  * good, when the Deployment reports ProgressDeadlineExceeded or the target's progress deadline
  * passes, with the Deployment's and its pods' own reasons.
  */
-export async function waitForRollout(client: KubeClient, region: string, target: KubernetesTarget, name: string, pollMs = 500): Promise<void> {
+export async function waitForRollout(client: KubeClient, region: string, target: KubernetesTarget, name: string, pollMs = 100): Promise<void> {
   const site = { region, target, what: `wait for Deployment ${name} to become ready` };
   const deadline = Date.now() + target.progressDeadline;
   for (;;) {

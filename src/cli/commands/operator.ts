@@ -44,7 +44,7 @@ export function registerOperatorCommands(program: Command): void {
     });
 
   for (const [name, description] of [
-    ['resume', 'continue paused regions, or analyse an inconclusive region again'],
+    ['resume', 'continue paused regions, accept the drift a region paused on, or analyse an inconclusive region again'],
     ['retry', 'run a held or inconclusive step again'],
   ] as const) {
     program
