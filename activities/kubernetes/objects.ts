@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { KubernetesTarget } from '../../src/domain/spec';
 
 export const FIELD_MANAGER = 'meridian';
@@ -12,11 +11,11 @@ export const LABEL = {
 } as const;
 export const ANNOTATION = {
   rollout: 'meridian.dev/rollout',
-  /** On the canary: digest of the stable Deployment's template as Meridian last saw it. */
+  /** On the canary: the stable Deployment's template (JSON) as Meridian last saw it; drift is any difference. */
   stableTemplate: 'meridian.dev/stable-template',
   /** On the canary: the stable Deployment's replicas before the rollout; the canary's weight is a share of these. */
   stableReplicas: 'meridian.dev/stable-replicas',
-  /** On the canary: digest of the HTTPRoute's rules as Meridian last wrote them. */
+  /** On the canary: the HTTPRoute's rules (JSON) as Meridian last wrote them. */
   routeRules: 'meridian.dev/route-rules',
   weight: 'meridian.dev/weight',
 } as const;
@@ -34,20 +33,6 @@ export const paths = {
 export const canaryName = (t: KubernetesTarget) => `${t.deployment}-canary`;
 export const canaryServiceName = (t: KubernetesTarget) =>
   t.traffic.strategy === 'gatewayAPI' ? (t.traffic.canaryService ?? `${t.traffic.stableService}-canary`) : undefined;
-
-/** A stable digest of any JSON value, independent of key order. */
-export function digest(value: unknown): string {
-  return createHash('sha256').update(canonical(value)).digest('hex').slice(0, 32);
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Obj).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : 1));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
 
 /** The container whose image Meridian changes: the named one, else the first. */
 export function targetContainer(template: Obj, target: KubernetesTarget): Obj {
@@ -155,15 +140,6 @@ export function weightedRules(rules: Obj[], stableService: string, canaryService
     const canary = { ...stable, name: canaryService, weight };
     return { ...rule, backendRefs: [...others, { ...stable, weight: 100 - weight }, canary] };
   });
-}
-
-/** The canary weight the route currently gives, from the first rule that routes to the stable Service. */
-export function routeWeight(rules: Obj[], canaryService: string): number {
-  for (const rule of rules) {
-    const canary = (rule.backendRefs ?? []).find((r: Obj) => r.name === canaryService);
-    if (canary) return canary.weight ?? 1;
-  }
-  return 0;
 }
 
 export function routesTo(rules: Obj[], service: string): boolean {

@@ -8,12 +8,6 @@ export function replicaSplit(total: number, weight: number): { canary: number; s
   return { canary: Math.ceil((total * w) / 100), stable: Math.ceil((total * (100 - w)) / 100) };
 }
 
-/** The traffic share the pods actually give: what `replicas` can achieve for a requested weight. */
-export function effectiveWeight(split: { canary: number; stable: number }): number {
-  const all = split.canary + split.stable;
-  return all === 0 ? 0 : Math.round((100 * split.canary) / all);
-}
-
 /** `sha256:…` of an image reference pinned by digest, or undefined for a tag. */
 export function imageDigest(ref: string): string | undefined {
   return /@(sha256:[a-f0-9]{64})$/.exec(ref)?.[1];

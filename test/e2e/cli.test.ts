@@ -1,27 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import { startDevServer, type DevServer } from '../../src/dev-server';
+import { freePort, startWorkerProcess } from '../support/processes';
 import type { RolloutStatus } from '../../src/domain/status';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const OLD = 'registry.test/shop/cart:1.0.0';
 const NEW = 'registry.test/shop/cart@sha256:' + 'cd'.repeat(32);
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
 interface Ran {
   code: number | null;
@@ -48,23 +38,11 @@ function cli(args: string[]): Promise<Ran> {
   });
 }
 
-/** A worker in its own process, like an operator's; resolves once it polls. */
-function startWorker(): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', fleetFile, '--address', server.address], {
-      cwd: ROOT,
-      env: { ...process.env, CI: 'true' },
-    });
-    workers.push(child);
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes('worker polling')) resolve(child);
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
-  });
+/** A worker in its own process, like an operator's. */
+async function startWorker(): Promise<ChildProcess> {
+  const child = await startWorkerProcess({ address: server.address, fleetFile });
+  workers.push(child);
+  return child;
 }
 
 async function statusJson(id: string): Promise<RolloutStatus> {

@@ -1,6 +1,5 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,20 +8,13 @@ import { clientFor } from '../../activities/kubernetes/client';
 import { paths } from '../../activities/kubernetes/objects';
 import { DEMO_FLEET_FILE } from '../../src/cli/demo';
 import { DEMO_NAMESPACE, readTestbed, stopTestbed } from '../../testbed';
+import { freePort } from '../support/processes';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NEW = 'registry.example.com/shop/checkout@sha256:4f1c9a3b2e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b';
 const OLD = 'registry.example.com/shop/checkout:2.3.1';
 const REGIONS = ['eu-west-1', 'us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** `npm run demo` as CI runs it: no TTY, CI set. */
 async function demo(extra: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; uiPort: number }> {

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +10,9 @@ import { compilePlan } from '../../src/domain/plan';
 import { rolloutSpec } from '../../src/domain/spec';
 import type { RolloutStatus } from '../../src/domain/status';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
+import { freePort, startWorkerProcess } from '../support/processes';
 import { freshDatabases, MIGRATIONS, RECIPE, sql, writeCanaryRows } from '../support/stateful';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const ROWS = 300;
 
 let server: DevServer;
@@ -21,34 +20,12 @@ let pgServer: RunningPostgres;
 let dir: string;
 const workers: ChildProcess[] = [];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 
-/** A worker in its own process that knows the database by name; resolves once it polls. */
-function startWorker(env: Record<string, string>): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', join(dir, 'fleet.json'), '--address', server.address], {
-      cwd: ROOT,
-      env: { ...process.env, ...env, CI: 'true' },
-    });
-    workers.push(child);
-    let out = '';
-    const onData = (d: Buffer) => {
-      out += d;
-      if (out.includes('worker polling')) resolve(child);
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
-  });
+/** A worker in its own process that knows the database by name. */
+async function startWorker(env: Record<string, string>): Promise<ChildProcess> {
+  const child = await startWorkerProcess({ address: server.address, fleetFile: join(dir, 'fleet.json'), env });
+  workers.push(child);
+  return child;
 }
 
 async function until<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {

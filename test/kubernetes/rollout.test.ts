@@ -1,6 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -12,23 +11,13 @@ import type { RolloutStatus } from '../../src/domain/status';
 import { DEMO_NAMESPACE, READY_DELAY_ANNOTATION, startTestbed, type Testbed } from '../../testbed';
 import { startDevServer, type DevServer } from '../../src/dev-server';
 import { abortUpdate, approveUpdate, regionWorkflowId, resumeUpdate, statusQuery } from '../../workflows/definitions';
+import { freePort, ROOT, startWorkerProcess } from '../support/processes';
 import { startTimeSkipping } from '../workflows/harness';
 import { withRollout, type RolloutRun } from '../workflows/support';
 import { deployment, kube, kubePlan, NEW_IMAGE, OLD_IMAGE, regionState, REPLICAS, seedWeb, service, uniqueNamespace } from './support';
 
-const ROOT = join(import.meta.dirname, '..', '..');
 const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-    srv.on('error', reject);
-  });
-}
 const WAVES = [['eu-west-1'], ['us-east-1', 'ap-south-1']];
 
 let tb: Testbed;
@@ -238,23 +227,11 @@ describe('a worker killed between a canary apply and its readiness wait', () => 
     await server?.stop();
   });
 
-  function startWorker(dir: string): Promise<ChildProcess> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', join(dir, 'fleet.json'), '--address', server.address], {
-        cwd: ROOT,
-        env: { ...process.env, CI: 'true' },
-      });
-      workers.push(child);
-      let out = '';
-      const onData = (d: Buffer) => {
-        out += d;
-        if (out.includes('worker polling')) resolve(child);
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('exit', (code) => reject(new Error(`worker exited ${code}: ${out}`)));
-    });
-  }
+  const startWorker = async (dir: string) => {
+    const child = await startWorkerProcess({ address: server.address, fleetFile: join(dir, 'fleet.json') });
+    workers.push(child);
+    return child;
+  };
 
   it('is replaced, and the new worker finishes the rollout without duplicate objects', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meridian-kube-kill-'));

@@ -1,10 +1,10 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { freePort } from './processes';
 
 export interface RunningPostgres {
   /** Connection URL of each database asked for, by name. */
@@ -34,16 +34,6 @@ export function findPostgresBin(): string {
   return join(VERSIONED_BIN, versions[0]!, 'bin');
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** initdb refuses to run as root, so as root the cluster belongs to the `postgres` OS user. */
 function asServerUser(command: string, args: string[]): [string, string[]] {
