@@ -12,7 +12,11 @@ import { regionWorkflowId } from '../workflows/definitions';
 import { startTimeSkipping } from '../test/workflows/harness';
 import { BREACH_IN_WAVE_2, testPlan } from '../test/workflows/plans';
 import { withRollout, type RolloutRun } from '../test/workflows/support';
-import type { RolloutPlan } from '../src/domain/plan';
+import { compilePlan, type RolloutPlan } from '../src/domain/plan';
+import { rolloutSpec } from '../src/domain/spec';
+import { startPostgres } from '../test/support/postgres';
+import { freshDatabases, MIGRATIONS, RECIPE } from '../test/support/stateful';
+import { NEW_IMAGE, OLD_IMAGE } from '../test/workflows/plans';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'test', 'histories');
@@ -20,7 +24,7 @@ const OUT = join(ROOT, 'test', 'histories');
  * Histories of earlier workflow code stay: they stand for rollouts started before a change and
  * still running after it. Bump this when workflow code changes behind a `patched()` marker.
  */
-const SET = 'v2';
+const SET = 'v3';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -28,7 +32,30 @@ function scrub(json: string): string {
   return json.split(ROOT).join('<repo>').replace(new RegExp(`\\d+@${host}`, 'g'), 'recorder');
 }
 
-const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) => Promise<void> }> = {
+const STATEFUL_REGIONS = ['eu-west-1', 'us-east-1'];
+
+/** Expand, canary, contract over two regions, each with its own database (the worker finds them by name). */
+function statefulPlan(faults: string[]): RolloutPlan {
+  const fast = { kind: 'analysis' as const, metrics: ['error_rate'], interval: '100ms', sustainedFor: '300ms', minSamples: 3 };
+  return compilePlan(
+    rolloutSpec.parse({
+      service: 'checkout',
+      version: '2.4.0',
+      image: NEW_IMAGE,
+      regions: STATEFUL_REGIONS.map((name) => ({ name, target: { kind: 'simulated', initial: { image: OLD_IMAGE } }, database: `orders-${name}` })),
+      waves: STATEFUL_REGIONS.map((r, i) => ({ name: `wave-${i + 1}`, regions: [r] })),
+      metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
+      steps: [{ kind: 'setWeight', weight: 10 }, fast, { kind: 'setWeight', weight: 25 }, fast],
+      simulation: { baseline: { error_rate: 0.004 }, faults },
+      migrations: MIGRATIONS,
+      reconciliations: [RECIPE],
+    }),
+  );
+}
+
+const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) => Promise<void>; databases?: boolean }> = {
+  'stateful-contract': { plan: statefulPlan([]), databases: true },
+  'stateful-rollback': { plan: statefulPlan(['us-east-1: error_rate 0.08 when weight >= 25']), databases: true },
   'happy-path': { plan: testPlan() },
   'breach-rollback-all': { plan: testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: [BREACH_IN_WAVE_2] } }) },
   'approval': {
@@ -61,9 +88,10 @@ const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) =
 };
 
 async function main() {
-  const env = await startTimeSkipping();
+  const [env, postgres] = await Promise.all([startTimeSkipping(), startPostgres({ databases: [] })]);
   try {
-    for (const [name, { plan, drive }] of Object.entries(scenarios)) {
+    for (const [name, { plan, drive, databases }] of Object.entries(scenarios)) {
+      if (databases) await freshDatabases(postgres, STATEFUL_REGIONS.map((r) => `orders-${r}`));
       await withRollout(env, plan, async (run) => {
         await drive?.(run);
         await run.end();
@@ -84,7 +112,7 @@ async function main() {
       });
     }
   } finally {
-    await env.teardown();
+    await Promise.all([env.teardown(), postgres.stop()]);
   }
 }
 
