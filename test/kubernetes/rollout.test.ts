@@ -189,6 +189,27 @@ describe('drift', () => {
   }, 600_000);
 });
 
+describe('a canary that never becomes ready', () => {
+  it('fails its region with the Deployment\'s reason once the progress deadline passes, and rolls back', async () => {
+    const ns = uniqueNamespace('stall');
+    // Every pod of this service takes 30 s to become ready: the stable ones before the test starts, the canary's after the deadline.
+    const { before } = await seedWeb(tb, ['eu-west-1'], ns, { [READY_DELAY_ANNOTATION]: '30s' });
+    const plan = kubePlan(tb, ns, { strategy: 'gatewayAPI', waves: [['eu-west-1']] });
+    plan.regions['eu-west-1']!.target = { ...plan.regions['eu-west-1']!.target, progressDeadline: 4_000 } as (typeof plan.regions)[string]['target'];
+    const c = kube(tb, tb.contexts['eu-west-1']!);
+    await withRollout(env, plan, async (run) => {
+      const { status, failure } = await run.end();
+      expect(failure).toBeDefined();
+      expect(status.phase).toBe('RolledBack');
+      expect(status.reason).toMatch(/eu-west-1 .*wait for Deployment web-canary to become ready: stalled: /);
+      expect(status.reason).toMatch(/0\/1 available|timed out progressing/);
+    });
+    expect((await deployment(c, ns, 'web'))!.spec.template).toEqual(before['eu-west-1']!.spec.template);
+    expect(await deployment(c, ns, 'web-canary')).toBeUndefined();
+    expect((await regionState(c, ns)).routeWeights).toEqual({ web: 1 });
+  }, 300_000);
+});
+
 describe('preflight', () => {
   it('fails on the restricted context with the region, context, namespace, resource and verb, and changes nothing anywhere', async () => {
     const ns = DEMO_NAMESPACE;
