@@ -97,7 +97,7 @@ describe('end to end on the real dev server, through the CLI', () => {
         '  - { name: error_rate, provider: { type: simulated }, max: 0.02 }',
         'steps:',
         '  - { kind: setWeight, weight: 25 }',
-        '  - { kind: analysis, metrics: [error_rate], interval: 250ms, sustainedFor: 6s, minSamples: 5 }',
+        '  - { kind: analysis, metrics: [error_rate], interval: 250ms, sustainedFor: 15s, minSamples: 5 }',
         '  - { kind: setWeight, weight: 50 }',
         'simulation: { baseline: { error_rate: 0.005 } }',
       ].join('\n'),
@@ -128,7 +128,7 @@ describe('end to end on the real dev server, through the CLI', () => {
       (s) => s.regions.some((r) => r.wave === 1 && r.sustained !== undefined && r.sustained.healthyForMs < r.sustained.requiredMs),
       'live sustained-health progress',
     );
-    expect(live.regions.find((r) => r.wave === 1 && r.sustained)!.sustained).toMatchObject({ requiredMs: 6000, minSamples: 5 });
+    expect(live.regions.find((r) => r.wave === 1 && r.sustained)!.sustained).toMatchObject({ requiredMs: 15000, minSamples: 5 });
     worker.kill('SIGKILL');
     await new Promise((r) => worker.once('close', r));
     worker = await startWorker();
