@@ -50,8 +50,10 @@ export async function applyContract(s: RolloutState): Promise<boolean> {
       `the code is not rolled back. Fix the cause, then run: meridian retry ${s.id} --by <you> (or abort to end without the contract)`;
     s.record('needs-attention', s.reason);
     s.retryCompensation = false;
+    s.contractPending = true;
     s.sync();
     await condition(() => s.retryCompensation || s.abort !== undefined);
+    s.contractPending = false;
     s.needsAttention = false;
     s.retryCompensation = false;
     s.reason = undefined;

@@ -68,7 +68,10 @@ export function registerOperatorHandlers(s: RolloutState, saga: Saga): void {
     void saga.cutTraffic();
     s.waveScope?.cancel();
     s.sync();
-    return { accepted: true, phase: s.phase(), message: `aborting: every touched region goes back to its known-good state` };
+    const message = s.contractPending
+      ? 'ending without the contract migrations: every region keeps the new version and the expand migrations'
+      : 'aborting: every touched region goes back to its known-good state';
+    return { accepted: true, phase: s.phase(), message };
   };
 
   const validatePause = (req: OperatorRequest) => {
@@ -122,7 +125,11 @@ export function registerOperatorHandlers(s: RolloutState, saga: Saga): void {
     return {
       accepted: true,
       phase: s.phase(),
-      message: s.retryCompensation ? 'retrying the failed rollback steps' : `${kind}d${what.length ? ` ${what.join(', ')}` : ''}`,
+      message: s.contractPending && s.retryCompensation
+        ? 'running the contract migrations again in the regions where they failed'
+        : s.retryCompensation
+          ? 'retrying the failed rollback steps'
+          : `${kind}d${what.length ? ` ${what.join(', ')}` : ''}`,
     };
   };
 

@@ -54,6 +54,8 @@ export class RolloutState {
   needsAttention = false;
   paused = false;
   retryCompensation = false;
+  /** Waiting for an operator after contract migrations failed; abort and retry then concern the contract, not a rollback. */
+  contractPending = false;
   rollbackAll = false;
   abort?: AbortRequest;
   reason?: string;

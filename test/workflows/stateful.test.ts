@@ -106,6 +106,31 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
     expect(columns.map((c) => c.column_name)).toEqual(['created_at', 'discount', 'fix_count', 'format', 'id', 'written_by']);
   }, 120_000);
 
+  it('a failing contract keeps the new version everywhere, asks for a human, and a retry after the fix applies it', async () => {
+    const { names, urls } = await databasesFor('contract');
+    // A view over legacy_note in one region makes its contract (DROP COLUMN legacy_note) fail.
+    await sql(urls['us-east-1']!, 'CREATE VIEW legacy_notes AS SELECT id, legacy_note FROM orders');
+    const plan = statefulPlan(names);
+    const fleet = await withRollout(env, plan, async (run) => {
+      const stuck = await run.until((st) => st.phase === 'NeedsAttention', 'the failed contract');
+      expect(stuck.reason).toMatch(/contract migrations failed: us-east-1: .*003-drop-legacy-note/);
+      expect(stuck.reason).toMatch(/the code is not rolled back/);
+      expect(stuck.regions.map((r) => r.phase)).toEqual(['Promoted', 'Promoted', 'Promoted']);
+      expect(stuck.compensation).toEqual([]);
+
+      await sql(urls['us-east-1']!, 'DROP VIEW legacy_notes');
+      const retried = await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'dba' }] });
+      expect(retried.message).toBe('running the contract migrations again in the regions where they failed');
+      const { status } = await run.end();
+      expect(status.phase).toBe('Succeeded');
+    });
+    expectRegions(fleet, plan, Object.fromEntries(REGIONS.map((r) => [r, 'new' as const])));
+    for (const r of REGIONS) {
+      const rows = await ledger(urls[r]!);
+      expect(rows.map((row) => row.id), r).toContain('003-drop-legacy-note');
+    }
+  }, 120_000);
+
   it('after a breach in wave 2 every touched schema is back to its fingerprint and the canary rows are reconciled once', async () => {
     const { names, urls } = await databasesFor('breach');
     const before = Object.fromEntries(await Promise.all(REGIONS.map(async (r) => [r, await fingerprint(urls[r]!)] as const)));
