@@ -10,7 +10,6 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedFleet } from '../activities/fleet';
@@ -22,6 +21,7 @@ import { regionWorkflowId } from '../workflows/definitions';
 import { prometheusFigures } from './prometheus';
 import { kubernetesFigures } from './kubernetes';
 import { benchReconcile } from './reconcile';
+import { freePort } from '../src/ports';
 
 const ROOT = join(import.meta.dirname, '..');
 const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
@@ -38,14 +38,6 @@ function quantile(xs: number[], q: number): number {
   return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function plan(service: string, regions: string[], over: Partial<RolloutSpecInput>): RolloutPlan {
   return compilePlan(

@@ -1,10 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
 import { stopChild } from './stop';
+import { freePort } from '../src/ports';
 
 export interface ScrapeTarget {
   /** host:port or a base URL; `/metrics` is scraped. */
@@ -123,13 +123,3 @@ async function until(timeoutMs: number, child: ChildProcess, check: () => Promis
   throw new Error(`timed out (${last})`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}

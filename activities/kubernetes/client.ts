@@ -83,6 +83,16 @@ export class KubeClient {
   }
 }
 
+/** `GET path`, or undefined when the object does not exist. */
+export async function findObject<T = Record<string, any>>(client: KubeClient, path: string): Promise<T | undefined> {
+  try {
+    return await client.request<T>('GET', path);
+  } catch (err) {
+    if (err instanceof KubeError && err.status === 404) return undefined;
+    throw err;
+  }
+}
+
 const clients = new Map<string, { mtimeMs: number; client: KubeClient }>();
 
 /** The kubeconfig file a target uses: its own, else $KUBECONFIG's first file, else ~/.kube/config. */

@@ -4,7 +4,7 @@ import type { KubernetesTarget, Target } from '../../src/domain/spec';
 import type { KnownGood } from '../../src/domain/status';
 import type { TargetDriver } from '../drivers';
 import type { DeployInput, RegionRef, WeightInput } from '../types';
-import { clientFor, withKubeRetries, type KubeClient } from './client';
+import { clientFor, findObject, withKubeRetries, type KubeClient } from './client';
 import { detectDrift, driftFailure } from './drift';
 import {
   ANNOTATION,
@@ -54,13 +54,8 @@ class Region {
   }
 
   /** The object, or undefined when it does not exist. */
-  async find(what: string, path: string): Promise<Obj | undefined> {
-    try {
-      return await this.get(what, path);
-    } catch (err) {
-      if (err instanceof ApplicationFailure && err.type === 'Kube404') return undefined;
-      throw err;
-    }
+  find(what: string, path: string): Promise<Obj | undefined> {
+    return this.call(`get ${what}`, (c) => findObject(c, path));
   }
 
   apply(what: string, path: string, body: Obj, fieldManager = FIELD_MANAGER): Promise<Obj> {
@@ -295,7 +290,7 @@ async function cleanup(r: Region, known: KnownGood | undefined): Promise<void> {
     });
   }
   await r.remove(r.canaryName, r.canaryPath);
-  if (gw) await r.remove(`Service ${r.t.namespace}/${canaryServiceName(r.t)}`, paths.service(r.t.namespace, r.canaryService!));
+  if (gw) await r.remove(`Service ${r.t.namespace}/${r.canaryService}`, paths.service(r.t.namespace, r.canaryService!));
 }
 
 async function restoreTraffic(input: RegionRef & { weight: number }): Promise<void> {

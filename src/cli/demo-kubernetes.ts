@@ -1,4 +1,4 @@
-import { clientFor, KubeError, type KubeClient } from '../../activities/kubernetes/client';
+import { clientFor, findObject, KubeError, type KubeClient } from '../../activities/kubernetes/client';
 import { ANNOTATION, canaryName, envConfig, paths, type Obj } from '../../activities/kubernetes/objects';
 import { waitForRollout } from '../../activities/kubernetes/readiness';
 import { DEMO_NAMESPACE, startTestbed } from '../../testbed';
@@ -11,14 +11,6 @@ const REPLICAS = 4;
 /** What each region runs now, read from its cluster, in the shape the demo's checks compare. */
 export type Observe = () => Promise<Record<string, FleetRegion | undefined>>;
 
-async function find(c: KubeClient, path: string): Promise<Obj | undefined> {
-  try {
-    return await c.request('GET', path);
-  } catch (err) {
-    if (err instanceof KubeError && err.status === 404) return undefined;
-    throw err;
-  }
-}
 
 async function create(c: KubeClient, path: string, body: Obj): Promise<void> {
   try {
@@ -38,7 +30,7 @@ async function seed(c: KubeClient, target: KubernetesTarget, service: string, im
     metadata: { labels: { app: service } },
     spec: { containers: [{ name: 'app', image, ports: [{ containerPort: 8080 }] }] },
   };
-  const existing = await find(c, paths.deployment(ns, service));
+  const existing = await findObject(c, paths.deployment(ns, service));
   if (existing) {
     existing.spec.template = template;
     existing.spec.replicas = REPLICAS;
@@ -59,7 +51,7 @@ async function seed(c: KubeClient, target: KubernetesTarget, service: string, im
     spec: { selector: { app: service }, ports: [{ name: 'http', port: 80, targetPort: 8080 }] },
   });
   const rules = [{ backendRefs: [{ name: service, port: 80 }] }];
-  const route = await find(c, paths.route(ns, service));
+  const route = await findObject(c, paths.route(ns, service));
   if (route) {
     route.spec.rules = rules;
     await c.request('PUT', paths.route(ns, service), { body: route, query: { fieldManager: 'meridian-demo' } });
@@ -121,8 +113,8 @@ export async function kubernetesDemo(plan: RolloutPlan, initialImage: string, lo
         names.map(async (n) => {
           const t = targets[n]!;
           const c = clientFor(t);
-          const stable = await find(c, paths.deployment(t.namespace, t.deployment));
-          const canary = await find(c, paths.deployment(t.namespace, canaryName(t)));
+          const stable = await findObject(c, paths.deployment(t.namespace, t.deployment));
+          const canary = await findObject(c, paths.deployment(t.namespace, canaryName(t)));
           if (!stable) return [n, undefined];
           const container = (d: Obj) => d.spec.template.spec.containers[0];
           const runsNew = container(stable).image === plan.image;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { clientFor, KubeError, type KubeClient } from '../../activities/kubernetes/client';
+import { clientFor, findObject, KubeError, type KubeClient } from '../../activities/kubernetes/client';
 import { paths, type Obj } from '../../activities/kubernetes/objects';
 import { compilePlan, type RolloutPlan } from '../../src/domain/plan';
 import { rolloutSpec, type RolloutSpecInput } from '../../src/domain/spec';
@@ -70,18 +70,10 @@ function ignoreExists(err: unknown) {
   if (!(err instanceof KubeError && err.status === 409)) throw err;
 }
 
-export async function get(c: KubeClient, path: string): Promise<Obj | undefined> {
-  try {
-    return await c.request('GET', path);
-  } catch (err) {
-    if (err instanceof KubeError && err.status === 404) return undefined;
-    throw err;
-  }
-}
 
-export const deployment = (c: KubeClient, ns: string, name: string) => get(c, paths.deployment(ns, name));
-export const route = (c: KubeClient, ns: string) => get(c, paths.route(ns, 'web'));
-export const service = (c: KubeClient, ns: string, name: string) => get(c, paths.service(ns, name));
+export const deployment = (c: KubeClient, ns: string, name: string) => findObject(c, paths.deployment(ns, name));
+export const route = (c: KubeClient, ns: string) => findObject(c, paths.route(ns, 'web'));
+export const service = (c: KubeClient, ns: string, name: string) => findObject(c, paths.service(ns, name));
 
 export async function waitReady(c: KubeClient, ns: string, name: string, timeoutMs = 60_000): Promise<Obj> {
   const deadline = Date.now() + timeoutMs;

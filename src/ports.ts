@@ -30,3 +30,8 @@ export async function portFree(port: number): Promise<boolean> {
     return false;
   }
 }
+
+/** One free loopback port. */
+export async function freePort(): Promise<number> {
+  return (await freePorts(1))[0]!;
+}
