@@ -58,6 +58,19 @@ export async function stopGroup(pgid: number, graceMs = 10_000): Promise<void> {
     signalGroup(pgid, 'SIGKILL');
     while (isAlive(pgid)) await sleep(50);
   }
+  // The group outlives its leader until every member is reaped: its parent (here, often this very
+  // process) does that on its next turn, a container's init later. Wait a little for it.
+  const reaped = Date.now() + 2_000;
+  while (groupExists(pgid) && Date.now() < reaped) await sleep(20);
+}
+
+function groupExists(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 /** Resident memory in bytes from /proc, or undefined when the process is gone or /proc is absent. */
