@@ -1,7 +1,23 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-export { freePort } from '../../src/ports';
+import { portFree } from '../../src/ports';
+
+let next = 0;
+
+/**
+ * A free loopback port from this test worker's own block, below the OS's ephemeral range. Test
+ * files run in parallel, and a port chosen by asking the OS is free only until someone binds it:
+ * two workers could pick the same one, and a dev server would then quietly reuse the other test's.
+ */
+export async function freePort(): Promise<number> {
+  const base = 20_000 + (Number(process.env.VITEST_POOL_ID ?? 0) % 10) * 1_000;
+  for (let tried = 0; tried < 1_000; tried++) {
+    const port = base + (next++ % 1_000);
+    if (await portFree(port)) return port;
+  }
+  throw new Error(`no free port in ${base}-${base + 999}`);
+}
 
 export const ROOT = join(import.meta.dirname, '..', '..');
 
