@@ -1,8 +1,8 @@
 import { Context } from '@temporalio/activity';
-import { errorVerdict, judgeMetric, assessSample } from '../src/domain/health';
-import { judgeCompare } from '../src/domain/judge/compare';
-import type { MetricSpec } from '../src/domain/spec';
-import type { Verdict } from '../src/domain/status';
+import { errorVerdict, judgeMetric, assessSample } from '../domain/health';
+import { judgeCompare } from '../domain/judge/compare';
+import type { MetricSpec } from '../domain/spec';
+import type { Verdict } from '../domain/status';
 import type { ProviderRegistry } from './metrics/registry';
 import type { AnalysisInput, AnalysisProgress } from './types';
 

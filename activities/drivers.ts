@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { FaultOp } from '../src/domain/faults';
-import type { Target } from '../src/domain/spec';
+import type { FaultOp } from '../domain/faults';
+import type { Target } from '../domain/spec';
 import { createRegistry, type Registry } from './registry';
-import type { KnownGood } from '../src/domain/status';
+import type { KnownGood } from '../domain/status';
 import type { SimulatedFleet } from './fleet/fleet';
 import type { DeployInput, PreflightProblem, RegionRef, WeightInput } from './types';
 

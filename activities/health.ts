@@ -1,6 +1,6 @@
-import { errorVerdict, judgeMetric } from '../src/domain/health';
-import type { MetricSpec } from '../src/domain/spec';
-import type { Verdict } from '../src/domain/status';
+import { errorVerdict, judgeMetric } from '../domain/health';
+import type { MetricSpec } from '../domain/spec';
+import type { Verdict } from '../domain/status';
 import type { ProviderRegistry } from './metrics/registry';
 import type { BaselineInput, Baselines, HealthCheckInput } from './types';
 

@@ -1,4 +1,4 @@
-import { parseFault, type Fault } from '../src/domain/faults';
+import { parseFault, type Fault } from '../domain/faults';
 import { createRunAnalysis } from './analysis';
 import { createHealthActivities } from './health';
 import { createDriverRegistry, simulatedDriver, type DriverRegistry, type TargetDriver } from './drivers';
@@ -8,12 +8,12 @@ import { createProviderRegistry, type ProviderRegistry } from './metrics/registr
 import { prometheusProvider } from './metrics/prometheus';
 import { simulatedProvider } from './metrics/simulated';
 import { webProvider } from './metrics/web';
-import type { MetricSpec } from '../src/domain/spec';
+import type { MetricSpec } from '../domain/spec';
 import type { PreflightInput, PreflightProblem, RegionRef, RolloutActivities } from './types';
 import { kubernetesDriver } from './kubernetes/driver';
 import { sqlProvider } from './postgres/sql-provider';
 import { createStatefulActivities } from './stateful';
-import { digestMismatch } from '../src/domain/kubernetes';
+import { digestMismatch } from '../domain/kubernetes';
 
 export interface ActivityDeps {
   fleet: SimulatedFleet;

@@ -1,5 +1,5 @@
-import type { AnalysisStep, MetricSpec, Target } from '../src/domain/spec';
-import type { AnalysisProgress, KnownGood, SchemaFingerprint, Verdict } from '../src/domain/status';
+import type { AnalysisStep, MetricSpec, Target } from '../domain/spec';
+import type { AnalysisProgress, KnownGood, SchemaFingerprint, Verdict } from '../domain/status';
 import type { ApplyMigrationsInput, MigrationsResult, RevertMigrationsInput } from './postgres/migrations';
 import type { ReconcileInput, ReconcileResult } from './postgres/reconcile';
 

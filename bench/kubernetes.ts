@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { kubernetesDriver } from '../activities/kubernetes/driver';
 import type { RegionRef } from '../activities/types';
-import { kubernetesTarget } from '../src/domain/spec';
-import type { KnownGood } from '../src/domain/status';
+import { kubernetesTarget } from '../domain/spec';
+import type { KnownGood } from '../domain/status';
 import { cacheLayout, ensureBinaries, startTestbed, type Testbed } from '../testbed';
 import { seedWeb, uniqueNamespace } from '../test/kubernetes/support';
 

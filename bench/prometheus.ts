@@ -3,9 +3,9 @@
  * stable, and how many queries analysis costs. Needs the prometheus binary (apt-get install prometheus).
  */
 import type { SimulatedFleet } from '../activities/fleet';
-import type { RolloutClient } from '../src/client';
-import { compilePlan } from '../src/domain/plan';
-import { rolloutSpec } from '../src/domain/spec';
+import type { RolloutClient } from '../client/rollout-client';
+import { compilePlan } from '../domain/plan';
+import { rolloutSpec } from '../domain/spec';
 import { startDemoService } from '../test/support/demo-service';
 import { startLoad } from '../test/support/load';
 import { startPrometheus } from '../test/support/prometheus';

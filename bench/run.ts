@@ -13,15 +13,15 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedFleet } from '../activities/fleet';
-import { RolloutClient } from '../src/client';
-import { startDevServer } from '../src/dev-server';
-import { compilePlan, type RolloutPlan } from '../src/domain/plan';
-import { rolloutSpec, type RolloutSpecInput } from '../src/domain/spec';
+import { RolloutClient } from '../client/rollout-client';
+import { startDevServer } from '../worker/dev-server';
+import { compilePlan, type RolloutPlan } from '../domain/plan';
+import { rolloutSpec, type RolloutSpecInput } from '../domain/spec';
 import { regionWorkflowId } from '../workflows/definitions';
 import { prometheusFigures } from './prometheus';
 import { kubernetesFigures } from './kubernetes';
 import { benchReconcile } from './reconcile';
-import { freePort } from '../src/ports';
+import { freePort } from '../lib/ports';
 
 const ROOT = join(import.meta.dirname, '..');
 const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
@@ -65,7 +65,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 
 /** The worker runs in its own process, as in production, so its memory is measured alone. */
 async function startWorker(address: string, fleetFile: string) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', fleetFile, '--address', address], {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'worker', '--fleet-file', fleetFile, '--address', address], {
     cwd: ROOT,
     env: { ...process.env, CI: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],

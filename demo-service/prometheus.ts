@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { stringify } from 'yaml';
 import { stopChild } from './stop';
-import { freePort } from '../src/ports';
+import { freePort } from '../lib/ports';
 
 export interface ScrapeTarget {
   /** host:port or a base URL; `/metrics` is scraped. */

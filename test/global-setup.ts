@@ -7,7 +7,7 @@ const ROOT = resolve(import.meta.dirname, '..');
 const WORKFLOWS_PATH = join(ROOT, 'workflows', 'index.ts');
 const OUT_DIR = join(ROOT, '.meridian', 'test');
 /** What the workflow bundle is built from; the bundle is rebuilt when any of it changes. */
-const INPUTS = [join(ROOT, 'workflows'), join(ROOT, 'src', 'domain')];
+const INPUTS = [join(ROOT, 'workflows'), join(ROOT, 'domain')];
 const SDK_PACKAGE = join(ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json');
 
 function* sources(dir: string): Generator<string> {

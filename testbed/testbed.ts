@@ -7,7 +7,7 @@ import { assignPorts, type ClusterPorts, PORTS_PER_CLUSTER } from './components'
 import { type KubeconfigEntry, writeKubeconfig } from './kubeconfig';
 import { withLock } from './lock';
 import { defaultTestbedDir } from './paths';
-import { freePorts } from '../src/ports';
+import { freePorts } from '../lib/ports';
 import { runs, stopGroup } from './process';
 import { type ClusterInfo, COMPONENTS, loadState, type ProcessInfo, statePath, type TestbedState, writeState } from './state';
 import { DEFAULT_REGIONS, KUBERNETES_VERSION, RESTRICTED_REGION } from './versions';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { connectionConfig, connectWorkerConnection, type ConnectionOverrides } from '../src/connection';
+import { connectionConfig, connectWorkerConnection, type ConnectionOverrides } from '../client/connection';
 import { TASK_QUEUE } from '../workflows/definitions';
 import { createWorker, DEFAULT_FLEET_FILE } from './index';
 

@@ -1,7 +1,7 @@
 import { condition, proxyActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
-import { rootMessage } from '../src/domain/errors';
-import type { RolloutPlan } from '../src/domain/plan';
+import { rootMessage } from '../domain/errors';
+import type { RolloutPlan } from '../domain/plan';
 import { databaseRef, describeMigrations, migrationRecords } from './database-stage';
 import { PRESETS } from './presets';
 import type { RolloutState } from './rollout-state';

@@ -1,9 +1,9 @@
 import { proxyActivities } from '@temporalio/workflow';
 import type { MigrationsResult, RolloutActivities } from '../activities/types';
-import { isStateful, type RolloutPlan } from '../src/domain/plan';
-import type { MigrationPhase } from '../src/domain/stateful';
-import type { MigrationRecord, Undo } from '../src/domain/status';
-import { effectKey } from '../src/domain/steps';
+import { isStateful, type RolloutPlan } from '../domain/plan';
+import type { MigrationPhase } from '../domain/stateful';
+import type { MigrationRecord, Undo } from '../domain/status';
+import { effectKey } from '../domain/steps';
 import { PRESETS } from './presets';
 
 const db = proxyActivities<RolloutActivities>(PRESETS.migrate);

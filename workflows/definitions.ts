@@ -4,8 +4,8 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
-import type { AuditEntry, KnownGood, PendingApproval, RegionStatus, RolloutStatus, Undo } from '../src/domain/status';
-import type { RolloutPlan } from '../src/domain/plan';
+import type { AuditEntry, KnownGood, PendingApproval, RegionStatus, RolloutStatus, Undo } from '../domain/status';
+import type { RolloutPlan } from '../domain/plan';
 
 export const TASK_QUEUE = 'meridian';
 export const DEFAULT_NAMESPACE = 'default';

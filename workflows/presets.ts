@@ -1,5 +1,5 @@
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
-import type { Target } from '../src/domain/spec';
+import type { Target } from '../domain/spec';
 
 /** Named timeout and retry presets; no durations scattered through workflow code. */
 export const PRESETS = {

@@ -12,14 +12,14 @@ import {
   sleep,
 } from '@temporalio/workflow';
 import type { RolloutActivities, AnalysisProgress, RegionRef } from '../activities/types';
-import { formatDuration } from '../src/domain/duration';
-import { rootMessage } from '../src/domain/errors';
-import { DEFAULT_ALARM_BLOCKER, regionMetrics, type RegionPlan } from '../src/domain/plan';
-import type { AnalysisStep, ApprovalStep, Step } from '../src/domain/spec';
-import type { AuditEntry, DriftReport, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../src/domain/status';
-import { assertNever } from '../src/domain/status';
-import { describeStep, effectKey, gateName } from '../src/domain/steps';
-import { describeWindows, windowWaitMs } from '../src/domain/windows';
+import { formatDuration } from '../domain/duration';
+import { rootMessage } from '../domain/errors';
+import { DEFAULT_ALARM_BLOCKER, regionMetrics, type RegionPlan } from '../domain/plan';
+import type { AnalysisStep, ApprovalStep, Step } from '../domain/spec';
+import type { AuditEntry, DriftReport, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../domain/status';
+import { assertNever } from '../domain/status';
+import { describeStep, effectKey, gateName } from '../domain/steps';
+import { describeWindows, windowWaitMs } from '../domain/windows';
 import {
   regionCommandSignal,
   regionReportSignal,

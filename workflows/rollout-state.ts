@@ -5,10 +5,10 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
-import { mergeUndo } from '../src/domain/compensation';
-import { rootMessage } from '../src/domain/errors';
-import { derivePhase } from '../src/domain/phase';
-import type { RolloutPlan } from '../src/domain/plan';
+import { mergeUndo } from '../domain/compensation';
+import { rootMessage } from '../domain/errors';
+import { derivePhase } from '../domain/phase';
+import type { RolloutPlan } from '../domain/plan';
 import type {
   AuditEntry,
   PendingApproval,
@@ -17,7 +17,7 @@ import type {
   RolloutStatus,
   Undo,
   UndoRecord,
-} from '../src/domain/status';
+} from '../domain/status';
 import {
   MeridianPhase,
   regionCommandSignal,

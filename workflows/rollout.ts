@@ -10,10 +10,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
-import { rootMessage } from '../src/domain/errors';
-import type { WavePlan } from '../src/domain/plan';
-import type { RolloutStatus } from '../src/domain/status';
-import { assertNever } from '../src/domain/status';
+import { rootMessage } from '../domain/errors';
+import type { WavePlan } from '../domain/plan';
+import type { RolloutStatus } from '../domain/status';
+import { assertNever } from '../domain/status';
 import {
   MeridianRegions,
   MeridianService,

@@ -1,9 +1,9 @@
 import { CancellationScope, condition, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
-import { compensationPlan, describeUndo } from '../src/domain/compensation';
-import { rootMessage } from '../src/domain/errors';
-import type { Undo, UndoRecord } from '../src/domain/status';
-import { assertNever } from '../src/domain/status';
+import { compensationPlan, describeUndo } from '../domain/compensation';
+import { rootMessage } from '../domain/errors';
+import type { Undo, UndoRecord } from '../domain/status';
+import { assertNever } from '../domain/status';
 import { PRESETS, undoOptions } from './presets';
 import type { RolloutState } from './rollout-state';
 import { countsOf, reconcileData, revertMigrations } from './stateful-undo';

@@ -1,8 +1,8 @@
 import { ApplicationFailure, proxyActivities } from '@temporalio/workflow';
 import type { MigrationsResult, ReconcileResult, RolloutActivities } from '../activities/types';
-import type { RolloutPlan } from '../src/domain/plan';
-import type { MigrationSpec } from '../src/domain/stateful';
-import type { ReconcileCounts, Undo } from '../src/domain/status';
+import type { RolloutPlan } from '../domain/plan';
+import type { MigrationSpec } from '../domain/stateful';
+import type { ReconcileCounts, Undo } from '../domain/status';
 import { databaseRef } from './database-stage';
 import { PRESETS } from './presets';
 

@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { Fault, FaultOp } from '../../src/domain/faults';
-import { metricFaultApplies } from '../../src/domain/faults';
-import type { Target } from '../../src/domain/spec';
-import type { KnownGood } from '../../src/domain/status';
+import type { Fault, FaultOp } from '../../domain/faults';
+import { metricFaultApplies } from '../../domain/faults';
+import type { Target } from '../../domain/spec';
+import type { KnownGood } from '../../domain/status';
 import type { DeployInput, RegionRef } from '../types';
 import { JsonFileStore } from './store';
 import {

@@ -1,5 +1,5 @@
-import type { Fault } from '../../src/domain/faults';
-import type { KnownGood } from '../../src/domain/status';
+import type { Fault } from '../../domain/faults';
+import type { KnownGood } from '../../domain/status';
 
 export interface Workload {
   image: string;

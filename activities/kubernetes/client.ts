@@ -7,7 +7,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
-import type { KubernetesTarget } from '../../src/domain/spec';
+import type { KubernetesTarget } from '../../domain/spec';
 
 /** A failed API call: the HTTP status and the API server's own Status message. */
 export class KubeError extends Error {

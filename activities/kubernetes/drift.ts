@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { diffFields } from '../../src/domain/kubernetes';
-import type { DriftReport } from '../../src/domain/status';
+import { diffFields } from '../../domain/kubernetes';
+import type { DriftReport } from '../../domain/status';
 import { FIELD_MANAGER, type Obj } from './objects';
 
 export const DRIFT_FAILURE = 'Drift';

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
-import { replicaSplit } from '../../src/domain/kubernetes';
-import type { KubernetesTarget, Target } from '../../src/domain/spec';
-import type { KnownGood } from '../../src/domain/status';
+import { replicaSplit } from '../../domain/kubernetes';
+import type { KubernetesTarget, Target } from '../../domain/spec';
+import type { KnownGood } from '../../domain/status';
 import type { TargetDriver } from '../drivers';
 import type { DeployInput, RegionRef, WeightInput } from '../types';
 import { clientFor, findObject, withKubeRetries, type KubeClient } from './client';

@@ -1,4 +1,4 @@
-import type { KubernetesTarget } from '../../src/domain/spec';
+import type { KubernetesTarget } from '../../domain/spec';
 
 export const FIELD_MANAGER = 'meridian';
 

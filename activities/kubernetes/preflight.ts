@@ -1,4 +1,4 @@
-import type { KubernetesTarget } from '../../src/domain/spec';
+import type { KubernetesTarget } from '../../domain/spec';
 import type { PreflightProblem } from '../types';
 import { clientFor, KubeError, type KubeClient } from './client';
 import { paths, routesTo, targetContainer, type Obj } from './objects';

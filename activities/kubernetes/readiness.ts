@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
-import type { KubernetesTarget } from '../../src/domain/spec';
+import type { KubernetesTarget } from '../../domain/spec';
 import { heartbeat } from './heartbeat';
 import { describeCall, withKubeRetries, type KubeClient } from './client';
 import { paths, type Obj } from './objects';

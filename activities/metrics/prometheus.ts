@@ -1,4 +1,4 @@
-import type { MetricSpec, PrometheusProviderSpec } from '../../src/domain/spec';
+import type { MetricSpec, PrometheusProviderSpec } from '../../domain/spec';
 import type { MetricContext, MetricProvider } from './provider';
 import { escapePromQLString, renderTemplate, templateValues } from './template';
 import { authHeaders, excerpt, httpGet, toMetricValue, type Env } from './web';

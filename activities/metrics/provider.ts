@@ -1,4 +1,4 @@
-import type { MetricSpec } from '../../src/domain/spec';
+import type { MetricSpec } from '../../domain/spec';
 
 export interface MetricContext {
   rolloutId: string;

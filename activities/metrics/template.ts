@@ -1,4 +1,4 @@
-import { PLACEHOLDER, QUERY_VARIABLES, type QueryVariable } from '../../src/domain/spec';
+import { PLACEHOLDER, QUERY_VARIABLES, type QueryVariable } from '../../domain/spec';
 import type { MetricContext } from './provider';
 
 export type TemplateValues = Partial<Record<QueryVariable, string>>;

@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { formatDuration } from '../../src/domain/duration';
-import type { MetricSpec, PrometheusProviderSpec, WebProviderSpec } from '../../src/domain/spec';
+import { formatDuration } from '../../domain/duration';
+import type { MetricSpec, PrometheusProviderSpec, WebProviderSpec } from '../../domain/spec';
 import type { MetricContext, MetricProvider } from './provider';
 import { renderTemplate, templateValues } from './template';
 

@@ -1,5 +1,5 @@
 import type pg from 'pg';
-import { advisoryLockKey } from '../../src/domain/stateful';
+import { advisoryLockKey } from '../../domain/stateful';
 import { heartbeat, sleep } from './activity-context';
 
 export interface LockWaitOptions {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { migrationChecksum, type MigrationPhase, type SqlSource } from '../../src/domain/stateful';
+import { migrationChecksum, type MigrationPhase, type SqlSource } from '../../domain/stateful';
 
 /** A migration as the spec gives it (`transactional` defaults to true). */
 export interface MigrationInput {

@@ -1,6 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
-import type { MigrationPhase } from '../../src/domain/stateful';
+import type { MigrationPhase } from '../../domain/stateful';
 import { keepAlive } from './activity-context';
 import { withDatabase, type Env } from './connections';
 import { applyDecision, readLedgerRow, recordApplied, recordReverted, revertDecision, type LedgerRef } from './ledger';

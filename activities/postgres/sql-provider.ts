@@ -1,6 +1,6 @@
 import pg from 'pg';
-import type { MetricSpec } from '../../src/domain/spec';
-import type { SqlProviderSpec } from '../../src/domain/stateful';
+import type { MetricSpec } from '../../domain/spec';
+import type { SqlProviderSpec } from '../../domain/stateful';
 import type { MetricContext, MetricProvider } from '../metrics/provider';
 import { renderTemplate, templateValues } from '../metrics/template';
 import { describeDatabase, resolveDatabaseUrl, type Env } from './connections';

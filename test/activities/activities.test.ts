@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet, type MetricProvider } from '../../activities';
 import type { PreflightInput, RegionRef, RolloutActivities } from '../../activities/types';
-import type { MetricSpec, Target } from '../../src/domain/spec';
+import type { MetricSpec, Target } from '../../domain/spec';
 
 const rolloutId = 'rollout/checkout/2.4.0';
 const image = 'registry.example.com/shop/checkout@sha256:abc';

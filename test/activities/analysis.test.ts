@@ -7,7 +7,7 @@ import { DefaultLogger } from '@temporalio/worker';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet, type MetricProvider } from '../../activities';
 import type { AnalysisInput, AnalysisProgress, RolloutActivities } from '../../activities/types';
-import type { AnalysisStep, MetricSpec } from '../../src/domain/spec';
+import type { AnalysisStep, MetricSpec } from '../../domain/spec';
 
 const rolloutId = 'rollout/checkout/2.4.0';
 const errorRate: MetricSpec = { name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 };

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import type { RegionRef } from '../../activities/types';
-import { parseFaults } from '../../src/domain/faults';
+import { parseFaults } from '../../domain/faults';
 
 const NEW = { image: 'registry.example.com/shop/checkout@sha256:abc', config: { FEATURE: 'on' } };
 const OLD = 'registry.example.com/shop/checkout:2.3.1';

@@ -6,7 +6,7 @@ import { databaseEnvVar, type Env } from '../../activities/postgres/connections'
 import { readLedger } from '../../activities/postgres/ledger';
 import type { MigrationInput } from '../../activities/postgres/migration-source';
 import { applyMigrations, revertMigrations, type MigrationsResult } from '../../activities/postgres/migrations';
-import { migrationChecksum } from '../../src/domain/stateful';
+import { migrationChecksum } from '../../domain/stateful';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
 
 const DATABASES = ['orders', 'shared', 'indexes'];

@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseEnvVar, type Env } from '../../activities/postgres/connections';
 import { escapeSqlString, sqlProvider, type SqlMetricProvider } from '../../activities/postgres/sql-provider';
 import type { MetricContext } from '../../activities/metrics/provider';
-import type { MetricSpec } from '../../src/domain/spec';
-import { sqlProvider as sqlProviderSchema } from '../../src/domain/stateful';
+import type { MetricSpec } from '../../domain/spec';
+import { sqlProvider as sqlProviderSchema } from '../../domain/stateful';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
 
 let server: RunningPostgres;

@@ -4,7 +4,7 @@ import { databaseEnvVar, describeDatabase, resolveDatabaseUrl } from '../../acti
 import { diffFingerprints } from '../../activities/postgres/fingerprint';
 import { splitStatements } from '../../activities/postgres/split-sql';
 import { isTransient, sqlErrorInfo } from '../../activities/postgres/sql-error';
-import { advisoryLockKey, databaseSettings, migration, migrationChecksum, reconciliation, sha256Hex, sqlProvider } from '../../src/domain/stateful';
+import { advisoryLockKey, databaseSettings, migration, migrationChecksum, reconciliation, sha256Hex, sqlProvider } from '../../domain/stateful';
 
 describe('stateful spec schemas', () => {
   it('fills defaults and parses durations', () => {

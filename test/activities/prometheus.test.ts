@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isPrometheusReady, prometheusProvider, queryPrometheus, querySamples } from '../../activities/metrics/prometheus';
 import type { MetricContext } from '../../activities/metrics/provider';
 import { escapePromQLString, renderTemplate } from '../../activities/metrics/template';
-import { metric as metricSchema, prometheusProvider as prometheusSchema, type PrometheusProviderSpec } from '../../src/domain/spec';
+import { metric as metricSchema, prometheusProvider as prometheusSchema, type PrometheusProviderSpec } from '../../domain/spec';
 import { startDemoService, type DemoService } from '../support/demo-service';
 import { startLoad, type Load } from '../support/load';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus';

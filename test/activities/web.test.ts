@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet } from '../../activities';
 import type { MetricContext } from '../../activities/metrics/provider';
 import { queryWeb, readJsonPath, webProvider } from '../../activities/metrics/web';
-import { metric as metricSchema, webProvider as webSchema, type MetricSpec, type WebProviderSpec } from '../../src/domain/spec';
+import { metric as metricSchema, webProvider as webSchema, type MetricSpec, type WebProviderSpec } from '../../domain/spec';
 
 const ctx: MetricContext = { rolloutId: 'rollout/checkout/2.4.0', service: 'checkout', region: 'eu west/1', version: '2.4.0', role: 'canary' };
 

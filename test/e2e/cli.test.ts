@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
-import { startDevServer, type DevServer } from '../../src/dev-server';
+import { startDevServer, type DevServer } from '../../worker/dev-server';
 import { freePort, startWorkerProcess } from '../support/processes';
-import type { RolloutStatus } from '../../src/domain/status';
+import type { RolloutStatus } from '../../domain/status';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const OLD = 'registry.test/shop/cart:1.0.0';
@@ -26,7 +26,7 @@ const workers: ChildProcess[] = [];
 
 function cli(args: string[]): Promise<Ran> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args, '--address', server.address], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--address', server.address], {
       cwd: ROOT,
       env: { ...process.env, CI: 'true', MERIDIAN_TASK_QUEUE: '' },
     });

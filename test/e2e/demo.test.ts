@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import { clientFor } from '../../activities/kubernetes/client';
 import { paths } from '../../activities/kubernetes/objects';
-import { DEMO_FLEET_FILE } from '../../src/cli/demo';
+import { DEMO_FLEET_FILE } from '../../cli/demo';
 import { DEMO_NAMESPACE, readTestbed, stopTestbed } from '../../testbed';
 import { freePort } from '../support/processes';
 
@@ -21,7 +21,7 @@ async function demo(extra: string[], env: Record<string, string> = {}): Promise<
   const port = await freePort();
   const uiPort = await freePort();
   const db = join(mkdtempSync(join(tmpdir(), 'meridian-demo-')), 'temporal.db');
-  const args = ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--port', String(port), '--ui-port', String(uiPort), '--db-file', db, ...extra];
+  const args = ['--import', 'tsx', 'cli/main.ts', 'demo', '--port', String(port), '--ui-port', String(uiPort), '--db-file', db, ...extra];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -1,6 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RolloutSpecInput } from '../../src/domain/spec';
+import type { RolloutSpecInput } from '../../domain/spec';
 import { resumeUpdate } from '../../workflows/definitions';
 import { auditActions, expectRegions } from '../workflows/assertions';
 import { startTimeSkipping } from '../workflows/harness';

@@ -7,9 +7,9 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientFor } from '../../activities/kubernetes/client';
 import { paths } from '../../activities/kubernetes/objects';
-import type { RolloutStatus } from '../../src/domain/status';
+import type { RolloutStatus } from '../../domain/status';
 import { DEMO_NAMESPACE, READY_DELAY_ANNOTATION, startTestbed, type Testbed } from '../../testbed';
-import { startDevServer, type DevServer } from '../../src/dev-server';
+import { startDevServer, type DevServer } from '../../worker/dev-server';
 import { abortUpdate, approveUpdate, regionWorkflowId, resumeUpdate, statusQuery } from '../../workflows/definitions';
 import { freePort, ROOT, startWorkerProcess } from '../support/processes';
 import { startTimeSkipping } from '../workflows/harness';
@@ -272,7 +272,7 @@ describe('a worker killed between a canary apply and its readiness wait', () => 
     const specFile = join(dir, 'spec.yaml');
     writeFileSync(specFile, JSON.stringify(spec));
     let worker = await startWorker(dir);
-    const started = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'start', specFile, '--json', '--address', server.address], {
+    const started = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start', specFile, '--json', '--address', server.address], {
       cwd: ROOT,
       env: { ...process.env, CI: 'true' },
       encoding: 'utf8',

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { clientFor, findObject, KubeError, type KubeClient } from '../../activities/kubernetes/client';
 import { paths, type Obj } from '../../activities/kubernetes/objects';
-import { compilePlan, type RolloutPlan } from '../../src/domain/plan';
-import { rolloutSpec, type RolloutSpecInput } from '../../src/domain/spec';
+import { compilePlan, type RolloutPlan } from '../../domain/plan';
+import { rolloutSpec, type RolloutSpecInput } from '../../domain/spec';
 import type { Testbed } from '../../testbed';
 
 export const OLD_IMAGE = 'registry.test/shop/web:1.0.0';

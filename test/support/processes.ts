@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-import { portFree } from '../../src/ports';
+import { portFree } from '../../lib/ports';
 
 let next = 0;
 
@@ -28,7 +28,7 @@ export const ROOT = join(import.meta.dirname, '..', '..');
  */
 export function startWorkerProcess(opts: { address: string; fleetFile: string; env?: Record<string, string> }): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'worker', '--fleet-file', opts.fleetFile, '--address', opts.address], {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'worker', '--fleet-file', opts.fleetFile, '--address', opts.address], {
       cwd: ROOT,
       env: { ...process.env, ...opts.env, CI: 'true' },
     });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { databaseEnvVar } from '../../activities/postgres/connections';
 import { fingerprintOf } from '../../activities/postgres/fingerprint';
-import type { SchemaFingerprint } from '../../src/domain/status';
+import type { SchemaFingerprint } from '../../domain/status';
 import type { RunningPostgres } from './postgres';
 
 /** A shop's orders table as the old version (2.3.1) knows it; `fix_count` counts how often a reconciliation touched a row. */

@@ -6,7 +6,7 @@ import { ApiException, AppsV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsAp
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probe } from '../../testbed/health';
 import { DEFAULT_REGIONS, DEMO_NAMESPACE, readTestbed, startTestbed, type Testbed, testbedStatus } from '../../testbed/index';
-import { portFree } from '../../src/ports';
+import { portFree } from '../../lib/ports';
 import { isAlive } from '../../testbed/process';
 
 // The first run on a machine builds the Kubernetes binaries (tens of minutes); later runs take seconds.

@@ -10,7 +10,7 @@ import {
   PYBIN_DIR,
   temporalExecutable,
   testServerExecutable,
-} from '../../src/binaries';
+} from '../../lib/binaries';
 
 let root: string;
 

@@ -6,17 +6,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
 import { afterAll, describe, expect, it } from 'vitest';
-import { RolloutCommandError } from '../../src/client';
-import { ConnectionFailedError } from '../../src/connection';
-import { compilePlan } from '../../src/domain/plan';
-import { rolloutSpec } from '../../src/domain/spec';
-import type { RolloutStatus } from '../../src/domain/status';
-import { classifyError } from '../../src/cli/errors';
-import { CliError, ExitCode, exitCodeForPhase } from '../../src/cli/exit-codes';
-import { knownGoodProblems, promotedProblems, type FleetRegion } from '../../src/cli/fleet-check';
-import { faultRegions } from '../../src/cli/demo';
-import { parseScenario, rehearsalPlan } from '../../src/cli/rehearse';
-import { judge } from '../../src/cli/scenario';
+import { RolloutCommandError } from '../../client/rollout-client';
+import { ConnectionFailedError } from '../../client/connection';
+import { compilePlan } from '../../domain/plan';
+import { rolloutSpec } from '../../domain/spec';
+import type { RolloutStatus } from '../../domain/status';
+import { classifyError } from '../../cli/errors';
+import { CliError, ExitCode, exitCodeForPhase } from '../../cli/exit-codes';
+import { knownGoodProblems, promotedProblems, type FleetRegion } from '../../cli/fleet-check';
+import { faultRegions } from '../../cli/demo';
+import { parseScenario, rehearsalPlan } from '../../cli/rehearse';
+import { judge } from '../../cli/scenario';
 import { parse } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -28,7 +28,7 @@ function withoutTemporalEnv(): NodeJS.ProcessEnv {
 }
 
 function meridian(...args: string[]) {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
+  const run = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     env: withoutTemporalEnv(),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { judgeCompare, medianRatio, MIN_COMPARE_SAMPLES } from '../../src/domain/judge/compare';
-import type { CompareSpec, MetricSpec } from '../../src/domain/spec';
+import { judgeCompare, medianRatio, MIN_COMPARE_SAMPLES } from '../../domain/judge/compare';
+import type { CompareSpec, MetricSpec } from '../../domain/spec';
 
 function metric(compare?: Partial<CompareSpec>): MetricSpec {
   return {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compensationPlan, describeUndo, mergeUndo, type RegionUndo } from '../../src/domain/compensation';
-import type { KnownGood, Undo } from '../../src/domain/status';
+import { compensationPlan, describeUndo, mergeUndo, type RegionUndo } from '../../domain/compensation';
+import type { KnownGood, Undo } from '../../domain/status';
 
 const snap: KnownGood = { image: 'app:1', config: {}, weight: 0, capturedAt: '2026-01-01T00:00:00Z' };
 const stack = (region: string): Undo[] => [

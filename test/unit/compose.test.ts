@@ -4,9 +4,9 @@ import { dirname, join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { findTemporalCli, temporalExecutable } from '../../src/binaries';
-import { DEFAULT_ADDRESS } from '../../src/connection';
-import { DEFAULT_PORT, DEFAULT_UI_PORT } from '../../src/dev-server';
+import { findTemporalCli, temporalExecutable } from '../../lib/binaries';
+import { DEFAULT_ADDRESS } from '../../client/connection';
+import { DEFAULT_PORT, DEFAULT_UI_PORT } from '../../worker/dev-server';
 import { DEFAULT_NAMESPACE, SEARCH_ATTRIBUTES, TASK_QUEUE } from '../../workflows/definitions';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -82,7 +82,7 @@ describe('docker-compose.yml agrees with the code', () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM node:24\b/m);
     expect(dockerfile).toMatch(/npm ci/);
-    expect(dockerfile).toContain('CMD ["npx", "tsx", "src/cli/main.ts", "worker"]');
+    expect(dockerfile).toContain('CMD ["npx", "tsx", "cli/main.ts", "worker"]');
   });
 });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatDuration, parseDuration } from '../../src/domain/duration';
+import { formatDuration, parseDuration } from '../../domain/duration';
 
 describe('parseDuration', () => {
   it.each([

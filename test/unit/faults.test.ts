@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFault, metricFaultApplies, parseFault, parseFaults, type MetricFault } from '../../src/domain/faults';
+import { describeFault, metricFaultApplies, parseFault, parseFaults, type MetricFault } from '../../domain/faults';
 
 describe('parseFault', () => {
   it.each([

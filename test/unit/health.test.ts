@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisProgress } from '../../activities/types';
-import { assessSample, errorVerdict, judgeMetric } from '../../src/domain/health';
-import type { AnalysisStep, MetricSpec } from '../../src/domain/spec';
-import type { Verdict } from '../../src/domain/status';
+import { assessSample, errorVerdict, judgeMetric } from '../../domain/health';
+import type { AnalysisStep, MetricSpec } from '../../domain/spec';
+import type { Verdict } from '../../domain/status';
 
 const errorRate: MetricSpec = { name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 };
 const latency: MetricSpec = { name: 'latency_p99_ms', provider: { type: 'simulated' }, max: 400 };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { diffFields, digestMismatch, imageDigest, replicaSplit } from '../../src/domain/kubernetes';
-import { kubernetesTarget } from '../../src/domain/spec';
+import { diffFields, digestMismatch, imageDigest, replicaSplit } from '../../domain/kubernetes';
+import { kubernetesTarget } from '../../domain/spec';
 import { canaryLabels, weightedRules, withRelease } from '../../activities/kubernetes/objects';
 import { rolloutState } from '../../activities/kubernetes/readiness';
 

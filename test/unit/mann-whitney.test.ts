@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { averageRanks, mannWhitneyU, type PValueMethod } from '../../src/domain/judge/mann-whitney';
-import { hodgesLehmannShift, median } from '../../src/domain/judge/median';
-import { erf, erfc, normalCdf, normalSf } from '../../src/domain/judge/normal';
-import { exactTails, uCounts } from '../../src/domain/judge/u-exact';
+import { averageRanks, mannWhitneyU, type PValueMethod } from '../../domain/judge/mann-whitney';
+import { hodgesLehmannShift, median } from '../../domain/judge/median';
+import { erf, erfc, normalCdf, normalSf } from '../../domain/judge/normal';
+import { exactTails, uCounts } from '../../domain/judge/u-exact';
 
 /** Relative closeness, for values spanning many orders of magnitude. */
 function expectRelClose(actual: number, expected: number, rel = 1e-12) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { derivePhase, type PhaseInputs } from '../../src/domain/phase';
-import type { RegionStatus } from '../../src/domain/status';
+import { derivePhase, type PhaseInputs } from '../../domain/phase';
+import type { RegionStatus } from '../../domain/status';
 
 const region = (phase: RegionStatus['phase']): RegionStatus => ({ name: 'r', wave: 0, phase, weight: 0, verdicts: [] });
 const base: PhaseInputs = { started: true, compensating: false, needsAttention: false, paused: false, regions: [region('Progressing')], pendingApprovals: [] };

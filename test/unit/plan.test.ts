@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { compilePlan } from '../../src/domain/plan';
-import { rolloutSpec } from '../../src/domain/spec';
-import { describeStep, effectKey, gateName } from '../../src/domain/steps';
-import { specWarnings } from '../../src/domain/warnings';
+import { compilePlan } from '../../domain/plan';
+import { rolloutSpec } from '../../domain/spec';
+import { describeStep, effectKey, gateName } from '../../domain/steps';
+import { specWarnings } from '../../domain/warnings';
 
 const spec = rolloutSpec.parse({
   service: 'svc',

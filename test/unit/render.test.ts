@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { AuditEntry, RegionStatus, RolloutStatus } from '../../src/domain/status';
-import { statusChanges } from '../../src/cli/changes';
-import { plainView, redrawView, wantsRedraw } from '../../src/cli/live';
-import { renderAuditLine, renderStatus, renderSummary, renderSustained, weightBar } from '../../src/cli/render';
+import type { AuditEntry, RegionStatus, RolloutStatus } from '../../domain/status';
+import { statusChanges } from '../../cli/changes';
+import { plainView, redrawView, wantsRedraw } from '../../cli/live';
+import { renderAuditLine, renderStatus, renderSummary, renderSustained, weightBar } from '../../cli/render';
 
 const ID = 'rollout/checkout/2.4.0';
 const T0 = Date.parse('2025-03-04T10:00:00Z');

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 /**
  * The wall around the workflow sandbox (DESIGN.md, habit 1), enforced like a lint rule: workflow
- * code reaches only @temporalio/workflow, @temporalio/common, workflows/ and src/domain/ at run
+ * code reaches only @temporalio/workflow, @temporalio/common, workflows/ and domain/ at run
  * time, transitively; activities, Node built-ins and other packages only through `import type`.
  */
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -34,7 +34,7 @@ function violations(): string[] {
       }
       const target = resolve(dirname(file), spec) + '.ts';
       const rel = relative(ROOT, target);
-      if (!rel.startsWith('workflows/') && !rel.startsWith('src/domain/')) {
+      if (!rel.startsWith('workflows/') && !rel.startsWith('domain/')) {
         problems.push(`${where} imports ${rel}; use \`import type\` for activities`);
         continue;
       }

@@ -2,13 +2,13 @@ import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compilePlan } from '../../src/domain/plan';
-import { rolloutSpec } from '../../src/domain/spec';
-import { migrationChecksum } from '../../src/domain/stateful';
-import { formatProblem, validateSpec } from '../../src/domain/validate';
-import { renderStatus } from '../../src/cli/render';
-import type { RolloutStatus } from '../../src/domain/status';
-import { loadSpec } from '../../src/spec-file';
+import { compilePlan } from '../../domain/plan';
+import { rolloutSpec } from '../../domain/spec';
+import { migrationChecksum } from '../../domain/stateful';
+import { formatProblem, validateSpec } from '../../domain/validate';
+import { renderStatus } from '../../cli/render';
+import type { RolloutStatus } from '../../domain/status';
+import { loadSpec } from '../../client/spec-file';
 
 const base = (): any => ({
   service: 'orders',

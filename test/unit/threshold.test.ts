@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { judgeMetric } from '../../src/domain/health';
-import { applyRelative, formatRelative, parseRelativeThreshold } from '../../src/domain/judge/relative';
-import { needsBaseline, resolveThreshold } from '../../src/domain/judge/threshold';
-import type { MetricSpec } from '../../src/domain/spec';
+import { judgeMetric } from '../../domain/health';
+import { applyRelative, formatRelative, parseRelativeThreshold } from '../../domain/judge/relative';
+import { needsBaseline, resolveThreshold } from '../../domain/judge/threshold';
+import type { MetricSpec } from '../../domain/spec';
 
 describe('parseRelativeThreshold', () => {
   it.each([

@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseSpecText } from '../../src/domain/parse';
-import { formatProblem, validateSpec } from '../../src/domain/validate';
-import { formatProblems, loadSpec } from '../../src/spec-file';
+import { parseSpecText } from '../../domain/parse';
+import { formatProblem, validateSpec } from '../../domain/validate';
+import { formatProblems, loadSpec } from '../../client/spec-file';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/specs/${name}`, import.meta.url));
 const demoPath = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));

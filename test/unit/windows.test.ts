@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { DeploymentWindow } from '../../src/domain/spec';
-import { describeWindows, windowWaitMs } from '../../src/domain/windows';
+import type { DeploymentWindow } from '../../domain/spec';
+import { describeWindows, windowWaitMs } from '../../domain/windows';
 
 const MIN = 60_000;
 const H = 60 * MIN;
@@ -66,7 +66,7 @@ describe('describeWindows', () => {
 
 describe('weekday order', () => {
   it('matches the spec schema, which windows.ts mirrors to stay free of zod', async () => {
-    const { WEEKDAYS } = await import('../../src/domain/spec');
+    const { WEEKDAYS } = await import('../../domain/spec');
     const sunday = Date.parse('2026-03-01T12:00:00Z');
     WEEKDAYS.forEach((day, i) => {
       const w: DeploymentWindow = { timezone: 'UTC', days: [day], start: '00:00', end: '23:59' };

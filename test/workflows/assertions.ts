@@ -1,7 +1,7 @@
 import { expect } from 'vitest';
 import type { SimulatedFleet } from '../../activities/fleet';
-import type { RolloutPlan } from '../../src/domain/plan';
-import type { RolloutStatus } from '../../src/domain/status';
+import type { RolloutPlan } from '../../domain/plan';
+import type { RolloutStatus } from '../../domain/status';
 
 /** Every region runs exactly its known-good version at weight 0, or the new version at 100. */
 export function expectRegions(fleet: SimulatedFleet, plan: RolloutPlan, expected: Record<string, 'new' | 'old' | 'untouched'>) {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleOption } from '@temporalio/worker';
-import { testServerExecutable } from '../../src/binaries';
+import { testServerExecutable } from '../../lib/binaries';
 import { DEFAULT_NAMESPACE } from '../../workflows/definitions';
 import { createWorker } from '../../worker/index';
 

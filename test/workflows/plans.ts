@@ -1,5 +1,5 @@
-import { compilePlan, type RolloutPlan } from '../../src/domain/plan';
-import { rolloutSpec, type RolloutSpecInput } from '../../src/domain/spec';
+import { compilePlan, type RolloutPlan } from '../../domain/plan';
+import { rolloutSpec, type RolloutSpecInput } from '../../domain/spec';
 
 export const OLD_IMAGE = 'registry.test/shop/checkout:2.3.1';
 export const NEW_IMAGE = 'registry.test/shop/checkout@sha256:' + 'ab'.repeat(32);

@@ -1,8 +1,8 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePlan, type RolloutPlan } from '../../src/domain/plan';
-import { rolloutSpec, type RolloutSpecInput } from '../../src/domain/spec';
-import type { RolloutStatus } from '../../src/domain/status';
+import { compilePlan, type RolloutPlan } from '../../domain/plan';
+import { rolloutSpec, type RolloutSpecInput } from '../../domain/spec';
+import type { RolloutStatus } from '../../domain/status';
 import { abortUpdate, approveUpdate, retryUpdate } from '../../workflows/definitions';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
 import { fingerprint, freshDatabases, ledger, MIGRATIONS, RECIPE, sql, writeCanaryRows } from '../support/stateful';

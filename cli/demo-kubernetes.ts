@@ -1,7 +1,7 @@
-import { clientFor, findObject, KubeError, type KubeClient } from '../../activities/kubernetes/client';
-import { ANNOTATION, canaryName, envConfig, paths, type Obj } from '../../activities/kubernetes/objects';
-import { waitForRollout } from '../../activities/kubernetes/readiness';
-import { DEMO_NAMESPACE, startTestbed } from '../../testbed';
+import { clientFor, findObject, KubeError, type KubeClient } from '../activities/kubernetes/client';
+import { ANNOTATION, canaryName, envConfig, paths, type Obj } from '../activities/kubernetes/objects';
+import { waitForRollout } from '../activities/kubernetes/readiness';
+import { DEMO_NAMESPACE, startTestbed } from '../testbed';
 import type { RolloutPlan } from '../domain/plan';
 import { kubernetesTarget, type KubernetesTarget } from '../domain/spec';
 import type { FleetRegion } from './fleet-check';

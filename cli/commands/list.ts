@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import type { RolloutListItem } from '../../client';
+import type { RolloutListItem } from '../../client/rollout-client';
 import type { RolloutPhase } from '../../domain/status';
 import { print, printJson, withClient } from '../context';
 

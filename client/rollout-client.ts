@@ -9,8 +9,8 @@ import {
   type WorkflowExecutionStatusName,
 } from '@temporalio/client';
 import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
-import type { RolloutPlan } from './domain/plan';
-import { TERMINAL_PHASES, type AnalysisProgress, type RolloutPhase, type RolloutStatus } from './domain/status';
+import type { RolloutPlan } from '../domain/plan';
+import { TERMINAL_PHASES, type AnalysisProgress, type RolloutPhase, type RolloutStatus } from '../domain/status';
 import type { rolloutWorkflow } from '../workflows/index';
 import {
   abortUpdate,

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { DefaultLogger, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
-import { RolloutClient } from '../client';
-import { startDevServer, type DevServer } from '../dev-server';
-import { createWorker } from '../../worker/index';
+import { RolloutClient } from '../client/rollout-client';
+import { startDevServer, type DevServer } from '../worker/dev-server';
+import { createWorker } from '../worker/index';
 
 export interface SandboxOptions {
   fleetFile: string;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { runWorker } from '../../../worker/main';
-import { DEFAULT_FLEET_FILE } from '../../../worker/index';
-import { TASK_QUEUE } from '../../../workflows/definitions';
+import { runWorker } from '../../worker/main';
+import { DEFAULT_FLEET_FILE } from '../../worker/index';
+import { TASK_QUEUE } from '../../workflows/definitions';
 import { connectionOverrides } from '../context';
 
 export function registerWorker(program: Command): void {

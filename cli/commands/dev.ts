@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { DEFAULT_DB_FILE, DEFAULT_PORT, DEFAULT_UI_PORT } from '../../dev-server';
-import { DEFAULT_FLEET_FILE } from '../../../worker/index';
-import { TASK_QUEUE } from '../../../workflows/definitions';
+import { DEFAULT_DB_FILE, DEFAULT_PORT, DEFAULT_UI_PORT } from '../../worker/dev-server';
+import { DEFAULT_FLEET_FILE } from '../../worker/index';
+import { TASK_QUEUE } from '../../workflows/definitions';
 import { print } from '../context';
 import { startSandbox } from '../sandbox';
 

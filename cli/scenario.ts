@@ -1,7 +1,7 @@
-import { SimulatedFleet } from '../../activities/fleet/index';
+import { SimulatedFleet } from '../activities/fleet/index';
 import type { RolloutPlan } from '../domain/plan';
 import type { RolloutStatus } from '../domain/status';
-import { uiUrlFor } from '../dev-server';
+import { uiUrlFor } from '../worker/dev-server';
 import { ExitCode, exitCodeForPhase } from './exit-codes';
 import { knownGoodProblems, promotedProblems, type FleetRegion } from './fleet-check';
 import { followRollout } from './follow';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { Problem } from './domain/parse';
+import type { Problem } from '../domain/parse';
 
 const DIRECTIONS = ['up', 'down'] as const;
 

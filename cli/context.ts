@@ -1,7 +1,7 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { RolloutClient } from '../client';
-import type { ConnectionOverrides } from '../connection';
+import { RolloutClient } from '../client/rollout-client';
+import type { ConnectionOverrides } from '../client/connection';
 
 /** `--by` defaults to the login name. */
 export function defaultUser(env: NodeJS.ProcessEnv = process.env): string | undefined {

@@ -1,7 +1,7 @@
-import { SimulatedFleet } from '../../activities/fleet/index';
-import { startLoad } from '../../demo-service/load';
-import { findPrometheus, startPrometheus } from '../../demo-service/prometheus';
-import { startDemoService } from '../../demo-service/server';
+import { SimulatedFleet } from '../activities/fleet/index';
+import { startLoad } from '../demo-service/load';
+import { findPrometheus, startPrometheus } from '../demo-service/prometheus';
+import { startDemoService } from '../demo-service/server';
 import { metricFaultApplies, parseFault, type MetricFault } from '../domain/faults';
 import type { RolloutPlan } from '../domain/plan';
 import type { MetricSpec } from '../domain/spec';

@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { rolloutWorkflowId } from '../../workflows/definitions';
+import { rolloutWorkflowId } from '../workflows/definitions';
 import { parseFault } from '../domain/faults';
 import type { ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';

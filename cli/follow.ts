@@ -1,4 +1,4 @@
-import type { RolloutClient } from '../client';
+import type { RolloutClient } from '../client/rollout-client';
 import { TERMINAL_PHASES, type RolloutStatus } from '../domain/status';
 import { CliError, ExitCode } from './exit-codes';
 import type { LiveView } from './live';

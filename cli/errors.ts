@@ -1,7 +1,7 @@
 import { isGrpcServiceError } from '@temporalio/client';
 import { CommanderError } from 'commander';
-import { ConnectionFailedError } from '../connection';
-import { RolloutCommandError } from '../client';
+import { ConnectionFailedError } from '../client/connection';
+import { RolloutCommandError } from '../client/rollout-client';
 import { CliError, ExitCode } from './exit-codes';
 
 export interface Reported {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { CommandResult } from '../../../workflows/definitions';
+import type { CommandResult } from '../../workflows/definitions';
 import { defaultUser, print, withClient } from '../context';
 
 function report(verb: string, id: string, result: CommandResult): void {

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { locateProblems, parseSpecText, type Problem } from './domain/parse';
-import { formatProblem, validateSpec, type Validation } from './domain/validate';
+import { locateProblems, parseSpecText, type Problem } from '../domain/parse';
+import { formatProblem, validateSpec, type Validation } from '../domain/validate';
 import { readSqlFiles } from './sql-files';
 
 /**

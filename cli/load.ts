@@ -1,4 +1,4 @@
-import { loadSpec, formatProblems } from '../spec-file';
+import { loadSpec, formatProblems } from '../client/spec-file';
 import type { RolloutPlan } from '../domain/plan';
 import type { RolloutSpec } from '../domain/spec';
 import { CliError, ExitCode } from './exit-codes';

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { rolloutWorkflowId } from '../../workflows/definitions';
+import { rolloutWorkflowId } from '../workflows/definitions';
 import { parseFault } from '../domain/faults';
 import type { RolloutPlan } from '../domain/plan';
 import { runStamp } from './demo';

@@ -7,7 +7,7 @@ import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/se
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { NativeConnection } from '@temporalio/worker';
 import { DEFAULT_NAMESPACE, SEARCH_ATTRIBUTES } from '../workflows/definitions';
-import { temporalExecutable } from './binaries';
+import { temporalExecutable } from '../lib/binaries';
 
 export const DEFAULT_PORT = 7233;
 export const DEFAULT_UI_PORT = 8233;
