@@ -1,5 +1,6 @@
 import { ActivityCancellationType, type ActivityOptions } from '@temporalio/workflow';
 import type { Target } from '../domain/spec';
+import { targetTraits } from '../domain/targets';
 
 /** Named timeout and retry presets; no durations scattered through workflow code. */
 export const PRESETS = {
@@ -69,13 +70,15 @@ export const DEFAULT_ANALYSIS_CHUNK_MS = 5 * 60_000;
  * both Deployments in turn) and a lost worker is noticed by its missing heartbeat.
  */
 export function mutateOptions(target: Target): ActivityOptions {
-  return target.kind === 'kubernetes' ? clusterOptions(target.progressDeadline, PRESETS.mutate.retry) : PRESETS.mutate;
+  return waitingOptions(target, PRESETS.mutate);
 }
 
 export function undoOptions(target: Target): ActivityOptions {
-  return target.kind === 'kubernetes' ? clusterOptions(target.progressDeadline, PRESETS.undo.retry) : PRESETS.undo;
+  return waitingOptions(target, PRESETS.undo);
 }
 
-function clusterOptions(progressDeadlineMs: number, retry: ActivityOptions['retry']): ActivityOptions {
-  return { startToCloseTimeout: 2 * progressDeadlineMs + 60_000, heartbeatTimeout: '20s', retry };
+function waitingOptions(target: Target, preset: ActivityOptions): ActivityOptions {
+  const deadline = targetTraits(target).progressDeadlineMs;
+  if (deadline === undefined) return preset;
+  return { startToCloseTimeout: 2 * deadline + 60_000, heartbeatTimeout: '20s', retry: preset.retry };
 }

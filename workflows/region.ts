@@ -20,6 +20,7 @@ import type { AuditEntry, DriftReport, KnownGood, PendingApproval, RegionPhase, 
 import { assertNever } from '../domain/status';
 import { describeStep, effectKey, gateName } from '../domain/steps';
 import { describeWindows, windowWaitMs } from '../domain/windows';
+import { targetTraits } from '../domain/targets';
 import {
   regionCommandSignal,
   regionReportSignal,
@@ -364,7 +365,7 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     await waitWhilePaused();
     await guarded((acceptDrift) =>
       mutate.promote.executeWithOptions({ ...opts, summary: `promote ${region.name}` }, [
-        { ...ref('promote'), image: plan.image, config: plan.config, ...(region.target.kind === 'simulated' ? {} : { snapshot }), ...(acceptDrift ? { acceptDrift } : {}) },
+        { ...ref('promote'), image: plan.image, config: plan.config, ...(targetTraits(region.target).promoteNeedsSnapshot ? { snapshot } : {}), ...(acceptDrift ? { acceptDrift } : {}) },
       ]),
     );
     status.weight = 100;

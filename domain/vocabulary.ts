@@ -1,0 +1,100 @@
+/**
+ * Meridian's vocabulary, defined once: every audit action and every failure type a workflow or an
+ * activity ends with. Tests and rendering read these, never the reason text beside them.
+ */
+
+export const AUDIT_ACTIONS = [
+  // the rollout
+  'started',
+  'baselines',
+  'wave',
+  'region-promoted',
+  'region-failed',
+  'hold',
+  'rerun',
+  'contract',
+  'contract-failed',
+  'migrate',
+  'needs-attention',
+  'command-undelivered',
+  // operator commands, and their refusals when they came as signals
+  'approve',
+  'abort',
+  'pause',
+  'resume',
+  'retry',
+  'approve-ignored',
+  'abort-ignored',
+  'pause-ignored',
+  'resume-ignored',
+  'retry-ignored',
+  // a region stage
+  'window-wait',
+  'blocked',
+  'health-clear',
+  'snapshot',
+  'schema-fingerprint',
+  'deploy-canary',
+  'set-weight',
+  'approved',
+  'approval-timeout',
+  'analysis-passed',
+  'analysis-failed',
+  'analysis-inconclusive',
+  'analysis-resumed',
+  'analysis-retried',
+  'drift',
+  'drift-accepted',
+  'promoted',
+  'stage-error',
+  // compensation
+  'traffic-cut',
+  'traffic-cut-failed',
+  'rollback',
+  'undo',
+  'undo-failed',
+  // the end
+  'preflight-failed',
+  'succeeded',
+  'rolled-back',
+  'failed',
+] as const;
+
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/** The refusal a command that came as a signal leaves in the audit trail. */
+export function ignoredAction(command: 'approve' | 'abort' | 'pause' | 'resume' | 'retry'): AuditAction {
+  return `${command}-ignored`;
+}
+
+/** Failure types (ApplicationFailure.type) of Meridian's workflows and activities. */
+export const FAILURE = {
+  // a region stage ends with these; the rollout reads them to choose its reaction
+  analysisFailed: 'AnalysisFailed',
+  approvalTimedOut: 'ApprovalTimedOut',
+  regionCancelled: 'RegionCancelled',
+  regionError: 'RegionError',
+  unhealthyBeforeChange: 'UnhealthyBeforeChange',
+  // a rollout ends with these
+  preflightFailed: 'PreflightFailed',
+  rolledBack: 'RolledBack',
+  rolloutFailed: 'RolloutFailed',
+  contractAbandoned: 'ContractAbandoned',
+  // drivers and activities
+  drift: 'Drift',
+  deploymentStalled: 'DeploymentStalled',
+  snapshotMissing: 'SnapshotMissing',
+  kubeContextMissing: 'KubeContextMissing',
+  unknownTargetKind: 'UnknownTargetKind',
+  unknownMetricProvider: 'UnknownMetricProvider',
+  databaseNotConfigured: 'DatabaseNotConfigured',
+  migrationFailed: 'MigrationFailed',
+  migrationUnknown: 'MigrationUnknown',
+  recipeUnknown: 'RecipeUnknown',
+  reconciliationFailed: 'ReconciliationFailed',
+} as const;
+
+export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
+
+/** Kubernetes API errors carry `Kube` and the HTTP status (`Kube403`, `Kube404`), or `KubeError` without one. */
+export const KUBE_FAILURE_PREFIX = 'Kube';
