@@ -97,12 +97,17 @@ export interface RegionReport {
 }
 export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
 
-/** Parent -> child: operator commands, validated on the parent first. */
+/**
+ * Parent -> child: operator commands, validated and decided on the parent first, so each kind has
+ * one meaning in the stage: `resume` lifts an operator's pause, `acceptDrift` goes on over objects
+ * someone else changed, `reanalyse` runs an inconclusive analysis again from a fresh window.
+ */
 export type RegionCommand =
   | { kind: 'approve'; gate: string; by: string; comment?: string }
   | { kind: 'pause'; by: string; reason?: string }
   | { kind: 'resume'; by: string; reason?: string }
-  | { kind: 'retry'; by: string; reason?: string };
+  | { kind: 'acceptDrift'; by: string; reason?: string }
+  | { kind: 'reanalyse'; by: string; reason?: string; via: 'resume' | 'retry' };
 export const regionCommandSignal = defineSignal<[RegionCommand]>('regionCommand');
 export const regionStatusQuery = defineQuery<RegionStatus>('regionStatus');
 

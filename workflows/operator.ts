@@ -119,7 +119,12 @@ export function registerOperatorHandlers(s: RolloutState, saga: Saga): void {
       for (const region of s.inFlight()) await s.command(region.name, { kind: 'resume', by: req.by, reason: req.reason });
     }
     for (const n of r.held) s.held.set(n, kind);
-    for (const n of r.inconclusive) await s.command(n, { kind, by: req.by, reason: req.reason });
+    for (const n of r.inconclusive) {
+      const cmd = s.region(n).drift
+        ? ({ kind: 'acceptDrift', by: req.by, reason: req.reason } as const)
+        : ({ kind: 'reanalyse', by: req.by, reason: req.reason, via: kind } as const);
+      await s.command(n, cmd);
+    }
     s.sync();
     const what = [...r.held, ...r.inconclusive];
     return {

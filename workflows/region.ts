@@ -123,11 +123,13 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
         return;
       case 'resume':
         paused = false;
+        return;
+      case 'acceptDrift':
         decision = 'resume';
         decidedBy = cmd.by;
         return;
-      case 'retry':
-        decision = 'retry';
+      case 'reanalyse':
+        decision = cmd.via;
         decidedBy = cmd.by;
         return;
       default:
