@@ -1,5 +1,6 @@
 import type { DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, RolloutSpec, Step, Target } from './spec';
 import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stateful';
+import { targetTraits } from './targets';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
 export interface RegionPlan {
@@ -61,6 +62,12 @@ export function regionMetrics(plan: RolloutPlan, region: string): MetricSpec[] {
   return [...names].map((n) => plan.metrics[n]!).filter(Boolean);
 }
 
+/** A region fills `{{namespace}}` from its target's namespace unless a label says otherwise. */
+function withTargetNamespace(r: RegionSpec): Record<string, string> {
+  const namespace = targetTraits(r.target).namespace;
+  return namespace && !r.labels.namespace ? { ...r.labels, namespace } : r.labels;
+}
+
 /** Region overrides wave, wave overrides the rollout's defaults. */
 export function compilePlan(spec: RolloutSpec): RolloutPlan {
   const byName = new Map<string, RegionSpec>(spec.regions.map((r) => [r.name, r]));
@@ -73,8 +80,7 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
         name: regionName,
         wave: index,
         target: r.target,
-        // A Kubernetes region fills {{namespace}} from its target unless a label says otherwise.
-        labels: r.target.kind === 'kubernetes' && !r.labels.namespace ? { ...r.labels, namespace: r.target.namespace } : r.labels,
+        labels: withTargetNamespace(r),
         windows: r.windows ?? [],
         steps: r.steps ?? w.steps ?? spec.steps,
         bakeMs: r.bake ?? w.bake ?? spec.bake,

@@ -1,5 +1,11 @@
 import type { Target } from './spec';
 
+/** A workload as a spec states it: an image and its environment. */
+export interface DeclaredWorkload {
+  image: string;
+  config: Record<string, string>;
+}
+
 /**
  * What the workflow and the activities need to know about a target kind, so neither branches on
  * `target.kind`. A new target kind is one schema arm in `spec.ts`, one entry here, one driver and
@@ -17,6 +23,8 @@ export interface TargetTraits {
   namespace?: string;
   /** A per-region image (a regional mirror) that replaces the rollout's image in this region. */
   image?: string;
+  /** What the region runs before the rollout, when the spec states it rather than the target reporting it. */
+  initial?: DeclaredWorkload;
   /** The target is the simulated fleet itself; simulated metrics of any other target follow its weight. */
   simulated: boolean;
 }
@@ -24,7 +32,7 @@ export interface TargetTraits {
 type TraitsOf = { [K in Target['kind']]: (target: Extract<Target, { kind: K }>) => TargetTraits };
 
 const TRAITS: TraitsOf = {
-  simulated: () => ({ promoteNeedsSnapshot: false, simulated: true }),
+  simulated: (t) => ({ promoteNeedsSnapshot: false, simulated: true, ...(t.initial ? { initial: t.initial } : {}) }),
   kubernetes: (t) => ({
     progressDeadlineMs: t.progressDeadline,
     promoteNeedsSnapshot: true,
