@@ -22,6 +22,7 @@ import { prometheusFigures } from './prometheus';
 import { kubernetesFigures } from './kubernetes';
 import { benchReconcile } from './reconcile';
 import { freePort } from '../lib/ports';
+import { loadSpec } from '../client/spec-file';
 
 const ROOT = join(import.meta.dirname, '..');
 const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
@@ -163,6 +164,30 @@ async function eventsPerRegionHour(client: RolloutClient) {
   };
 }
 
+/**
+ * History written by the demo's rollout (examples/demo.yaml without its fault: five regions, six
+ * steps each, three waves): events in the parent's history per region, and in each region stage's.
+ */
+async function demoHistory(client: RolloutClient) {
+  const loaded = await loadSpec(join(ROOT, 'examples', 'demo.yaml'));
+  if (!loaded.ok) throw new Error('examples/demo.yaml does not load');
+  const demo = loaded.plan;
+  const p = { ...demo, service: 'demo-events', simulation: { ...demo.simulation!, faults: [] } };
+  const id = await client.start(p, { id: 'bench/demo-events' });
+  await client.result(id);
+  const regions = Object.keys(p.regions);
+  const count = async (wid: string) => (await client.client.workflow.getHandle(wid).fetchHistory()).events?.length ?? 0;
+  const parent = await count(id);
+  const children = await Promise.all(regions.map((r) => count(regionWorkflowId(id, r))));
+  return {
+    regions: regions.length,
+    stepsPerRegion: Object.values(p.regions)[0]!.steps.length,
+    parentEvents: parent,
+    parentEventsPerRegion: Math.round((parent / regions.length) * 10) / 10,
+    regionStageEventsMedian: median(children),
+  };
+}
+
 async function memoryAt(client: RolloutClient, fleet: SimulatedFleet, worker: { rssMb(): number }) {
   const regions = ['r1', 'r2', 'r3', 'r4', 'r5'];
   const idle = worker.rssMb();
@@ -229,6 +254,7 @@ async function main() {
     await step('abortToWeightZero', () => abortToZero(client, fleet));
     await step('breachToRollback', () => breachToRollback(client, fleet));
     await step('historyEvents', () => eventsPerRegionHour(client));
+    await step('demoHistory', () => demoHistory(client));
     await step('prometheusAnalysis', () => prometheusFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2))));
     await step('workerMemory', () => memoryAt(client, fleet, worker));
   } finally {
