@@ -1,3 +1,5 @@
+import { IMAGE_DIGEST } from './spec-defaults';
+
 /**
  * Pods of each Deployment for a canary weight under the `replicas` strategy, rounded as Argo Rollouts
  * does for a canary without traffic routing: both sides round up, so at 0 < weight < 100 each side
@@ -10,7 +12,7 @@ export function replicaSplit(total: number, weight: number): { canary: number; s
 
 /** `sha256:…` of an image reference pinned by digest, or undefined for a tag. */
 export function imageDigest(ref: string): string | undefined {
-  return /@(sha256:[a-f0-9]{64})$/.exec(ref)?.[1];
+  return IMAGE_DIGEST.exec(ref)?.[1];
 }
 
 /** Where regions pin the image to different digests, one message naming each digest's regions. */

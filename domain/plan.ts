@@ -1,4 +1,5 @@
 import type { DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, RolloutSpec, Step, Target } from './spec';
+import { DEFAULT_ALARM_BLOCKER, type AlarmBlocker } from './spec-defaults';
 import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stateful';
 import { targetTraits } from './targets';
 
@@ -49,12 +50,7 @@ export function isStateful(plan: RolloutPlan, region: string): boolean {
   return Boolean(plan.regions[region]?.database) && ((plan.migrations?.length ?? 0) > 0 || (plan.reconciliations?.length ?? 0) > 0);
 }
 
-export interface AlarmBlocker {
-  timeoutMs: number;
-  intervalMs: number;
-}
-
-export const DEFAULT_ALARM_BLOCKER: AlarmBlocker = { timeoutMs: 30 * 60_000, intervalMs: 60_000 };
+export { DEFAULT_ALARM_BLOCKER, type AlarmBlocker };
 
 /** The metrics a region's analysis steps judge: the ones its health is checked on before it changes. */
 export function regionMetrics(plan: RolloutPlan, region: string): MetricSpec[] {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { checkMetricKind, compareSettings, METRIC_KINDS, threshold } from './judge/metric-schema';
 import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec-values';
+import { CLOCK, DEFAULT_ALARM_BLOCKER, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, WEEKDAYS } from './spec-defaults';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
@@ -50,8 +51,7 @@ export const kubernetesTarget = z.strictObject({
 export const target = z.discriminatedUnion('kind', [simulatedTarget, kubernetesTarget]);
 export const TARGET_KINDS = ['simulated', 'kubernetes'] as const;
 
-export const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'] as const;
-const clock = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM, 24-hour');
+const clock = z.string().regex(CLOCK, 'must be HH:MM, 24-hour');
 export const deploymentWindow = z.strictObject({
   timezone: z.string().min(1),
   days: z.array(z.enum(WEEKDAYS)).min(1).default([...WEEKDAYS]),
@@ -72,7 +72,7 @@ export const approvalStep = z.strictObject({
 export const analysisStep = z.strictObject({
   kind: z.literal('analysis'),
   metrics: z.array(z.string().min(1)).min(1),
-  interval: duration.default(30_000),
+  interval: duration.default(DEFAULT_ANALYSIS_INTERVAL_MS),
   sustainedFor: duration,
   /** Failed samples tolerated before the step fails (Argo Rollouts' meaning: fails when failed > limit). */
   failureLimit: z.number().int().min(0).default(0),
@@ -81,7 +81,7 @@ export const analysisStep = z.strictObject({
   /** Consecutive provider errors tolerated before the sample counts as inconclusive. */
   consecutiveErrorLimit: z.number().int().min(0).default(4),
   /** The window only passes once this many samples were taken, so low traffic cannot pass on too little evidence. */
-  minSamples: z.number().int().min(1).default(1),
+  minSamples: z.number().int().min(1).default(DEFAULT_MIN_SAMPLES),
 });
 export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, approvalStep, analysisStep]);
 export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis'] as const;
@@ -184,7 +184,9 @@ export const rolloutSpec = z.strictObject({
   /** Recipes that make the rows a canary wrote right for the old version when its region rolls back. */
   reconciliations: z.array(reconciliation).default([]),
   /** A region already failing its analysis metrics before any change holds its stage this long, rechecked every `interval`, then fails. */
-  alarmBlocker: z.strictObject({ timeout: duration.default(30 * 60_000), interval: duration.default(60_000) }).optional(),
+  alarmBlocker: z
+    .strictObject({ timeout: duration.default(DEFAULT_ALARM_BLOCKER.timeoutMs), interval: duration.default(DEFAULT_ALARM_BLOCKER.intervalMs) })
+    .optional(),
   simulation: z
     .strictObject({
       /** Scripted faults, one per line: `eu-west-1: error_rate 0.08 when weight >= 25`, `us-east-1: fail restore 3 times`. */
@@ -215,4 +217,3 @@ export type WebProviderSpec = z.output<typeof webProvider>;
 export type QueryVariable = (typeof QUERY_VARIABLES)[number];
 export type DeploymentWindow = z.output<typeof deploymentWindow>;
 export type FailurePolicy = (typeof FAILURE_POLICIES)[number];
-export type Weekday = (typeof WEEKDAYS)[number];

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_RECONCILE_BATCH, DEFAULT_STATEMENT_TIMEOUT_MS } from './spec-defaults';
 import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec-values';
 
 /** A database is named in the spec and resolved to a connection by the worker; never a URL or a secret. */
@@ -23,8 +24,8 @@ export const migration = z.strictObject({
 
 /** Per-rollout session settings for every migration. */
 export const databaseSettings = z.strictObject({
-  lockTimeout: duration.default(5_000),
-  statementTimeout: duration.default(5 * 60_000),
+  lockTimeout: duration.default(DEFAULT_LOCK_TIMEOUT_MS),
+  statementTimeout: duration.default(DEFAULT_STATEMENT_TIMEOUT_MS),
 });
 
 /** Makes the rows a canary wrote right for the old version, in keyed batches. */
@@ -36,7 +37,7 @@ export const reconciliation = z.strictObject({
   fix: z.string().min(1),
   /** Counts rows still wrong in the window (`$1`, `$2`); must return 0. */
   verify: z.string().min(1),
-  batchSize: z.number().int().min(1).max(100_000).default(1000),
+  batchSize: z.number().int().min(1).max(100_000).default(DEFAULT_RECONCILE_BATCH),
 });
 
 const sqlTemplate = z.string().min(1).superRefine((text, ctx) => {

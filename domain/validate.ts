@@ -5,6 +5,7 @@ import { compilePlan, type RolloutPlan } from './plan';
 import { duration, PROVIDER_TYPES, rolloutSpec, STEP_KINDS, TARGET_KINDS, type RolloutSpec } from './spec';
 import { didYouMean } from './suggest';
 import { parseFault } from './faults';
+import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
 
 interface Found {
@@ -291,9 +292,9 @@ function checkAnalysis(s: Rec, at: (...rest: PathSegment[]) => PathSegment[], me
       }
     });
   }
-  const interval = s.interval === undefined ? 30_000 : typeof s.interval === 'string' ? parseDuration(s.interval) : undefined;
+  const interval = s.interval === undefined ? DEFAULT_ANALYSIS_INTERVAL_MS : typeof s.interval === 'string' ? parseDuration(s.interval) : undefined;
   const sustained = typeof s.sustainedFor === 'string' ? parseDuration(s.sustainedFor) : undefined;
-  const minSamples = s.minSamples === undefined ? 1 : Number.isInteger(s.minSamples) ? (s.minSamples as number) : undefined;
+  const minSamples = s.minSamples === undefined ? DEFAULT_MIN_SAMPLES : Number.isInteger(s.minSamples) ? (s.minSamples as number) : undefined;
   if (interval === 0) add(at('interval'), 'must be longer than 0');
   if (interval === undefined || sustained === undefined || minSamples === undefined || minSamples < 1) return;
   const needed = interval * (minSamples - 1);
@@ -308,8 +309,6 @@ function checkAnalysis(s: Rec, at: (...rest: PathSegment[]) => PathSegment[], me
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? formatDuration(ms) : `${ms}ms`;
 }
-
-const CLOCK = /^([01]\d|2[0-3]):[0-5]\d$/;
 
 function checkWindow(w: Rec, base: PathSegment[], add: Add): void {
   const tz = text(w.timezone);

@@ -1,7 +1,5 @@
-import type { DeploymentWindow, Weekday } from './spec';
-
-/** Same order as spec.ts's WEEKDAYS (Date#getUTCDay order), kept here so workflow code does not bundle zod. */
-const WEEKDAYS: readonly Weekday[] = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+import type { DeploymentWindow } from './spec';
+import { WEEKDAYS } from './spec-defaults';
 
 /*
  * Deployment-window arithmetic. Runs inside workflow code: no clock, no I/O; only Intl, which

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { DeploymentWindow } from '../../domain/spec';
+import { WEEKDAYS } from '../../domain/spec-defaults';
 import { describeWindows, windowWaitMs } from '../../domain/windows';
 
 const MIN = 60_000;
@@ -65,8 +66,7 @@ describe('describeWindows', () => {
 });
 
 describe('weekday order', () => {
-  it('matches the spec schema, which windows.ts mirrors to stay free of zod', async () => {
-    const { WEEKDAYS } = await import('../../domain/spec');
+  it('is Date#getUTCDay order, which window arithmetic indexes by', () => {
     const sunday = Date.parse('2026-03-01T12:00:00Z');
     WEEKDAYS.forEach((day, i) => {
       const w: DeploymentWindow = { timezone: 'UTC', days: [day], start: '00:00', end: '23:59' };
