@@ -10,7 +10,7 @@ import {
 } from '@temporalio/client';
 import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
 import type { RolloutPlan } from '../domain/plan';
-import { TERMINAL_PHASES, type AnalysisProgress, type RolloutPhase, type RolloutStatus } from '../domain/status';
+import { TERMINAL_PHASES, type AnalysisProgress, type RegionPhase, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
 import type { rolloutWorkflow } from '../workflows/index';
 import {
   abortUpdate,
@@ -22,6 +22,7 @@ import {
   MeridianVersion,
   pauseUpdate,
   resumeUpdate,
+  regionStatusQuery,
   regionWorkflowId,
   retryUpdate,
   rolloutWorkflowId,
@@ -34,6 +35,9 @@ import {
   type RolloutInput,
 } from '../workflows/definitions';
 import { connectClient, type ConnectionOverrides } from './connection';
+
+/** Region phases in which the region's stage is running, the one writer of its live figures. */
+const STAGE_PHASES: readonly RegionPhase[] = ['WaitingForWindow', 'WaitingForHealth', 'Progressing', 'Paused', 'AwaitingApproval', 'Inconclusive', 'Baking'];
 
 export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
 
@@ -159,33 +163,38 @@ export class RolloutClient {
   }
 
   /**
-   * The status query. A region in analysis also gets the sustained-health progress of its latest
-   * analysis heartbeat: the workflow itself learns it only once per analysis chunk, which is what
-   * keeps its history short.
+   * The status query, with each running region stage's live figures. The rollout learns of a
+   * stage's weight, step and analysis progress only when the stage reports a change the rollout
+   * acts on, which keeps both histories short; this reads the rest from the stage itself (its
+   * status query) and from its running analysis's latest heartbeat.
    */
   async status(id: string): Promise<RolloutStatus> {
     const status = await this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery));
     if (TERMINAL_PHASES.includes(status.phase)) return status;
     await Promise.all(
       status.regions.map(async (r, i) => {
-        if (r.phase !== 'Progressing' || r.step?.kind !== 'analysis') return;
-        const live = await this.liveAnalysis(regionWorkflowId(status.id, r.name));
-        if (live) status.regions[i] = { ...r, sustained: live.sustained, verdicts: live.verdicts.length ? live.verdicts : r.verdicts };
+        if (STAGE_PHASES.includes(r.phase)) status.regions[i] = await this.liveRegion(status.id, r);
       }),
     );
     return status;
   }
 
-  /** The heartbeat checkpoint of a region stage's running analysis, if it has sent one. */
-  private async liveAnalysis(regionStageId: string): Promise<AnalysisProgress | undefined> {
+  /** A region as its running stage sees it now; the rollout's own view when the stage is not running. */
+  private async liveRegion(rolloutId: string, region: RegionStatus): Promise<RegionStatus> {
+    const handle = this.client.workflow.getHandle(regionWorkflowId(rolloutId, region.name));
     try {
-      const { raw } = await this.client.workflow.getHandle(regionStageId).describe();
+      const { status, raw } = await handle.describe();
+      if (status.name !== 'RUNNING') return region;
+      const stage = await handle.query(regionStatusQuery);
+      const live: RegionStatus = { ...region, weight: stage.weight, step: stage.step, sustained: stage.sustained, verdicts: stage.verdicts, waitingUntil: stage.waitingUntil };
       const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'runAnalysis');
       const payload = pending?.heartbeatDetails?.payloads?.[0];
-      return payload ? (defaultPayloadConverter.fromPayload(payload) as AnalysisProgress) : undefined;
+      if (!payload || live.step?.kind !== 'analysis') return live;
+      const progress = defaultPayloadConverter.fromPayload(payload) as AnalysisProgress;
+      return { ...live, sustained: progress.sustained, verdicts: progress.verdicts.length ? progress.verdicts : live.verdicts };
     } catch {
-      // The stage moved on or closed between the query and this call: the query's own figures stand.
-      return undefined;
+      // The stage moved on or closed between the calls: the rollout's own figures stand.
+      return region;
     }
   }
 
