@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { locateProblems, parseSpecText, type Problem } from '../domain/parse';
+import { parseSpecText, type Problem } from '../domain/parse';
 import { formatProblem, validateSpec, type Validation } from '../domain/validate';
 import { readSqlFiles } from './sql-files';
 
@@ -14,7 +14,7 @@ export function validateSpecText(text: string, file: string): Validation {
   const sql = readSqlFiles(parsed.value, dirname(file));
   const result = validateSpec(sql.value);
   if (result.ok && sql.problems.length === 0) return result;
-  return { ok: false, problems: locateProblems(text, [...sql.problems, ...(result.ok ? [] : result.problems)]) };
+  return { ok: false, problems: parsed.locate([...sql.problems, ...(result.ok ? [] : result.problems)]) };
 }
 
 export async function loadSpec(path: string): Promise<Validation> {

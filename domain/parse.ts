@@ -47,10 +47,16 @@ function describeKind(value: unknown): string {
   return `a ${typeof value}`;
 }
 
-function parseDoc(text: string): { doc: Document.Parsed; lines: LineCounter } {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  return { doc, lines };
+/** A spec parsed from its text: the plain value, and where in the text each of its paths is written. */
+export interface ParsedSpec {
+  ok: true;
+  value: unknown;
+  /**
+   * Adds line and column to problems whose path leads to a node of the document (or, for a missing
+   * field, to its closest existing parent), so editors can jump to them. Problems that already have
+   * a position are returned unchanged.
+   */
+  locate(problems: Problem[]): Problem[];
 }
 
 /**
@@ -58,8 +64,9 @@ function parseDoc(text: string): { doc: Document.Parsed; lines: LineCounter } {
  * error becomes one problem with its line and column. Problems carry no file name (formatProblems
  * adds it), so `file` is not used yet.
  */
-export function parseSpecText(text: string, file: string): { ok: true; value: unknown } | { ok: false; problems: Problem[] } {
-  const { doc, lines } = parseDoc(text);
+export function parseSpecText(text: string, file: string): ParsedSpec | { ok: false; problems: Problem[] } {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
     return {
       ok: false,
@@ -91,17 +98,10 @@ export function parseSpecText(text: string, file: string): { ok: true; value: un
       ],
     };
   }
-  return { ok: true, value };
+  return { ok: true, value, locate: (problems) => locateProblems(doc, lines, problems) };
 }
 
-/**
- * Adds line and column to problems whose path leads to a node in `text` (or, for a missing
- * field, to its closest existing parent), so editors can jump to them. Problems that already
- * have a position, or whose text does not parse, are returned unchanged.
- */
-export function locateProblems(text: string, problems: Problem[]): Problem[] {
-  const { doc, lines } = parseDoc(text);
-  if (doc.errors.length > 0) return problems;
+function locateProblems(doc: Document.Parsed, lines: LineCounter, problems: Problem[]): Problem[] {
   return problems.map((p) => {
     if (p.line !== undefined || p.path === '') return p;
     const segments = parsePath(p.path);
