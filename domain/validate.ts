@@ -5,6 +5,7 @@ import { compilePlan, type RolloutPlan } from './plan';
 import { duration, PROVIDER_TYPES, rolloutSpec, STEP_KINDS, TARGET_KINDS, type RolloutSpec } from './spec';
 import { didYouMean } from './suggest';
 import { parseFault } from './faults';
+import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
 import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
 
@@ -34,11 +35,6 @@ export function formatProblem(p: Problem): string {
 }
 
 // ---------- reading raw input ----------
-
-type Rec = Record<string, unknown>;
-const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
-const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const text = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 function valueAt(input: unknown, path: readonly PathSegment[]): unknown {
   let v = input;
@@ -170,9 +166,9 @@ function semanticProblems(input: unknown): Found[] {
   const out: Found[] = [];
   const add = (path: PathSegment[], message: string) => out.push({ path, message });
 
-  const regionNames = checkUnique(list(input.regions), 'regions', 'region', add);
+  const regionNames = checkUnique(list(input.regions), 'regions', 'name', 'region name', add);
   checkWaves(input, regionNames, add);
-  const metricNames = checkUnique(list(input.metrics), 'metrics', 'metric', add);
+  const metricNames = checkUnique(list(input.metrics), 'metrics', 'name', 'metric name', add);
   // When `metrics` is present but malformed, the schema reports it and metric references go unchecked.
   const definedMetrics = input.metrics === undefined || Array.isArray(input.metrics) ? metricNames : undefined;
   checkSteps(input.steps, ['steps'], definedMetrics, add);
@@ -196,21 +192,6 @@ function checkFaults(lines: unknown[], regionNames: string[], add: Add): void {
     if ('error' in parsed) add(at, parsed.error);
     else if (!regionNames.includes(parsed.region)) add(at, `unknown region ${JSON.stringify(parsed.region)}${didYouMean(parsed.region, regionNames)}`);
   });
-}
-
-type Add = (path: PathSegment[], message: string) => void;
-
-/** Names of the entries of `items`, reporting every repeat; returns the distinct names. */
-function checkUnique(items: unknown[], key: string, noun: string, add: Add): string[] {
-  const first = new Map<string, number>();
-  items.forEach((item, i) => {
-    const name = isRec(item) ? text(item.name) : undefined;
-    if (name === undefined) return;
-    const seen = first.get(name);
-    if (seen === undefined) first.set(name, i);
-    else add([key, i, 'name'], `duplicate ${noun} name ${JSON.stringify(name)} (also ${key}[${seen}])`);
-  });
-  return [...first.keys()];
 }
 
 function checkWaves(input: Rec, regionNames: string[], add: Add): void {
