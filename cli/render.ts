@@ -1,11 +1,12 @@
 import { formatDuration } from '../domain/duration';
 import type { AuditEntry, RegionStatus, RolloutStatus, SustainedProgress, Verdict } from '../domain/status';
+import { auditData, type AuditAction } from '../domain/vocabulary';
 import { renderDatabaseLines } from './render-data';
 
 const BAR_WIDTH = 10;
 const FAILING: Verdict['phase'][] = ['Failed', 'Inconclusive', 'Error'];
 /** Audit actions that stop a rollout or a region; the summary explains a rollback with them. */
-const ROLLBACK_CAUSES = new Set([
+const ROLLBACK_CAUSES: ReadonlySet<string> = new Set<AuditAction>([
   'analysis-failed',
   'region-failed',
   'stage-error',
@@ -119,7 +120,7 @@ export function rollbackCauses(status: RolloutStatus): AuditEntry[] {
   const seen = new Set<string>();
   return status.audit.filter((e) => {
     if (!ROLLBACK_CAUSES.has(e.action)) return false;
-    if (e.action === 'approval-timeout' && /proceeding/.test(e.reason)) return false;
+    if (auditData(e, 'approval-timeout')?.onTimeout === 'proceed') return false;
     const key = `${e.region ?? ''}|${e.reason}`;
     if (seen.has(key)) return false;
     seen.add(key);

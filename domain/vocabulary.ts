@@ -1,3 +1,5 @@
+import type { Undo, Verdict } from './status';
+
 /**
  * Meridian's vocabulary, defined once: every audit action and every failure type a workflow or an
  * activity ends with. Tests and rendering read these, never the reason text beside them.
@@ -98,3 +100,33 @@ export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
 
 /** Kubernetes API errors carry `Kube` and the HTTP status (`Kube403`, `Kube404`), or `KubeError` without one. */
 export const KUBE_FAILURE_PREFIX = 'Kube';
+
+/**
+ * The data an audit entry carries where a decision was taken, by action. Rendering and tests read
+ * these fields; the reason beside them is written for people and may change.
+ */
+export interface AuditData {
+  'set-weight': { weight: number };
+  approved: { gate: string; approver: string };
+  'approval-timeout': { gate: string; timeoutMs: number; onTimeout: 'proceed' | 'abort' };
+  'analysis-failed': {
+    weight: number;
+    values: Record<string, number | undefined>;
+    verdicts: Verdict[];
+    /** The verdict the step failed on. */
+    metric: string;
+    value?: number;
+    threshold: Verdict['threshold'];
+  };
+  'region-failed': { failure?: FailureType };
+  abort: { reason: string; alreadyRollingBack?: boolean };
+  'undo-failed': { undo: Undo['kind']; attempts: number; error: string };
+}
+
+/** An audit entry's data read as `action`'s, or undefined when the entry is another action's. */
+export function auditData<A extends keyof AuditData>(
+  entry: { action: string; data?: Record<string, unknown> },
+  action: A,
+): Partial<AuditData[A]> | undefined {
+  return entry.action === action ? ((entry.data ?? {}) as Partial<AuditData[A]>) : undefined;
+}

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { AuditEntry, RegionStatus, RolloutStatus } from '../../domain/status';
 import { statusChanges } from '../../cli/changes';
 import { plainView, redrawView, wantsRedraw } from '../../cli/live';
-import { renderAuditLine, renderStatus, renderSummary, renderSustained, weightBar } from '../../cli/render';
+import { renderAuditLine, renderStatus, renderSummary, renderSustained, rollbackCauses, weightBar } from '../../cli/render';
+import type { AuditData } from '../../domain/vocabulary';
 
 const ID = 'rollout/checkout/2.4.0';
 const T0 = Date.parse('2025-03-04T10:00:00Z');
@@ -107,14 +108,23 @@ describe('renderStatus', () => {
   });
 });
 
-const failed: AuditEntry = {
-  at: at(30),
-  actor: 'meridian',
-  action: 'analysis-failed',
-  region: 'us-east-1',
-  reason: 'us-east-1 failed analysis at 25%: error_rate 0.08 > max 0.02',
-  data: { weight: 25, values: { error_rate: 0.08, latency_p99_ms: 180.123456 } },
-};
+/** An audit entry of `action` with the data that action carries. */
+function entry<A extends keyof AuditData>(action: A, data: AuditData[A], over: Partial<AuditEntry> = {}): AuditEntry {
+  return { at: at(30), actor: 'meridian', action, reason: `${action} happened`, data: { ...data }, ...over };
+}
+
+const failed = entry(
+  'analysis-failed',
+  {
+    weight: 25,
+    values: { error_rate: 0.08, latency_p99_ms: 180.123456 },
+    verdicts: [{ phase: 'Failed', metric: 'error_rate', value: 0.08, threshold: { max: 0.02 }, reason: 'error_rate 0.08 > max 0.02' }],
+    metric: 'error_rate',
+    value: 0.08,
+    threshold: { max: 0.02 },
+  },
+  { region: 'us-east-1', reason: 'us-east-1 failed analysis at 25%: error_rate 0.08 > max 0.02' },
+);
 
 describe('renderAuditLine', () => {
   it('prints time, region, action, reason and metric values', () => {
@@ -140,7 +150,7 @@ describe('renderSummary', () => {
     audit: [
       { at: at(1), actor: 'alice', action: 'started', reason: 'rolling out' },
       failed,
-      { ...failed, at: at(31), action: 'region-failed' },
+      entry('region-failed', { failure: 'AnalysisFailed' }, { at: at(31), region: 'us-east-1', reason: failed.reason }),
       { at: at(32), actor: 'meridian', action: 'rollback', reason: 'rolling back us-east-1, eu-west-1' },
     ],
     compensation: [
@@ -169,6 +179,39 @@ describe('renderSummary', () => {
   it('has no "Why" when nothing went wrong', () => {
     const ok = rollout({ phase: 'Succeeded', regions: [region('eu-west-1', { phase: 'Promoted', weight: 100 })] });
     expect(renderSummary(ok)).toBe(`${ID} ended Succeeded\n  promoted:        eu-west-1\n  rolled back:     none`);
+  });
+});
+
+describe('rollbackCauses', () => {
+  const timeout = (onTimeout: 'proceed' | 'abort', region: string, reason: string) =>
+    entry('approval-timeout', { gate: 'go-live', timeoutMs: 3_600_000, onTimeout }, { region, reason });
+
+  it('counts an approval timeout as a cause only when the gate aborted, whatever its reason says', () => {
+    const causes = rollbackCauses(
+      rollout({
+        audit: [
+          timeout('proceed', 'eu-west-1', 'gate "go-live" timed out after 1h; aborting would have been the default'),
+          timeout('abort', 'us-east-1', 'gate "go-live" timed out after 1h; proceeding was not configured'),
+        ],
+      }),
+    );
+    expect(causes.map((e) => [e.action, e.region, e.data?.onTimeout])).toEqual([['approval-timeout', 'us-east-1', 'abort']]);
+  });
+
+  it('keeps each stopping action and drops what only records progress', () => {
+    const causes = rollbackCauses(
+      rollout({
+        audit: [
+          entry('set-weight', { weight: 25 }, { region: 'us-east-1' }),
+          entry('approved', { gate: 'go-live', approver: 'alice' }, { region: 'us-east-1', actor: 'alice' }),
+          failed,
+          entry('abort', { reason: 'customer reports' }, { actor: 'oncall', reason: 'customer reports' }),
+          entry('undo-failed', { undo: 'restoreTraffic', attempts: 3, error: 'simulated fault' }, { region: 'eu-west-1' }),
+        ],
+      }),
+    );
+    expect(causes.map((e) => e.action)).toEqual(['analysis-failed', 'abort', 'undo-failed']);
+    expect(causes[0]!.data).toMatchObject({ metric: 'error_rate', value: 0.08, threshold: { max: 0.02 } });
   });
 });
 
