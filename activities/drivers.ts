@@ -1,12 +1,15 @@
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { FaultOp } from '../domain/faults';
 import type { Target } from '../domain/spec';
-import { createRegistry, type Registry } from './registry';
 import type { KnownGood } from '../domain/status';
+import { simulatedDriver } from './fleet/driver';
 import type { SimulatedFleet } from './fleet/fleet';
+import { kubernetesDriver } from './kubernetes/driver';
+import { createRegistry } from './registry';
 import type { DeployInput, PreflightProblem, RegionRef, WeightInput } from './types';
 
-/** What Meridian does to one region's workload and traffic; one implementation per `target.kind`. */
+/**
+ * What Meridian does to one region's workload and traffic; one implementation per `target.kind`.
+ * Every change is keyed by `ref.key` and idempotent: a repeat with the same key changes nothing.
+ */
 export interface TargetDriver {
   kind: string;
   /** Checks one region before any change in any region; problems name what is wrong and where. */
@@ -19,24 +22,26 @@ export interface TargetDriver {
   restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void>;
 }
 
-export function simulatedDriver(fleet: SimulatedFleet): TargetDriver {
-  const slow = async (ref: RegionRef, op: FaultOp) => {
-    const ms = fleet.delayMs(ref.rolloutId, ref.region, op);
-    if (ms > 0) await sleep(ms);
-  };
-  return {
-    kind: 'simulated',
-    snapshot: async (ref) => (await slow(ref, 'snapshot'), fleet.snapshot(ref)),
-    deployCanary: async (input) => (await slow(input, 'deploy'), fleet.deployCanary(input)),
-    setWeight: async (input) => (await slow(input, 'setWeight'), fleet.setWeight(input)),
-    promote: async (input) => (await slow(input, 'promote'), fleet.promote(input)),
-    restoreTraffic: async (input) => (await slow(input, 'restore'), fleet.restoreTraffic(input)),
-    restoreWorkload: async (input) => (await slow(input, 'restore'), fleet.restoreWorkload(input)),
-  };
+/** The driver of every target kind, one line each. */
+export function registeredDrivers(fleet: SimulatedFleet): TargetDriver[] {
+  return [simulatedDriver(fleet), kubernetesDriver()];
 }
 
-export type DriverRegistry = Registry<TargetDriver>;
+/** The drivers by the kind of target they take. */
+export interface DriverRegistry {
+  kinds(): string[];
+  /** The target's driver; an unknown kind throws a non-retryable `UnknownTargetKind` failure that names the known kinds. */
+  of(target: Target): TargetDriver;
+  /** Why no driver takes this target, for preflight; undefined when one does. */
+  missing(target: Target): string | undefined;
+}
 
 export function createDriverRegistry(drivers: TargetDriver[]): DriverRegistry {
-  return createRegistry(drivers, (d) => d.kind, { noun: 'target kind', failureType: 'UnknownTargetKind' });
+  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'target kind', failureType: 'UnknownTargetKind' });
+  return {
+    kinds: () => registry.keys(),
+    of: (target) => registry.get(target.kind),
+    missing: (target) =>
+      registry.has(target.kind) ? undefined : `target kind "${target.kind}" has no driver (known: ${registry.keys().join(', ')})`,
+  };
 }

@@ -1,71 +1,53 @@
 import { parseFault, type Fault } from '../domain/faults';
-import { createRunAnalysis } from './analysis';
-import { createHealthActivities } from './health';
-import { createDriverRegistry, simulatedDriver, type DriverRegistry, type TargetDriver } from './drivers';
-import type { SimulatedFleet } from './fleet/fleet';
-import type { MetricProvider } from './metrics/provider';
-import { createProviderRegistry, type ProviderRegistry } from './metrics/registry';
-import { prometheusProvider } from './metrics/prometheus';
-import { simulatedProvider } from './metrics/simulated';
-import { webProvider } from './metrics/web';
-import type { MetricSpec } from '../domain/spec';
-import type { PreflightInput, PreflightProblem, RegionRef, RolloutActivities } from './types';
-import { kubernetesDriver } from './kubernetes/driver';
-import { sqlProvider } from './postgres/sql-provider';
-import { createStatefulActivities } from './stateful';
 import { digestMismatch } from '../domain/kubernetes';
+import type { MetricSpec, Target } from '../domain/spec';
+import { targetTraits } from '../domain/targets';
+import { createRunAnalysis } from './analysis';
+import { createDriverRegistry, registeredDrivers, type DriverRegistry, type TargetDriver } from './drivers';
+import type { SimulatedFleet } from './fleet/fleet';
+import { withSimulatedMetrics } from './fleet/simulated-metrics';
+import { RolloutSimulations } from './fleet/simulations';
+import { createHealthActivities } from './health';
+import type { MetricProvider } from './metrics/provider';
+import { createProviderRegistry, registeredProviders, type ProviderRegistry } from './metrics/registry';
+import { createStatefulActivities } from './stateful';
+import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
 
 export interface ActivityDeps {
   fleet: SimulatedFleet;
-  /** Defaults to the simulated provider over `fleet`, Prometheus, web and sql. */
+  /** Defaults to every registered provider (`metrics/registry.ts`), the simulated one over `fleet`. */
   providers?: MetricProvider[];
-  /** Defaults to the simulated driver over `fleet`. */
+  /** Defaults to every registered driver (`drivers.ts`), the simulated one over `fleet`. */
   drivers?: TargetDriver[];
 }
 
+/**
+ * The activities over the drivers and providers. The simulated fleet takes part as a decorator:
+ * every driver reports the weight it leaves to the fleet, so simulated metrics follow a real
+ * target's traffic, and each rollout's scripted faults are registered once.
+ */
 export function createActivities(deps: ActivityDeps): RolloutActivities {
   const { fleet } = deps;
-  const providers = createProviderRegistry(deps.providers ?? [simulatedProvider(fleet), prometheusProvider(), webProvider(), sqlProvider()]);
-  const drivers = createDriverRegistry(deps.drivers ?? [simulatedDriver(fleet), kubernetesDriver()]);
-  /** Simulated metrics follow the weight whatever the target, so a real target can be rehearsed with scripted faults. */
-  const observe = (ref: RegionRef, weight: number) => {
-    if (ref.target.kind !== 'simulated') fleet.observeWeight(ref.service, ref.region, weight);
-  };
+  const simulations = new RolloutSimulations(fleet);
+  const providers = createProviderRegistry(deps.providers ?? registeredProviders(fleet));
+  const drivers = createDriverRegistry((deps.drivers ?? registeredDrivers(fleet)).map((d) => withSimulatedMetrics(d, fleet)));
   const analyse = createRunAnalysis(providers);
 
   return {
     async preflight(input) {
       const { problems, faults } = await checkPreflight(input, drivers, providers);
       if (problems.length > 0) return problems;
-      fleet.registerRollout(input.rolloutId, { faults, baseline: input.simulation?.baseline ?? {}, image: input.image });
-      for (const r of input.regions) {
-        if (r.target.kind === 'simulated') fleet.seedRegion(input.service, r.name, r.target, input.image);
-      }
+      simulations.start(input, faults);
       return [];
     },
-    snapshotRegion: async (input) => drivers.get(input.target.kind).snapshot(input),
-    deployCanary: async (input) => drivers.get(input.target.kind).deployCanary(input),
-    async setWeight(input) {
-      await drivers.get(input.target.kind).setWeight(input);
-      observe(input, input.weight);
-    },
-    async promote(input) {
-      await drivers.get(input.target.kind).promote(input);
-      observe(input, 100);
-    },
-    async restoreTraffic(input) {
-      await drivers.get(input.target.kind).restoreTraffic(input);
-      observe(input, input.weight);
-    },
-    async restoreWorkload(input) {
-      await drivers.get(input.target.kind).restoreWorkload(input);
-      observe(input, input.snapshot.weight);
-    },
+    snapshotRegion: async (input) => drivers.of(input.target).snapshot(input),
+    deployCanary: async (input) => drivers.of(input.target).deployCanary(input),
+    setWeight: async (input) => drivers.of(input.target).setWeight(input),
+    promote: async (input) => drivers.of(input.target).promote(input),
+    restoreTraffic: async (input) => drivers.of(input.target).restoreTraffic(input),
+    restoreWorkload: async (input) => drivers.of(input.target).restoreWorkload(input),
     async runAnalysis(input) {
-      if (input.simulation) {
-        const faults = input.simulation.faults.map(parseFault).filter((f): f is Fault => !('error' in f));
-        fleet.registerRollout(input.rolloutId, { faults, baseline: input.simulation.baseline }, { keepExisting: true });
-      }
+      simulations.ensure(input);
       return analyse(input);
     },
     ...createHealthActivities(providers),
@@ -81,13 +63,14 @@ async function checkPreflight(
 ): Promise<{ problems: PreflightProblem[]; faults: Fault[] }> {
   const problems: PreflightProblem[] = [];
   const checks = input.regions.map(async (r) => {
-    if (!drivers.has(r.target.kind)) {
-      return [{ region: r.name, message: `target kind "${r.target.kind}" has no driver (known: ${drivers.keys().join(', ')})` }];
-    }
-    return (await drivers.get(r.target.kind).preflight?.({ region: r.name, target: r.target })) ?? [];
+    const missing = drivers.missing(r.target);
+    if (missing) return [{ region: r.name, message: missing }];
+    return (await drivers.of(r.target).preflight?.({ region: r.name, target: r.target })) ?? [];
   });
   for (const found of await Promise.all(checks)) problems.push(...found);
-  const images = input.regions.map((r) => ({ region: r.name, image: (r.target.kind === 'kubernetes' && r.target.image) || input.image }));
+  // A region without a driver is reported above, and its kind may have no traits: it counts as the rollout's image.
+  const imageOf = (target: Target) => (drivers.missing(target) ? undefined : targetTraits(target).image) || input.image;
+  const images = input.regions.map((r) => ({ region: r.name, image: imageOf(r.target) }));
   const mismatch = digestMismatch(images);
   if (mismatch) problems.push({ message: mismatch });
   for (const m of input.metrics) {

@@ -42,6 +42,9 @@ const TRAITS: TraitsOf = {
   }),
 };
 
+/** Throws for a kind this build does not know; preflight reports such a region before anything asks. */
 export function targetTraits(target: Target): TargetTraits {
-  return (TRAITS[target.kind] as (t: Target) => TargetTraits)(target);
+  const traits = TRAITS[target.kind] as ((t: Target) => TargetTraits) | undefined;
+  if (!traits) throw new Error(`target kind "${target.kind}" has no traits (known: ${Object.keys(TRAITS).join(', ')})`);
+  return traits(target);
 }

@@ -3,6 +3,7 @@ import type { Fault, FaultOp } from '../../domain/faults';
 import { metricFaultApplies } from '../../domain/faults';
 import type { Target } from '../../domain/spec';
 import type { KnownGood } from '../../domain/status';
+import { targetTraits } from '../../domain/targets';
 import type { DeployInput, RegionRef } from '../types';
 import { JsonFileStore } from './store';
 import {
@@ -119,8 +120,7 @@ export class SimulatedFleet {
   metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number | undefined {
     const state = this.store.read();
     const sim = state.rollouts[rolloutId];
-    const key = regionKey(service, region);
-    const weight = state.observedWeights?.[key] ?? state.regions[key]?.weight ?? 0;
+    const weight = weightSeen(state, regionKey(service, region));
     for (const fault of sim?.faults ?? []) {
       const applies =
         fault.kind === 'metric' &&
@@ -131,6 +131,11 @@ export class SimulatedFleet {
       if (applies) return fault.value === 'nodata' ? undefined : fault.value;
     }
     return sim?.baseline[metric] ?? 0;
+  }
+
+  /** The canary weight simulated metrics see in a region: the one observed on its real target, else the fleet's own. */
+  weightSeen(service: string, region: string): number {
+    return weightSeen(this.store.read(), regionKey(service, region));
   }
 
   /** The canary weight a region on another target now has, for simulated metrics that depend on it. */
@@ -201,6 +206,10 @@ export class SimulatedFleet {
   }
 }
 
+function weightSeen(state: FleetState, key: string): number {
+  return state.observedWeights?.[key] ?? state.regions[key]?.weight ?? 0;
+}
+
 function view(key: string, r: RegionState): RegionView {
   const slash = key.indexOf('/');
   return { service: key.slice(0, slash), name: key.slice(slash + 1), ...structuredClone(r) };
@@ -214,7 +223,7 @@ function ensureRegion(
   const key = regionKey(ref.service, ref.region);
   const existing = state.regions[key];
   if (existing) return existing;
-  const initial = ref.target.kind === 'simulated' ? ref.target.initial : undefined;
+  const initial = targetTraits(ref.target).initial;
   const stable = initial
     ? { image: initial.image, config: { ...initial.config } }
     : { image: `${imageRepo(image ?? ref.service)}:previous`, config: {} };
