@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { rolloutWorkflowId } from '../workflows/definitions';
 import { parseFault } from '../domain/faults';
+import { targetTraits } from '../domain/targets';
 import type { ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
@@ -48,7 +49,7 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
     );
   if (opts.kubernetes) {
     // kwok's pods serve no traffic, so the metrics stay simulated; the faults follow the clusters' real weights.
-    const initial = Object.values(plan.regions).map((r) => (r.target.kind === 'simulated' ? r.target.initial?.image : undefined)).find(Boolean);
+    const initial = Object.values(plan.regions).map((r) => targetTraits(r.target).initial?.image).find(Boolean);
     const k8s = await kubernetesDemo(plan, initial ?? `${plan.service}:previous`, log);
     intro(k8s.plan, 'Kubernetes clusters of the local test bed');
     log('metrics: simulated, following each cluster\'s canary weight');

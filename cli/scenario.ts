@@ -1,6 +1,7 @@
 import { SimulatedFleet } from '../activities/fleet/index';
 import type { RolloutPlan } from '../domain/plan';
 import type { RolloutStatus } from '../domain/status';
+import { targetTraits } from '../domain/targets';
 import { uiUrlFor } from '../worker/dev-server';
 import { ExitCode, exitCodeForPhase } from './exit-codes';
 import { knownGoodProblems, promotedProblems, type FleetRegion } from './fleet-check';
@@ -63,7 +64,7 @@ function seedFleet(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, Fle
   fleet.reset();
   const before: Record<string, FleetRegion> = {};
   for (const region of Object.values(plan.regions)) {
-    if (region.target.kind !== 'simulated') continue;
+    if (!targetTraits(region.target).simulated) continue;
     fleet.seedRegion(plan.service, region.name, region.target, plan.image);
     before[region.name] = fleet.region(plan.service, region.name)!;
   }
