@@ -1,4 +1,3 @@
-export { simulatedDriver } from './driver';
 export { SimulatedFleet } from './fleet';
 export { withSimulatedMetrics } from './simulated-metrics';
 export type { FleetOp, JournalEntry, RegionState, RegionView, RolloutSimulation, Workload } from './state';
