@@ -1,11 +1,9 @@
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker, WorkflowBundleOption } from '@temporalio/worker';
 import { testServerExecutable } from '../../lib/binaries';
 import { DEFAULT_NAMESPACE } from '../../workflows/definitions';
 import { createWorker } from '../../worker/index';
+import { tempFile } from '../support/temp-dir';
 
 /** The bundle test/global-setup.ts built for this run, if any. */
 export function sharedBundlePath(): string | undefined {
@@ -46,7 +44,7 @@ export function startTestWorker(env: TestWorkflowEnvironment, opts: { fleetFile:
   });
 }
 
-/** A fleet state file in a fresh temporary directory. */
+/** A fleet state file in a fresh temporary directory, removed when the test ends. */
 export function tempFleetFile(): string {
-  return join(mkdtempSync(join(tmpdir(), 'meridian-fleet-')), 'fleet.json');
+  return tempFile('fleet.json', 'meridian-fleet-');
 }
