@@ -1,4 +1,4 @@
-import type { Undo, Verdict } from './status';
+import type { DriftReport, Undo, Verdict } from './status';
 
 /**
  * Meridian's vocabulary, defined once: every audit action and every failure type a workflow or an
@@ -118,6 +118,26 @@ export interface AuditData {
     value?: number;
     threshold: Verdict['threshold'];
   };
+  'analysis-passed': { weight: number; values: Record<string, number | undefined>; verdicts: Verdict[] };
+  'analysis-inconclusive': {
+    weight: number;
+    values: Record<string, number | undefined>;
+    verdicts: Verdict[];
+    /** The verdict that left the step without a judgement. */
+    metric: string;
+    value?: number;
+    threshold: Verdict['threshold'];
+  };
+  'analysis-resumed': { via: 'resume' | 'retry' };
+  'analysis-retried': { via: 'resume' | 'retry' };
+  'window-wait': { waitMs: number; until: string };
+  blocked: { verdicts: Verdict[]; timeoutMs: number };
+  'health-clear': { verdicts: Verdict[] };
+  'deploy-canary': { image: string };
+  promoted: { image: string };
+  drift: DriftReport;
+  'drift-accepted': { object: string };
+  'stage-error': { failure: FailureType };
   'region-failed': { failure?: FailureType };
   abort: { reason: string; alreadyRollingBack?: boolean };
   'undo-failed': { undo: Undo['kind']; attempts: number; error: string };

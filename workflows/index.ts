@@ -1,2 +1,2 @@
 export { rolloutWorkflow } from './rollout';
-export { regionRolloutWorkflow } from './region';
+export { regionRolloutWorkflow } from './region/index';

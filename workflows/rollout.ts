@@ -24,7 +24,8 @@ import {
 } from './definitions';
 import { registerOperatorHandlers } from './operator';
 import { PRESETS } from './presets';
-import { REGION_FAILURE, regionRolloutWorkflow } from './region';
+import { FAILURE } from '../domain/vocabulary';
+import { regionRolloutWorkflow } from './region/index';
 import { RolloutState } from './rollout-state';
 import { Saga } from './saga';
 import { applyContract, contractRegions } from './contract';
@@ -55,14 +56,14 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
         const failure = cause instanceof ApplicationFailure ? cause : undefined;
         const out = failure?.details?.[0] as RegionOutcome | undefined;
         if (out) s.absorb(name, out);
-        if (failure?.type === REGION_FAILURE.cancelled || isCancellation(err) || s.stopping()) {
+        if (failure?.type === FAILURE.regionCancelled || isCancellation(err) || s.stopping()) {
           if (s.region(name).phase !== 'Cancelled') s.setRegion(name, { phase: 'Cancelled', reason: 'stopped by the rollout' });
           s.sync();
           return;
         }
         const why = failure?.message ?? rootMessage(err);
         s.record('region-failed', why, { region: name });
-        if (await react(name, why, failure?.type === REGION_FAILURE.approvalTimeout, scope)) continue;
+        if (await react(name, why, failure?.type === FAILURE.approvalTimedOut, scope)) continue;
         return;
       }
     }

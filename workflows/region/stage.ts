@@ -1,0 +1,222 @@
+import {
+  ApplicationFailure,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  setCurrentDetails,
+  setHandler,
+} from '@temporalio/workflow';
+import type { RegionRef } from '../../activities/types';
+import type { RegionPlan, RolloutPlan } from '../../domain/plan';
+import type { AuditEntry, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../../domain/status';
+import { assertNever } from '../../domain/status';
+import { effectKey } from '../../domain/steps';
+import type { AuditAction, AuditData, FailureType } from '../../domain/vocabulary';
+import {
+  regionCommandSignal,
+  regionReportSignal,
+  regionStatusQuery,
+  type RegionCommand,
+  type RegionInput,
+  type RegionOutcome,
+} from '../definitions';
+import { DEFAULT_ANALYSIS_CHUNK_MS } from '../presets';
+
+/** The structured data an audit action carries; free-form for actions without a declared shape. */
+export type DataOf<A extends AuditAction> = A extends keyof AuditData ? AuditData[A] : Record<string, unknown>;
+
+/** An approval as the operator gave it. */
+export interface Approval {
+  gate: string;
+  by: string;
+  comment?: string;
+}
+
+/** An operator's go-ahead for a region waiting on a human: the way it came and who gave it. */
+export interface GoAhead {
+  via: 'resume' | 'retry';
+  by: string;
+}
+
+/**
+ * One region stage's state and its only writer: the region's status, its undo stack, its audit
+ * entries, the operator commands it has received, and its reports to the parent rollout.
+ */
+export class RegionStage {
+  readonly plan: RolloutPlan;
+  readonly region: RegionPlan;
+  readonly rolloutId: string;
+  readonly baselines: Record<string, number> | undefined;
+  /** Wall time of one analysis activity. */
+  readonly chunkMs: number;
+  /** A held region running again keeps the known-good of its first run. */
+  readonly priorKnownGood: KnownGood | undefined;
+  private readonly parentId: string;
+  private readonly state: RegionStatus;
+  private undoStack: Undo[];
+  private readonly entries: AuditEntry[] = [];
+  private reported = 0;
+  private pendingApproval: PendingApproval | undefined;
+  private approval: Approval | undefined;
+  private paused = false;
+  private goAhead: GoAhead | undefined;
+
+  constructor(input: RegionInput) {
+    this.plan = input.plan;
+    this.region = input.plan.regions[input.region]!;
+    this.rolloutId = input.rolloutId;
+    this.baselines = input.baselines;
+    this.chunkMs = input.analysisChunkMs ?? DEFAULT_ANALYSIS_CHUNK_MS;
+    this.priorKnownGood = input.knownGood;
+    this.parentId = input.parentId;
+    this.state = { name: this.region.name, wave: this.region.wave, phase: 'Pending', weight: 0, verdicts: [] };
+    this.undoStack = [...(input.undo ?? [])];
+  }
+
+  get name(): string {
+    return this.region.name;
+  }
+
+  get status(): Readonly<RegionStatus> {
+    return this.state;
+  }
+
+  get undo(): readonly Undo[] {
+    return this.undoStack;
+  }
+
+  /** The known-good recorded by the snapshot stage. */
+  get knownGood(): KnownGood {
+    const snapshot = this.state.snapshot;
+    if (!snapshot) throw new Error(`${this.name} has no known-good snapshot yet`);
+    return snapshot;
+  }
+
+  /** Answers the status query and takes the parent's commands. */
+  listen(): void {
+    setHandler(regionStatusQuery, () => this.state);
+    setHandler(regionCommandSignal, (cmd) => this.take(cmd));
+  }
+
+  private take(cmd: RegionCommand): void {
+    switch (cmd.kind) {
+      case 'approve':
+        if (this.pendingApproval?.gate === cmd.gate) this.approval = { gate: cmd.gate, by: cmd.by, comment: cmd.comment };
+        return;
+      case 'pause':
+        this.paused = true;
+        return;
+      case 'resume':
+        this.paused = false;
+        return;
+      case 'acceptDrift':
+        this.goAhead = { via: 'resume', by: cmd.by };
+        return;
+      case 'reanalyse':
+        this.goAhead = { via: cmd.via, by: cmd.by };
+        return;
+      default:
+        assertNever(cmd);
+    }
+  }
+
+  /** The calls of one step of this region: its names and the idempotency key of `step`. */
+  ref(step: string): RegionRef {
+    return { rolloutId: this.rolloutId, service: this.plan.service, region: this.name, target: this.region.target, key: this.key(step) };
+  }
+
+  key(step: string): string {
+    return effectKey(this.rolloutId, this.name, step);
+  }
+
+  record<A extends AuditAction>(action: A, reason: string, data?: DataOf<A>, actor = 'meridian'): void {
+    this.entries.push({ at: new Date().toISOString(), actor, action, region: this.name, reason, data: data as Record<string, unknown> | undefined });
+  }
+
+  update(patch: Partial<Omit<RegionStatus, 'name' | 'wave' | 'phase' | 'reason'>>): void {
+    Object.assign(this.state, patch);
+  }
+
+  setPhase(phase: RegionPhase, reason?: string): void {
+    this.state.phase = phase;
+    this.state.reason = reason;
+  }
+
+  /** Pushes an undo before the change it reverses; an undo already on the stack (by key) is not pushed twice. */
+  pushUndo(u: Undo): void {
+    if (!this.undoStack.some((known) => known.key === u.key)) this.undoStack = [...this.undoStack, u];
+  }
+
+  hasUndo(kind: Undo['kind']): boolean {
+    return this.undoStack.some((u) => u.kind === kind);
+  }
+
+  /**
+   * Shows the region in the Temporal UI and signals its live state, with the audit entries since
+   * the last report, to the parent. Every report of the stage goes through here.
+   */
+  async report(): Promise<void> {
+    const s = this.state;
+    const step = s.step ? ` · step ${s.step.index + 1}/${s.step.total} ${s.step.description}` : '';
+    setCurrentDetails(`**${this.name}** ${s.phase} at ${s.weight}%${step}${s.reason ? `\n\n${s.reason}` : ''}`);
+    const fresh = this.entries.slice(this.reported);
+    this.reported = this.entries.length;
+    try {
+      await getExternalWorkflowHandle(this.parentId).signal(regionReportSignal, {
+        status: { ...s },
+        pendingApproval: this.pendingApproval,
+        audit: fresh,
+        undo: this.undoStack,
+      });
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      // The parent has closed: nobody is left to report to, and the stage's outcome still carries everything.
+    }
+  }
+
+  outcome(): RegionOutcome {
+    return { status: { ...this.state }, undo: this.undoStack };
+  }
+
+  /** The failure the stage ends with, carrying its outcome for the parent's saga. */
+  failure(reason: string, type: FailureType): ApplicationFailure {
+    return ApplicationFailure.nonRetryable(reason, type, this.outcome());
+  }
+
+  /** The region degrades and the stage ends with `type`. */
+  fail(reason: string, type: FailureType): ApplicationFailure {
+    this.setPhase('Degraded', reason);
+    return this.failure(reason, type);
+  }
+
+  /** Holds the stage while an operator has paused it, then goes back to the phase it was in. */
+  async waitWhilePaused(): Promise<void> {
+    if (!this.paused) return;
+    const before = this.state.phase;
+    this.setPhase('Paused', 'paused by an operator');
+    await this.report();
+    await condition(() => !this.paused);
+    this.setPhase(before);
+  }
+
+  /** Waits at a gate until an operator approves it, or until `timeoutMs` has passed (then undefined). */
+  async awaitApproval(pending: PendingApproval, timeoutMs?: number): Promise<Approval | undefined> {
+    this.pendingApproval = pending;
+    this.approval = undefined;
+    this.setPhase('AwaitingApproval', `waiting for approval of gate "${pending.gate}"`);
+    await this.report();
+    const approved = timeoutMs
+      ? await condition(() => this.approval !== undefined, timeoutMs)
+      : (await condition(() => this.approval !== undefined), true);
+    this.pendingApproval = undefined;
+    return approved ? this.approval : undefined;
+  }
+
+  /** Reports the region waiting on a human (drift, an inconclusive analysis) and waits for the go-ahead. */
+  async awaitGoAhead(): Promise<GoAhead> {
+    this.goAhead = undefined;
+    await this.report();
+    await condition(() => this.goAhead !== undefined);
+    return this.goAhead!;
+  }
+}

@@ -1,0 +1,54 @@
+import { sleep } from '@temporalio/workflow';
+import { formatDuration } from '../../domain/duration';
+import { targetTraits } from '../../domain/targets';
+import { changeOptions, changes, reads, toCompletion } from './activities';
+import { changeOverDrift } from './drift';
+import type { RegionStage } from './stage';
+
+/** Records what the region runs before any change, unless a held region running again already has it. */
+export async function snapshot(stage: RegionStage): Promise<void> {
+  let knownGood = stage.priorKnownGood;
+  if (!knownGood) {
+    knownGood = await toCompletion(() => reads.snapshotRegion.executeWithOptions(changeOptions(stage.region.target, `snapshot ${stage.name}`), [stage.ref('snapshot')]));
+    stage.record('snapshot', `known-good recorded: ${knownGood.image} at ${knownGood.weight}%`, { ...knownGood });
+  }
+  stage.update({ snapshot: knownGood, weight: knownGood.weight });
+}
+
+/** Starts the canary at no traffic, after pushing the undo that restores the known-good workload. */
+export async function deployCanary(stage: RegionStage): Promise<void> {
+  const { plan } = stage;
+  stage.pushUndo({ kind: 'restoreWorkload', region: stage.name, key: stage.key('undo-workload'), snapshot: stage.knownGood });
+  await toCompletion(() =>
+    changes.deployCanary.executeWithOptions(changeOptions(stage.region.target, `deploy canary ${stage.name}`), [
+      { ...stage.ref('deploy'), image: plan.image, config: plan.config },
+    ]),
+  );
+  stage.record('deploy-canary', `canary ${plan.image} deployed`, { image: plan.image });
+}
+
+/** The canary becomes the region's stable version at 100%. */
+export async function promote(stage: RegionStage): Promise<void> {
+  const { plan, region } = stage;
+  await stage.waitWhilePaused();
+  const snapshot = targetTraits(region.target).promoteNeedsSnapshot ? { snapshot: stage.knownGood } : {};
+  await changeOverDrift(stage, (acceptDrift) =>
+    changes.promote.executeWithOptions(changeOptions(region.target, `promote ${stage.name}`), [
+      { ...stage.ref('promote'), image: plan.image, config: plan.config, ...snapshot, ...(acceptDrift ? { acceptDrift } : {}) },
+    ]),
+  );
+  stage.update({ weight: 100 });
+  stage.record('promoted', `${plan.image} promoted to 100%`, { image: plan.image });
+}
+
+/** Watches the promoted region for the bake time before the stage counts it promoted. */
+export async function bake(stage: RegionStage): Promise<void> {
+  const { bakeMs } = stage.region;
+  if (bakeMs > 0) {
+    stage.setPhase('Baking', `baking for ${formatDuration(bakeMs)}`);
+    await stage.report();
+    await sleep(bakeMs, { summary: `bake ${stage.name} ${formatDuration(bakeMs)}` });
+  }
+  stage.setPhase('Promoted');
+  await stage.report();
+}
