@@ -1,8 +1,9 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { auditActions, expectRegions } from './assertions';
+import { testPlan } from '../support/spec';
+import { auditDataOf, auditOf, regionOf } from '../support/status';
+import { everyRegion, expectFleet } from './assertions';
 import { startTimeSkipping } from './harness';
-import { testPlan } from './plans';
 import { withRollout } from './support';
 
 let env: TestWorkflowEnvironment;
@@ -14,6 +15,8 @@ afterAll(async () => {
 });
 
 const UNHEALTHY_BEFORE = 'us-east-1: stable error_rate 0.08 always';
+/** The verdict the alarm blocker holds us-east-1 on. */
+const FAILING_BEFORE = { metric: 'error_rate', phase: 'Failed', value: 0.08, threshold: { max: 0.02 } };
 
 describe('health before any change, on the time-skipping server', () => {
   it('measures every region\'s baseline at preflight and shows it in status', async () => {
@@ -37,17 +40,17 @@ describe('health before any change, on the time-skipping server', () => {
   it('the alarm blocker holds a region that is failing before any change, and lets it go once healthy', async () => {
     const plan = testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: [UNHEALTHY_BEFORE] } });
     const fleet = await withRollout(env, plan, async (run) => {
-      const blocked = await run.until((s) => s.regions.find((r) => r.name === 'us-east-1')!.phase === 'WaitingForHealth', 'the blocker');
-      const region = blocked.regions.find((r) => r.name === 'us-east-1')!;
-      expect(region.reason).toMatch(/unhealthy before any change: error_rate 0\.08 > max 0\.02/);
-      expect(run.fleet.journal('checkout', 'us-east-1').filter((j) => j.op !== 'snapshot')).toEqual([]);
+      const blocked = await run.until((s) => regionOf(s, 'us-east-1').phase === 'WaitingForHealth', 'the blocker');
+      expect(regionOf(blocked, 'us-east-1').verdicts).toEqual([expect.objectContaining(FAILING_BEFORE)]);
+      expect(auditDataOf(blocked, 'blocked', 'us-east-1')).toEqual([expect.objectContaining({ verdicts: [expect.objectContaining(FAILING_BEFORE)] })]);
+      expect(run.fleet.journal(plan.service, 'us-east-1').filter((j) => j.op !== 'snapshot')).toEqual([]);
       run.fleet.clearFaults(run.handle.workflowId, 'us-east-1');
       const { status } = await run.end();
       expect(status.phase).toBe('Succeeded');
-      expect(auditActions(status, 'blocked').map((a) => a.region)).toEqual(['us-east-1']);
-      expect(auditActions(status, 'health-clear').map((a) => a.region)).toEqual(['us-east-1']);
+      expect(auditOf(status, 'blocked').map((a) => a.region)).toEqual(['us-east-1']);
+      expect(auditOf(status, 'health-clear').map((a) => a.region)).toEqual(['us-east-1']);
     });
-    expectRegions(fleet, plan, { 'eu-west-1': 'new', 'us-east-1': 'new', 'eu-central-1': 'new', 'ap-south-1': 'new', 'ap-northeast-1': 'new' });
+    expectFleet(fleet, plan, everyRegion(plan, 'new'));
   });
 
   it('a region still failing when the blocker times out fails its wave, without ever being changed', async () => {
@@ -55,10 +58,18 @@ describe('health before any change, on the time-skipping server', () => {
     const fleet = await withRollout(env, plan, async (run) => {
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      expect(status.reason).toMatch(/us-east-1 unhealthy before any change: error_rate 0\.08 > max 0\.02; still failing after 20m/);
-      expect(run.fleet.journal('checkout', 'us-east-1').filter((j) => j.op !== 'snapshot')).toEqual([]);
+      const blocked = auditOf(status, 'blocked', 'us-east-1');
+      expect(blocked.map((a) => a.data)).toEqual([
+        expect.objectContaining({ verdicts: [expect.objectContaining(FAILING_BEFORE)], timeoutMs: 20 * 60_000 }),
+        expect.objectContaining({ verdicts: [expect.objectContaining(FAILING_BEFORE)], timeoutMs: 20 * 60_000 }),
+      ]);
+      // Rechecked every minute, it fails at the check that finds the 20m (counted from just before the first check) passed.
+      expect(Date.parse(blocked[1]!.at) - Date.parse(blocked[0]!.at), 'it failed only once the blocker timed out').toBeGreaterThan(19 * 60_000);
+      expect(auditOf(status, 'region-failed').map((a) => a.region)).toEqual(['us-east-1']);
+      expect(regionOf(status, 'us-east-1').snapshot).toBeUndefined();
+      expect(run.fleet.journal(plan.service, 'us-east-1').filter((j) => j.op !== 'snapshot')).toEqual([]);
     });
-    expectRegions(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'untouched', 'eu-central-1': 'old', 'ap-south-1': 'untouched', 'ap-northeast-1': 'untouched' });
+    expectFleet(fleet, plan, { 'eu-west-1': 'old', 'eu-central-1': 'old' });
   });
 
   it('a relative threshold judges the canary against its own region\'s baseline', async () => {
@@ -69,9 +80,12 @@ describe('health before any change, on the time-skipping server', () => {
     await withRollout(env, plan, async (run) => {
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      const failed = auditActions(status, 'analysis-failed');
+      const failed = auditOf(status, 'analysis-failed');
       expect(failed.map((a) => a.region)).toEqual(['us-east-1']);
-      expect(failed[0]!.reason).toMatch(/error_rate 0\.01 > max 0\.008 \(baseline 0\.004 \* 2\)/);
+      expect(failed[0]!.data).toMatchObject({ metric: 'error_rate', value: 0.01, threshold: { max: 0.008 } });
+      expect(auditDataOf(status, 'analysis-failed')[0]!.verdicts).toEqual([
+        expect.objectContaining({ metric: 'error_rate', phase: 'Failed', value: 0.01, threshold: { max: 0.008 }, baseline: 0.004 }),
+      ]);
     });
   });
 
