@@ -5,10 +5,21 @@ import {
   setCurrentDetails,
   upsertSearchAttributes,
 } from '@temporalio/workflow';
+import {
+  decide,
+  type AbortRequest,
+  type AuditRecord,
+  type CommandContext,
+  type Decision,
+  type Effect,
+  type OperatorCommand,
+  type RegionCommand,
+  type RolloutMode,
+} from '../domain/commands';
 import { mergeUndo } from '../domain/compensation';
 import { rootMessage } from '../domain/errors';
 import { derivePhase } from '../domain/phase';
-import type { RolloutPlan } from '../domain/plan';
+import type { RolloutPlan, WavePlan } from '../domain/plan';
 import type {
   AuditEntry,
   PendingApproval,
@@ -18,24 +29,34 @@ import type {
   Undo,
   UndoRecord,
 } from '../domain/status';
+import { assertNever } from '../domain/status';
+import type { AuditAction } from '../domain/vocabulary';
 import {
   MeridianPhase,
+  MeridianRegions,
+  MeridianService,
+  MeridianVersion,
   regionCommandSignal,
   regionWorkflowId,
-  type AbortRequest,
-  type RegionCommand,
+  type CommandResult,
   type RegionOutcome,
+  type RegionReport,
 } from './definitions';
+import { Saga } from './saga';
 
 /** Region phases in which a child workflow is running and can take commands. */
 const IN_FLIGHT = new Set(['WaitingForWindow', 'WaitingForHealth', 'Progressing', 'Paused', 'AwaitingApproval', 'Inconclusive', 'Baking']);
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
 
+type AuditOptions = { actor?: string; region?: string; data?: Record<string, unknown> };
+
 /**
  * Everything one rollout workflow knows, shared by its main flow, its saga and its message handlers.
- * Only workflow APIs touch the outside world from here: search attributes, current details, signals
- * to region stages.
+ * The mode and the operator's pause change only through the methods here, and each method that
+ * changes what the UI shows publishes it (search attribute, current details); nothing else calls
+ * `publish`. Only workflow APIs touch the outside world from here: search attributes, current
+ * details, signals to region stages.
  */
 export class RolloutState {
   readonly order: string[];
@@ -46,20 +67,21 @@ export class RolloutState {
   /** Regions the pause policy holds after a failure, and the operator's decision once it comes. */
   readonly held = new Map<string, HoldDecision>();
   readonly failures: { region: string; reason: string }[] = [];
+  readonly saga: Saga;
   compensation: UndoRecord[] = [];
   baselines: Record<string, Record<string, number>> = {};
   waveIndex = 0;
-  started = false;
-  compensating = false;
-  needsAttention = false;
-  paused = false;
-  retryCompensation = false;
-  /** Waiting for an operator after contract migrations failed; abort and retry then concern the contract, not a rollback. */
-  contractPending = false;
-  rollbackAll = false;
-  abort?: AbortRequest;
   reason?: string;
   waveScope?: CancellationScope;
+  private current: RolloutMode = 'starting';
+  private operatorPause?: { by: string; reason?: string };
+  private abortRequest?: AbortRequest;
+  /** Sagas under way and waiting for a retry: rollback-region runs one per failed region, maybe several at once. */
+  private readonly sagas = { running: 0, waiting: 0 };
+  /** The mode the last saga to finish returns to. */
+  private afterSaga: 'running' | 'stopping' = 'running';
+  /** An operator's retry, kept for the stage that waits on it (the saga or the contract) until it waits again. */
+  private readonly retries = new Set<'undo' | 'contract'>();
   private ended?: RolloutPhase;
   private endedAt?: string;
   private lastPhase?: RolloutPhase;
@@ -74,40 +96,42 @@ export class RolloutState {
     this.regions = new Map(
       this.order.map((name) => [name, { name, wave: plan.regions[name]!.wave, phase: 'Pending', weight: 0, verdicts: [] }]),
     );
+    this.saga = new Saga(this);
   }
 
-  record(action: string, why: string, opts: { actor?: string; region?: string; data?: Record<string, unknown> } = {}): void {
-    this.audit.push({ at: new Date().toISOString(), actor: opts.actor ?? 'meridian', action, region: opts.region, reason: why, data: opts.data });
+  get mode(): RolloutMode {
+    return this.current;
   }
 
-  phase(): RolloutPhase {
-    return derivePhase({
-      started: this.started,
-      ended: this.ended,
-      compensating: this.compensating,
-      needsAttention: this.needsAttention,
-      paused: this.paused,
-      regions: [...this.regions.values()],
-      pendingApprovals: [...this.approvals.values()],
-    });
+  get paused(): boolean {
+    return this.operatorPause !== undefined;
   }
 
-  get endedPhase(): RolloutPhase | undefined {
-    return this.ended;
-  }
-
-  end(phase: RolloutPhase, reason: string, action: string): void {
-    this.ended = phase;
-    this.endedAt = new Date().toISOString();
-    this.reason = reason;
-    for (const n of this.order) if (this.region(n).phase === 'Pending') this.setRegion(n, { phase: 'Cancelled', reason: 'not started' });
-    this.record(action, reason);
-    this.sync();
+  /** The abort that stops the rollout, if one was requested. */
+  get abort(): AbortRequest | undefined {
+    return this.abortRequest;
   }
 
   /** An abort or a rollback-all is under way: no new region starts. */
   stopping(): boolean {
-    return this.abort !== undefined || this.rollbackAll;
+    return this.abortRequest !== undefined || this.current === 'stopping';
+  }
+
+  record(action: AuditAction, why: string, opts: AuditOptions = {}): void {
+    this.audit.push({ at: new Date().toISOString(), actor: opts.actor ?? 'meridian', action, region: opts.region, reason: why, data: opts.data });
+  }
+
+  phase(): RolloutPhase {
+    const mode = this.current;
+    return derivePhase({
+      started: mode !== 'starting',
+      ended: this.ended,
+      compensating: mode === 'compensating' || mode === 'needsAttention',
+      needsAttention: mode === 'needsAttention' || mode === 'contractPending',
+      paused: this.paused,
+      regions: [...this.regions.values()],
+      pendingApprovals: [...this.approvals.values()],
+    });
   }
 
   status(): RolloutStatus {
@@ -131,8 +155,279 @@ export class RolloutState {
     };
   }
 
+  // ---- operator commands -------------------------------------------------------------------
+
+  /** What an operator's command does now, from the command table. */
+  decide(command: OperatorCommand): Decision {
+    return decide(this.current, command, this.facts());
+  }
+
+  facts(): CommandContext {
+    return {
+      regions: this.order.map((name) => {
+        const r = this.region(name);
+        const hold = this.held.get(name);
+        const approval = this.approvals.get(name);
+        return {
+          name,
+          phase: r.phase,
+          inFlight: IN_FLIGHT.has(r.phase) && hold === undefined,
+          held: hold === 'waiting',
+          drifted: r.drift !== undefined,
+          ...(approval ? { approval: { gate: approval.gate, approvers: approval.approvers } } : {}),
+        };
+      }),
+      paused: this.paused,
+      aborted: this.abortRequest !== undefined,
+      ended: this.ended,
+    };
+  }
+
+  /** Applies a decision's effects in order, waiting for each forwarded command; the one place a command publishes. */
+  async apply(effects: readonly Effect[]): Promise<CommandResult> {
+    let message = '';
+    for (const e of effects) {
+      if (e.kind === 'forward') await this.command(e.region, e.command);
+      else if (e.kind === 'reply') message = e.message;
+      else this.applyNow(e);
+    }
+    return { accepted: true, phase: this.phase(), message };
+  }
+
+  private applyNow(e: Exclude<Effect, { kind: 'forward' | 'reply' }>): void {
+    switch (e.kind) {
+      case 'audit':
+        return this.recordEntry(e.entry);
+      case 'clearApproval':
+        return void this.approvals.delete(e.region);
+      case 'stop':
+        if (e.abort) this.abortRequest = e.abort;
+        return this.enterStopping();
+      case 'abandonContract':
+        this.abortRequest = e.abort;
+        return;
+      case 'cutTraffic':
+        return void this.saga.cutTraffic();
+      case 'cancelWave':
+        return this.waveScope?.cancel();
+      case 'pause':
+        this.operatorPause = { by: e.by, reason: e.reason };
+        return;
+      case 'liftPause':
+        this.operatorPause = undefined;
+        return;
+      case 'releaseHeld':
+        return void this.held.set(e.region, e.command);
+      case 'retryUndo':
+        return void this.retries.add('undo');
+      case 'retryContract':
+        return void this.retries.add('contract');
+      case 'recordFailure':
+        return void this.failures.push({ region: e.region, reason: e.reason });
+      case 'publish':
+        return this.publish();
+      default:
+        return assertNever(e);
+    }
+  }
+
+  private recordEntry(entry: AuditRecord): void {
+    this.record(entry.action, entry.reason, { actor: entry.actor, region: entry.region, data: entry.data });
+  }
+
+  /** Forwards an operator command to a running region stage; an undeliverable one goes to the audit trail. */
+  private async command(region: string, cmd: RegionCommand): Promise<void> {
+    try {
+      await getExternalWorkflowHandle(regionWorkflowId(this.id, region)).signal(regionCommandSignal, cmd);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      this.record('command-undelivered', `${cmd.kind} could not reach ${region}: ${rootMessage(err)}`, { region });
+    }
+  }
+
+  // ---- the rollout's life ------------------------------------------------------------------
+
+  /** The search attributes that never change, and the first published state. */
+  announce(): void {
+    if (this.searchAttributes) {
+      upsertSearchAttributes([
+        { key: MeridianService, value: this.plan.service },
+        { key: MeridianVersion, value: this.plan.version },
+        { key: MeridianRegions, value: this.order },
+      ]);
+    }
+    this.publish();
+  }
+
+  /** Preflight and baselines are done; an abort that came meanwhile turns straight to stopping. */
+  start(actor: string, why: string): void {
+    this.current = this.abortRequest ? 'stopping' : 'running';
+    this.record('started', why, { actor });
+    this.publish();
+  }
+
+  waveStarted(wave: WavePlan): void {
+    this.record('wave', `wave ${wave.index + 1}/${this.plan.waves.length} (${wave.name}): ${wave.regions.join(', ')}`, {
+      data: { index: wave.index, name: wave.name, regions: wave.regions },
+    });
+    this.publish();
+  }
+
+  /** Temporal cancelled the workflow: the same as an abort by Temporal, unless another came first. */
+  cancelledByTemporal(): void {
+    this.abortRequest ??= { reason: 'the workflow was cancelled', by: 'temporal' };
+    this.enterStopping();
+  }
+
+  private enterStopping(): void {
+    if (this.current === 'running') this.current = 'stopping';
+    else if (this.sagas.running > 0) this.afterSaga = 'stopping';
+  }
+
+  end(phase: RolloutPhase, reason: string, action: AuditAction): void {
+    this.current = 'ended';
+    this.ended = phase;
+    this.endedAt = new Date().toISOString();
+    this.reason = reason;
+    for (const n of this.order) if (this.region(n).phase === 'Pending') this.setRegion(n, { phase: 'Cancelled', reason: 'not started' });
+    this.record(action, reason, { data: { phase } });
+    this.publish();
+  }
+
+  // ---- regions -----------------------------------------------------------------------------
+
+  region(name: string): RegionStatus {
+    return this.regions.get(name)!;
+  }
+
+  /** Changes a region's status without publishing it; the next published change shows it. */
+  setRegion(name: string, patch: Partial<RegionStatus>): void {
+    this.regions.set(name, { ...this.region(name), ...patch });
+  }
+
+  /** Changes a region's status and publishes it. */
+  showRegion(name: string, patch: Partial<RegionStatus>): void {
+    this.setRegion(name, patch);
+    this.publish();
+  }
+
+  /** A region stage's final state and undo stack, from its result or its failure's details. */
+  absorb(name: string, out: RegionOutcome): void {
+    this.regions.set(name, out.status);
+    this.addUndo(name, out.undo);
+  }
+
+  addUndo(name: string, undo: Undo[]): void {
+    this.undo.set(name, mergeUndo(this.undo.get(name) ?? [], undo));
+  }
+
+  regionPromoted(name: string, out: RegionOutcome): void {
+    this.absorb(name, out);
+    this.record('region-promoted', `${name} promoted`, { region: name });
+    this.publish();
+  }
+
+  /** A region stage that ended because the rollout stopped it. */
+  regionStopped(name: string, out: RegionOutcome | undefined): void {
+    if (out) this.absorb(name, out);
+    if (this.region(name).phase !== 'Cancelled') this.setRegion(name, { phase: 'Cancelled', reason: 'stopped by the rollout' });
+    this.publish();
+  }
+
+  /** A child's live report: its status (unless a saga owns it now), undo stack, pending approval and audit entries. */
+  report(report: RegionReport): void {
+    const name = report.status.name;
+    if (!this.regions.has(name)) return;
+    const saga = this.current === 'compensating' || this.current === 'needsAttention';
+    if (!saga || report.status.phase !== 'Cancelled') this.regions.set(name, report.status);
+    this.addUndo(name, report.undo);
+    if (report.pendingApproval) this.approvals.set(name, report.pendingApproval);
+    else this.approvals.delete(name);
+    this.audit.push(...report.audit);
+    this.publish();
+  }
+
+  /** The pause policy holds a failed region, its traffic already back on stable. */
+  hold(name: string, why: string): void {
+    this.held.set(name, 'waiting');
+    this.setRegion(name, { phase: 'Paused', weight: this.region(name).snapshot?.weight ?? 0, reason: `${why}; traffic moved back to stable, waiting for retry or abort` });
+    this.record('hold', `${name} held by the pause policy; retry runs its stage again, abort rolls everything back`, { region: name, data: { policy: 'pause' } });
+    this.publish();
+  }
+
+  /** A held region's wait is over; the operator's decision, when it was not an abort. */
+  releaseHold(name: string): HoldDecision | undefined {
+    const decision = this.held.get(name);
+    this.held.delete(name);
+    return decision;
+  }
+
+  // ---- the saga ----------------------------------------------------------------------------
+
+  sagaStarted(): void {
+    if (this.sagas.running++ === 0 && (this.current === 'running' || this.current === 'stopping')) this.afterSaga = this.current;
+    if (this.current !== 'needsAttention') this.current = 'compensating';
+  }
+
+  sagaPlanned(records: UndoRecord[]): void {
+    this.compensation = [...this.compensation, ...records];
+    const touched = [...new Set(records.map((r) => r.undo.region))];
+    this.record('rollback', `rolling back ${touched.join(', ') || 'nothing (no region was changed)'}, newest wave first`, { data: { regions: touched } });
+    this.publish();
+  }
+
+  /** An undo keeps failing: the saga waits for an operator's retry. */
+  sagaNeedsAttention(failed: UndoRecord[]): void {
+    this.sagas.waiting++;
+    this.current = 'needsAttention';
+    this.retries.delete('undo');
+    this.reason = `rollback incomplete: ${failed.map((r) => `${r.undo.region}: ${r.error}`).join('; ')}. Fix the cause, then run: meridian retry ${this.id} --by <you>`;
+    this.record('needs-attention', this.reason, { data: { failed: failed.map((r) => ({ region: r.undo.region, undo: r.undo.kind, error: r.error })) } });
+    this.publish();
+  }
+
+  retried(stage: 'undo' | 'contract'): boolean {
+    return this.retries.has(stage);
+  }
+
+  /** The saga takes the retry; it publishes when it next changes a region. */
+  sagaRetrying(): void {
+    if (--this.sagas.waiting > 0) return;
+    this.current = 'compensating';
+    this.reason = undefined;
+  }
+
+  sagaFinished(): void {
+    if (--this.sagas.running === 0 && this.current === 'compensating') this.current = this.afterSaga;
+    this.publish();
+  }
+
+  // ---- the contract ------------------------------------------------------------------------
+
+  contractStarted(why: string, data: Record<string, unknown>): void {
+    this.current = 'contracting';
+    this.record('contract', why, { data });
+    this.publish();
+  }
+
+  contractFailed(reason: string, failed: { region: string; error: string }[]): void {
+    this.current = 'contractPending';
+    this.retries.delete('contract');
+    this.reason = reason;
+    this.record('needs-attention', reason, { data: { failed } });
+    this.publish();
+  }
+
+  /** The contract stage takes a retry or an abort; it publishes when it next fails or ends. */
+  contractResumed(): void {
+    this.current = 'contracting';
+    this.reason = undefined;
+  }
+
+  // ---- publishing --------------------------------------------------------------------------
+
   /** Keeps the search attributes and the UI's current details in step with the state. */
-  sync(): void {
+  private publish(): void {
     const now = this.phase();
     if (this.searchAttributes && now !== this.lastPhase) upsertSearchAttributes([{ key: MeridianPhase, value: now }]);
     this.lastPhase = now;
@@ -146,37 +441,5 @@ export class RolloutState {
         .join('\n')
         .trim(),
     );
-  }
-
-  region(name: string): RegionStatus {
-    return this.regions.get(name)!;
-  }
-
-  setRegion(name: string, patch: Partial<RegionStatus>): void {
-    this.regions.set(name, { ...this.region(name), ...patch });
-  }
-
-  /** A region stage's final state and undo stack, from its result or its failure's details. */
-  absorb(name: string, out: RegionOutcome): void {
-    this.regions.set(name, out.status);
-    this.addUndo(name, out.undo);
-  }
-
-  addUndo(name: string, undo: Undo[]): void {
-    this.undo.set(name, mergeUndo(this.undo.get(name) ?? [], undo));
-  }
-
-  inFlight(): RegionStatus[] {
-    return [...this.regions.values()].filter((r) => IN_FLIGHT.has(r.phase) && !this.held.has(r.name));
-  }
-
-  /** Forwards an operator command to a running region stage; an undeliverable one goes to the audit trail. */
-  async command(region: string, cmd: RegionCommand): Promise<void> {
-    try {
-      await getExternalWorkflowHandle(regionWorkflowId(this.id, region)).signal(regionCommandSignal, cmd);
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-      this.record('command-undelivered', `${cmd.kind} could not reach ${region}: ${rootMessage(err)}`, { region });
-    }
   }
 }

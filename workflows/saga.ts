@@ -71,17 +71,14 @@ export class Saga {
   /** Undo every region in `scope`; returns once all undos are done, after any operator retries. */
   async compensate(scope: Set<string>): Promise<void> {
     const { s } = this;
-    s.compensating = true;
+    s.sagaStarted();
     await this.trafficCut;
     const groups = compensationPlan(
       s.order.map((n) => ({ region: n, wave: s.plan.regions[n]!.wave, undo: s.undo.get(n) ?? [] })),
       scope,
     );
     const records = groups.flat();
-    s.compensation = [...s.compensation, ...records];
-    const touched = [...new Set(records.map((r) => r.undo.region))];
-    s.record('rollback', `rolling back ${touched.join(', ') || 'nothing (no region was changed)'}, newest wave first`);
-    s.sync();
+    s.sagaPlanned(records);
     for (;;) {
       for (const group of groups) {
         const byRegion = new Map<string, UndoRecord[]>();
@@ -90,25 +87,18 @@ export class Saga {
       }
       const failed = records.filter((r) => r.outcome === 'failed');
       if (failed.length === 0) break;
-      s.needsAttention = true;
-      s.reason = `rollback incomplete: ${failed.map((r) => `${r.undo.region}: ${r.error}`).join('; ')}. Fix the cause, then run: meridian retry ${s.id} --by <you>`;
-      s.record('needs-attention', s.reason);
-      s.retryCompensation = false;
-      s.sync();
-      await condition(() => s.retryCompensation);
-      s.needsAttention = false;
-      s.reason = undefined;
+      s.sagaNeedsAttention(failed);
+      await condition(() => s.retried('undo'));
+      s.sagaRetrying();
       for (const r of failed) r.outcome = 'pending';
     }
-    s.compensating = false;
-    s.sync();
+    s.sagaFinished();
   }
 
   /** One region newest first; it stops at its first failure, since later undos assume earlier ones held. */
   private async undoRegion(name: string, records: UndoRecord[]): Promise<void> {
     const { s } = this;
-    s.setRegion(name, { phase: 'RollingBack', step: undefined });
-    s.sync();
+    s.showRegion(name, { phase: 'RollingBack', step: undefined });
     for (const rec of records) {
       if (rec.outcome === 'done') continue;
       rec.attempts += 1;
@@ -118,20 +108,18 @@ export class Saga {
         rec.error = undefined;
         rec.counts = countsOf(rec.undo, result);
         const counts = rec.counts ? `: found ${rec.counts.found}, fixed ${rec.counts.fixed}, ${rec.counts.remaining} remaining` : '';
-        s.record('undo', `${describeUndo(rec.undo)}${counts}`, { region: name, ...(rec.counts ? { data: { ...rec.counts } } : {}) });
+        s.record('undo', `${describeUndo(rec.undo)}${counts}`, { region: name, data: { undo: rec.undo.kind, ...(rec.counts ? { counts: { ...rec.counts } } : {}) } });
       } catch (err) {
         if (isCancellation(err)) throw err;
         rec.outcome = 'failed';
         rec.error = rootMessage(err);
         const why = `could not ${describeUndo(rec.undo)} (${rec.attempts} run${rec.attempts > 1 ? 's' : ''} of ${PRESETS.undo.retry.maximumAttempts} attempts): ${rec.error}`;
-        s.record('undo-failed', why, { region: name, data: { undo: rec.undo.kind } });
-        s.setRegion(name, { phase: 'NeedsAttention', reason: why });
-        s.sync();
+        s.record('undo-failed', why, { region: name, data: { undo: rec.undo.kind, attempts: rec.attempts, error: rec.error } });
+        s.showRegion(name, { phase: 'NeedsAttention', reason: why });
         return;
       }
     }
     const snapshot = s.region(name).snapshot;
-    s.setRegion(name, { phase: 'RolledBack', weight: snapshot?.weight ?? 0, reason: snapshot ? `back on ${snapshot.image}` : undefined });
-    s.sync();
+    s.showRegion(name, { phase: 'RolledBack', weight: snapshot?.weight ?? 0, reason: snapshot ? `back on ${snapshot.image}` : undefined });
   }
 }
