@@ -1,14 +1,16 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compilePlan, type RolloutPlan } from '../../domain/plan';
-import { rolloutSpec, type RolloutSpecInput } from '../../domain/spec';
-import type { RolloutStatus } from '../../domain/status';
+import type { RolloutPlan } from '../../domain/plan';
+import type { RolloutSpecInput } from '../../domain/spec';
+import { migrationChecksum } from '../../domain/stateful';
+import { FAILURE } from '../../domain/vocabulary';
 import { abortUpdate, approveUpdate, retryUpdate } from '../../workflows/definitions';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
+import { BREACH_IN_WAVE_2, FAST_STEPS, testPlan, wavePerRegion, type StepInput } from '../support/spec';
 import { fingerprint, freshDatabases, ledger, MIGRATIONS, RECIPE, sql, writeCanaryRows } from '../support/stateful';
-import { auditActions, expectRegions } from './assertions';
+import { auditDataOf, auditOf, regionOf } from '../support/status';
+import { everyRegion, expectFleet } from './assertions';
 import { startTimeSkipping } from './harness';
-import { BREACH_IN_WAVE_2, NEW_IMAGE, OLD_IMAGE } from './plans';
 import { withRollout, type RolloutRun } from './support';
 
 let env: TestWorkflowEnvironment;
@@ -22,29 +24,14 @@ afterAll(async () => {
 });
 
 const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
-const fast = { kind: 'analysis' as const, metrics: ['error_rate'], interval: '100ms', sustainedFor: '300ms', minSamples: 3 };
-const FAST_STEPS = [{ kind: 'setWeight' as const, weight: 10 }, fast, { kind: 'setWeight' as const, weight: 25 }, fast, { kind: 'setWeight' as const, weight: 50 }];
 /** The canary holds at 10% until the test approves, so the test can write the canary's rows meanwhile. */
-const GATED_STEPS = [{ kind: 'setWeight' as const, weight: 10 }, { kind: 'approval' as const, name: 'rows-written' }, ...FAST_STEPS.slice(1)];
+const GATED_STEPS: StepInput[] = [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'rows-written' }, ...FAST_STEPS.slice(1)];
 
 /** One region per wave, each on its own database named after the region. */
 function statefulPlan(databases: Record<string, string>, over: Partial<RolloutSpecInput> = {}, regions = REGIONS): RolloutPlan {
-  return compilePlan(
-    rolloutSpec.parse({
-      service: 'checkout',
-      version: '2.4.0',
-      image: NEW_IMAGE,
-      regions: regions.map((name) => ({ name, target: { kind: 'simulated', initial: { image: OLD_IMAGE } }, database: databases[name] })),
-      waves: regions.map((r, i) => ({ name: `wave-${i + 1}`, regions: [r] })),
-      metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
-      steps: FAST_STEPS,
-      bake: '1s',
-      simulation: { baseline: { error_rate: 0.004 }, faults: [] },
-      migrations: MIGRATIONS,
-      database: { lockTimeout: '2s', statementTimeout: '1m' },
-      reconciliations: [RECIPE],
-      ...over,
-    }),
+  return testPlan(
+    { migrations: MIGRATIONS, database: { lockTimeout: '2s', statementTimeout: '1m' }, reconciliations: [RECIPE], ...over },
+    { waves: wavePerRegion(regions), region: (name) => ({ database: databases[name] }) },
   );
 }
 
@@ -54,8 +41,6 @@ async function databasesFor(test: string, regions = REGIONS): Promise<{ names: R
   const byName = await freshDatabases(server, Object.values(names));
   return { names, urls: Object.fromEntries(regions.map((r) => [r, byName[names[r]!]!])) };
 }
-
-const region = (s: RolloutStatus, name: string) => s.regions.find((r) => r.name === name)!;
 
 /** Waits for the gate in `name`, writes `rows` canary rows into its database just after its canary went live, then approves. */
 async function writeRowsThenApprove(run: RolloutRun, name: string, url: string, rows: number): Promise<void> {
@@ -75,11 +60,11 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
       expect(failure, failure?.cause?.message).toBeUndefined();
       expect(status.phase).toBe('Succeeded');
       id = status.id;
-      const promoted = Math.max(...auditActions(status, 'region-promoted').map((a) => status.audit.indexOf(a as never)));
+      const promoted = Math.max(...auditOf(status, 'region-promoted').map((a) => status.audit.indexOf(a)));
       const contract = status.audit.findIndex((a) => a.action === 'contract');
       expect(contract, 'the contract starts after the last region was promoted').toBeGreaterThan(promoted);
       for (const r of REGIONS) {
-        expect(region(status, r).migrations?.map((m) => `${m.phase} ${m.id} ${m.action}`), r).toEqual([
+        expect(regionOf(status, r).migrations?.map((m) => `${m.phase} ${m.id} ${m.action}`), r).toEqual([
           'expand 001-add-discount applied',
           'expand 002-written-by-index applied',
           'contract 003-drop-legacy-note applied',
@@ -113,18 +98,28 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
     const plan = statefulPlan(names);
     const fleet = await withRollout(env, plan, async (run) => {
       const stuck = await run.until((st) => st.phase === 'NeedsAttention', 'the failed contract');
-      expect(stuck.reason).toMatch(/contract migrations failed: us-east-1: .*003-drop-legacy-note/);
-      expect(stuck.reason).toMatch(/the code is not rolled back/);
+      expect(auditOf(stuck, 'contract-failed').map((a) => a.region)).toEqual(['us-east-1']);
+      expect(auditOf(stuck, 'needs-attention')).toHaveLength(1);
+      const contracted = (st: typeof stuck, r: string) => (regionOf(st, r).migrations ?? []).filter((m) => m.phase === 'contract').map((m) => `${m.id} ${m.action}`);
+      expect(REGIONS.map((r) => [r, contracted(stuck, r)])).toEqual([
+        ['eu-west-1', ['003-drop-legacy-note applied']],
+        ['us-east-1', []],
+        ['ap-south-1', ['003-drop-legacy-note applied']],
+      ]);
+      // The code is not rolled back for a contract: every region keeps the new version.
       expect(stuck.regions.map((r) => r.phase)).toEqual(['Promoted', 'Promoted', 'Promoted']);
       expect(stuck.compensation).toEqual([]);
+      expectFleet(run.fleet, plan, everyRegion(plan, 'new'));
 
       await sql(urls['us-east-1']!, 'DROP VIEW legacy_notes');
       const retried = await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'dba' }] });
-      expect(retried.message).toBe('running the contract migrations again in the regions where they failed');
+      expect(retried.accepted).toBe(true);
       const { status } = await run.end();
       expect(status.phase).toBe('Succeeded');
+      expect(auditOf(status, 'retry')).toMatchObject([{ actor: 'dba' }]);
+      expect(contracted(status, 'us-east-1')).toEqual(['003-drop-legacy-note applied']);
     });
-    expectRegions(fleet, plan, Object.fromEntries(REGIONS.map((r) => [r, 'new' as const])));
+    expectFleet(fleet, plan, everyRegion(plan, 'new'));
     for (const r of REGIONS) {
       const rows = await ledger(urls[r]!);
       expect(rows.map((row) => row.id), r).toContain('003-drop-legacy-note');
@@ -152,14 +147,19 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
       const counts = (name: string) => status.compensation.find((c) => c.undo.region === name && c.undo.kind === 'reconcileData')!.counts;
       expect(counts('eu-west-1')).toEqual({ found: 20, fixed: 20, remaining: 0 });
       expect(counts('us-east-1')).toEqual({ found: 30, fixed: 30, remaining: 0 });
-      const audited = auditActions(status, 'undo').filter((a) => /reconcile data/.test(a.reason));
-      expect(audited.map((a) => `${a.region} ${a.reason}`).sort()).toEqual([
-        `eu-west-1 reconcile data on ${names['eu-west-1']} in eu-west-1: found 20, fixed 20, 0 remaining`,
-        `us-east-1 reconcile data on ${names['us-east-1']} in us-east-1: found 30, fixed 30, 0 remaining`,
-      ]);
-      expect(region(status, 'ap-south-1').migrations).toBeUndefined();
+      for (const r of ['eu-west-1', 'us-east-1']) {
+        const reconciled = status.compensation.find((c) => c.undo.region === r && c.undo.kind === 'reconcileData')!.undo;
+        expect(reconciled).toMatchObject({ database: names[r], recipe: RECIPE.name });
+      }
+      const audited = auditOf(status, 'undo').filter((a) => a.data?.undo === 'reconcileData');
+      expect(audited.map((a) => a.region).sort()).toEqual(['eu-west-1', 'us-east-1']);
+      expect(Object.fromEntries(audited.map((a) => [a.region, a.data!.counts]))).toEqual({
+        'eu-west-1': { found: 20, fixed: 20, remaining: 0 },
+        'us-east-1': { found: 30, fixed: 30, remaining: 0 },
+      });
+      expect(regionOf(status, 'ap-south-1').migrations).toBeUndefined();
     });
-    expectRegions(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'ap-south-1': 'untouched' });
+    expectFleet(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old' });
     for (const r of REGIONS) expect((await fingerprint(urls[r]!)).hash, `${r} schema`).toBe(before[r]!.hash);
     for (const r of ['eu-west-1', 'us-east-1']) {
       const rows = await sql<{ format: string; fix_count: number; n: string }>(
@@ -187,10 +187,12 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
       await sql(url, 'CREATE VIEW discounted AS SELECT id, discount FROM orders');
       await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'test', reason: 'stop' }] });
       const stuck = await run.until((s) => s.phase === 'NeedsAttention', 'NeedsAttention');
-      expect(stuck.reason).toMatch(/migration "001-add-discount" \(down\) failed on database "down-eu-west-1": ERROR 2BP01: cannot drop column discount of table orders because other objects depend on it/);
-      const failed = stuck.compensation.find((c) => c.outcome === 'failed')!;
-      expect(failed.undo.kind).toBe('revertMigrations');
-      expect(region(stuck, 'eu-west-1').phase).toBe('NeedsAttention');
+      const failed = stuck.compensation.filter((c) => c.outcome === 'failed');
+      expect(failed.map((c) => c.undo)).toMatchObject([{ kind: 'revertMigrations', database: 'down-eu-west-1', migrationIds: ['002-written-by-index', '001-add-discount'] }]);
+      // The error names the migration, its direction and PostgreSQL's own code.
+      expect(failed[0]!.error).toContain('migration "001-add-discount" (down) failed on database "down-eu-west-1": ERROR 2BP01');
+      expect(auditOf(stuck, 'undo-failed').map((a) => a.region)).toEqual(['eu-west-1']);
+      expect(regionOf(stuck, 'eu-west-1').phase).toBe('NeedsAttention');
       // 002 went first (newest first) and stays reverted; 001 is still applied.
       expect((await ledger(url)).map((l) => [l.id, l.reverted_at !== null])).toEqual([
         ['001-add-discount', false],
@@ -202,7 +204,7 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
       expect(status.compensation.every((c) => c.outcome === 'done')).toBe(true);
-      expect(auditActions(status, 'retry')).toHaveLength(1);
+      expect(auditOf(status, 'retry')).toHaveLength(1);
     });
     expect((await fingerprint(url)).hash).toBe(before.hash);
   }, 120_000);
@@ -216,7 +218,13 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
       await sql(url, 'CREATE TABLE scratch (id int)');
       await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'test', reason: 'stop' }] });
       const stuck = await run.until((s) => s.phase === 'NeedsAttention', 'NeedsAttention');
-      expect(stuck.reason).toMatch(/differs from before the expand after reverting 002-written-by-index, 001-add-discount: table scratch added/);
+      const failed = stuck.compensation.filter((c) => c.outcome === 'failed');
+      expect(failed.map((c) => c.undo)).toMatchObject([{ kind: 'revertMigrations', migrationIds: ['002-written-by-index', '001-add-discount'] }]);
+      expect(failed[0]!.error, 'the schema difference is spelled out').toContain('table scratch added');
+      expect((await ledger(url)).map((l) => [l.id, l.reverted_at !== null])).toEqual([
+        ['001-add-discount', true],
+        ['002-written-by-index', true],
+      ]);
       await sql(url, 'DROP TABLE scratch');
       await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'test' }] });
       expect((await run.end()).status.phase).toBe('RolledBack');
@@ -251,7 +259,7 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
     expect(rows.map((r) => r.id).sort()).toEqual(['a-001', 'a-002', 'b-001', 'b-002']);
   }, 120_000);
 
-  it('refuses a migration whose text changed since it was applied, and says so in the rollout reason', async () => {
+  it('refuses a migration whose text changed since it was applied, naming both checksums', async () => {
     const { names, urls } = await databasesFor('changed', ['eu-west-1']);
     const url = urls['eu-west-1']!;
     const first = statefulPlan(names, { reconciliations: [], migrations: MIGRATIONS.slice(0, 1), steps: [{ kind: 'setWeight', weight: 10 }] }, ['eu-west-1']);
@@ -264,8 +272,15 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
     await withRollout(env, second, async (run) => {
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      expect(status.reason).toMatch(/migration "001-add-discount" on database "changed-eu-west-1" changed since it was applied: ledger checksum [0-9a-f]{64}, spec checksum [0-9a-f]{64}.*Never edit an applied migration/);
-      expect(region(status, 'eu-west-1').phase).toBe('RolledBack');
+      const refused = auditOf(status, 'stage-error', 'eu-west-1');
+      expect(refused).toMatchObject([{ data: { failure: FAILURE.regionError } }]);
+      expect(refused[0]!.reason).toContain(
+        `migration "001-add-discount" on database "changed-eu-west-1" changed since it was applied: ` +
+          `ledger checksum ${migrationChecksum(MIGRATIONS[0]!.up)}, spec checksum ${migrationChecksum(edited[0]!.up)}`,
+      );
+      expect(status.reason, 'the rollout says why').toContain(refused[0]!.reason);
+      expect(regionOf(status, 'eu-west-1').phase).toBe('RolledBack');
+      expect(auditOf(status, 'migrate')).toEqual([]);
     });
     expect((await fingerprint(url)).hash).toBe(afterFirst.hash);
     expect((await ledger(url)).map((l) => [l.id, l.reverted_at])).toEqual([['001-add-discount', null]]);
