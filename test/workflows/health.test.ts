@@ -1,5 +1,6 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAILURE } from '../../domain/vocabulary';
 import { testPlan } from '../support/spec';
 import { auditDataOf, auditOf, regionOf } from '../support/status';
 import { everyRegion, expectFleet } from './assertions';
@@ -65,7 +66,7 @@ describe('health before any change, on the time-skipping server', () => {
       ]);
       // Rechecked every minute, it fails at the check that finds the 20m (counted from just before the first check) passed.
       expect(Date.parse(blocked[1]!.at) - Date.parse(blocked[0]!.at), 'it failed only once the blocker timed out').toBeGreaterThan(19 * 60_000);
-      expect(auditOf(status, 'region-failed').map((a) => a.region)).toEqual(['us-east-1']);
+      expect(auditOf(status, 'region-failed')).toMatchObject([{ region: 'us-east-1', data: { failure: FAILURE.unhealthyBeforeChange } }]);
       expect(regionOf(status, 'us-east-1').snapshot).toBeUndefined();
       expect(run.fleet.journal(plan.service, 'us-east-1').filter((j) => j.op !== 'snapshot')).toEqual([]);
     });

@@ -1,6 +1,7 @@
 import { abortSignal, abortUpdate, approveSignal, pauseUpdate, resumeUpdate, retryUpdate } from '../../workflows/definitions';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAILURE } from '../../domain/vocabulary';
 import { testPlan } from '../support/spec';
 import { auditOf, regionOf } from '../support/status';
 import { everyRegion, expectFleet, expectRejected } from './assertions';
@@ -35,7 +36,8 @@ describe('operator commands on the time-skipping server', () => {
       expect(res.accepted).toBe(true);
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', reason: 'customer reports' }]);
+      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', data: { reason: 'customer reports' } }]);
+      expect(auditOf(status, 'abort')[0]!.data?.alreadyRollingBack).toBeUndefined();
       expect(regionOf(status, 'ap-south-1').phase).toBe('Cancelled');
     });
     expectFleet(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'eu-central-1': 'old' });
@@ -51,11 +53,12 @@ describe('operator commands on the time-skipping server', () => {
     const fleet = await withRollout(env, plan, async (run) => {
       await run.until((s) => s.phase === 'RollingBack', 'the rollback');
       const res = await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'make it stop' }] });
-      expect(res.message).toMatch(/already rolling back/);
+      expect(res.accepted).toBe(true);
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
       expect(status.compensation.every((c) => c.outcome === 'done')).toBe(true);
-      expect(auditOf(status, 'abort')).toHaveLength(1);
+      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', data: { reason: 'make it stop', alreadyRollingBack: true } }]);
+      expect(auditOf(status, 'region-failed')).toMatchObject([{ region: 'us-east-1', data: { failure: FAILURE.analysisFailed } }]);
       await expectRejected(run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'again' }] }), /./);
     });
     expectFleet(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'eu-central-1': 'old' });
@@ -101,7 +104,7 @@ describe('operator commands on the time-skipping server', () => {
       await run.handle.signal(abortSignal, { by: 'oncall', reason: 'signalled' });
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', reason: 'signalled' }]);
+      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', data: { reason: 'signalled' } }]);
       expect(auditOf(status, 'approved')).toMatchObject([{ actor: 'alice', region: 'eu-west-1', data: { gate: 'go' } }]);
     });
     expectFleet(fleet, plan, everyRegion(plan, 'old'));

@@ -26,6 +26,7 @@ describe('compensation on the time-skipping server', () => {
       const { status, failure } = await run.end();
       expect(failure?.cause).toMatchObject({ type: FAILURE.rolledBack });
       expect(status.phase).toBe('RolledBack');
+      expect(auditOf(status, 'region-failed')).toMatchObject([{ region: 'us-east-1', data: { failure: FAILURE.analysisFailed } }]);
       const failed = auditOf(status, 'analysis-failed');
       expect(failed.map((a) => a.region)).toEqual(['us-east-1']);
       expect(failed[0]!.data).toMatchObject({ weight: 25, values: { error_rate: 0.08 }, metric: 'error_rate', value: 0.08, threshold: { max: 0.02 } });
@@ -88,7 +89,7 @@ describe('compensation on the time-skipping server', () => {
       await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'error budget burned' }] });
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', reason: 'error budget burned' }]);
+      expect(auditOf(status, 'abort')).toMatchObject([{ actor: 'oncall', data: { reason: 'error budget burned' } }]);
       expect(auditOf(status, 'rolled-back')).toHaveLength(1);
     });
     expectFleet(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old', 'eu-central-1': 'old' });
@@ -105,7 +106,7 @@ describe('compensation on the time-skipping server', () => {
       const restoreErrors = run.fleet.journal(plan.service, 'eu-west-1').filter((j) => j.op === 'restoreTraffic' && j.effect === 'failed');
       expect(restoreErrors.length).toBeGreaterThan(0);
       expect(failed[0]!.error, 'the undo keeps the fault it failed with').toBe(restoreErrors.at(-1)!.error);
-      expect(auditDataOf(stuck, 'undo-failed', 'eu-west-1')).toMatchObject([{ undo: 'restoreTraffic' }]);
+      expect(auditDataOf(stuck, 'undo-failed', 'eu-west-1')).toEqual([{ undo: 'restoreTraffic', attempts: failed[0]!.attempts, error: failed[0]!.error }]);
       expect(stuck.compensation.find((c) => c.undo.region === 'eu-west-1' && c.undo.kind === 'restoreWorkload')!.outcome).toBe('pending');
       expect(run.fleet.region(plan.service, 'eu-west-1')!.stable.image).toBe(plan.image);
 

@@ -87,6 +87,7 @@ describe('rolloutWorkflow on the time-skipping server', () => {
       expect(failure?.cause).toMatchObject({ type: FAILURE.rolledBack });
       expect(status.phase).toBe('RolledBack');
       expect(auditOf(status, 'approval-timeout')).toMatchObject([{ region: 'us-east-1', data: { gate: 'step-2', timeoutMs: 4 * 3_600_000, onTimeout: 'abort' } }]);
+      expect(auditOf(status, 'region-failed')).toMatchObject([{ region: 'us-east-1', data: { failure: FAILURE.approvalTimedOut } }]);
       expect(regionOf(status, 'eu-central-1').phase).toBe('Cancelled');
     });
     expectFleet(fleet, plan, { 'eu-west-1': 'old', 'us-east-1': 'old' });
