@@ -25,7 +25,7 @@ import {
 } from './definitions';
 import { registerOperatorHandlers } from './operator';
 import { PRESETS } from './presets';
-import { regionRolloutWorkflow } from './region';
+import { regionRolloutWorkflow } from './region/index';
 import { RolloutState } from './rollout-state';
 import { applyContract, contractRegions } from './contract';
 
