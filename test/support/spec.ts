@@ -33,7 +33,10 @@ const WAVES: RolloutSpecInput['waves'] = [
 export const BREACH_IN_WAVE_2 = 'us-east-1: error_rate 0.08 when weight >= 25';
 
 export interface Layout {
-  /** Regions by wave name, in wave order; the default is the five regions in three waves above. */
+  /**
+   * Regions by wave name, in wave order; the default is the five regions in three waves above. The
+   * spec's regions are the regions of its waves (of `over.waves` when the test gives them).
+   */
   waves?: Record<string, string[]>;
   /** What a region has beyond (or instead of) a simulated target that ran OLD_IMAGE: a database, another target. */
   region?: (name: string) => Partial<RegionInput>;
@@ -45,7 +48,7 @@ export interface Layout {
  */
 export function specInput(over: Partial<RolloutSpecInput> = {}, layout: Layout = {}): RolloutSpecInput {
   const waves = layout.waves ? Object.entries(layout.waves).map(([name, regions]) => ({ name, regions })) : WAVES;
-  const names = waves.flatMap((w) => w.regions);
+  const names = (over.waves ?? waves).flatMap((w) => w.regions);
   const spec: Record<string, unknown> = {
     service: 'checkout',
     version: '2.4.0',

@@ -3,20 +3,18 @@ import { compilePlan } from '../../domain/plan';
 import { rolloutSpec } from '../../domain/spec';
 import { describeStep, effectKey, gateName } from '../../domain/steps';
 import { specWarnings } from '../../domain/warnings';
+import { specInput } from '../support/spec';
 
-const spec = rolloutSpec.parse({
-  service: 'svc',
-  version: '1',
-  image: 'img@sha256:' + '0'.repeat(64),
-  regions: [
-    { name: 'a', target: { kind: 'simulated' }, steps: [{ kind: 'setWeight', weight: 5 }], bake: '1m' },
-    { name: 'b', target: { kind: 'simulated' } },
-    { name: 'c', target: { kind: 'simulated' } },
-  ],
-  waves: [{ regions: ['a', 'b'], steps: [{ kind: 'setWeight', weight: 50 }], bake: '2m', maxParallel: 1 }, { name: 'last', regions: ['c'] }],
-  steps: [{ kind: 'setWeight', weight: 25 }],
-  bake: '3m',
-});
+const spec = rolloutSpec.parse(
+  specInput(
+    {
+      waves: [{ regions: ['a', 'b'], steps: [{ kind: 'setWeight', weight: 50 }], bake: '2m', maxParallel: 1 }, { name: 'last', regions: ['c'] }],
+      steps: [{ kind: 'setWeight', weight: 25 }],
+      bake: '3m',
+    },
+    { region: (name) => (name === 'a' ? { steps: [{ kind: 'setWeight', weight: 5 }], bake: '1m' } : {}) },
+  ),
+);
 
 describe('compilePlan', () => {
   it('resolves steps and bake with region over wave over rollout', () => {

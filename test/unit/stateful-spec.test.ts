@@ -1,5 +1,4 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { compilePlan } from '../../domain/plan';
@@ -9,24 +8,29 @@ import { formatProblem, validateSpec } from '../../domain/validate';
 import { renderStatus } from '../../cli/render';
 import type { RolloutStatus } from '../../domain/status';
 import { loadSpec } from '../../client/spec-file';
+import { specInput, wavePerRegion } from '../support/spec';
+import { tempDir } from '../support/temp-dir';
 
-const base = (): any => ({
-  service: 'orders',
-  version: '2.4.0',
-  image: 'shop/orders:2.4.0',
-  regions: [
-    { name: 'eu-west-1', target: { kind: 'simulated' }, database: 'orders-eu' },
-    { name: 'us-east-1', target: { kind: 'simulated' }, database: 'orders-us' },
-  ],
-  waves: [{ regions: ['eu-west-1'] }, { regions: ['us-east-1'] }],
-  steps: [{ kind: 'setWeight', weight: 10 }],
-  migrations: [
-    { id: '001-add-discount', phase: 'expand', up: 'ALTER TABLE orders ADD COLUMN discount numeric', down: 'ALTER TABLE orders DROP COLUMN discount' },
-    { id: '002-drop-note', phase: 'contract', up: 'ALTER TABLE orders DROP COLUMN note', down: 'ALTER TABLE orders ADD COLUMN note text' },
-  ],
-  database: { lockTimeout: '3s' },
-  reconciliations: [{ name: 'v2-format', find: 'SELECT id AS key FROM orders', fix: 'UPDATE orders SET f = 1 WHERE id = ANY($1)', verify: 'SELECT 0' }],
-});
+const DATABASES: Record<string, string> = { 'eu-west-1': 'orders-eu', 'us-east-1': 'orders-us' };
+
+const base = (): any =>
+  specInput(
+    {
+      service: 'orders',
+      image: 'shop/orders:2.4.0',
+      steps: [{ kind: 'setWeight', weight: 10 }],
+      metrics: undefined,
+      bake: undefined,
+      simulation: undefined,
+      migrations: [
+        { id: '001-add-discount', phase: 'expand', up: 'ALTER TABLE orders ADD COLUMN discount numeric', down: 'ALTER TABLE orders DROP COLUMN discount' },
+        { id: '002-drop-note', phase: 'contract', up: 'ALTER TABLE orders DROP COLUMN note', down: 'ALTER TABLE orders ADD COLUMN note text' },
+      ],
+      database: { lockTimeout: '3s' },
+      reconciliations: [{ name: 'v2-format', find: 'SELECT id AS key FROM orders', fix: 'UPDATE orders SET f = 1 WHERE id = ANY($1)', verify: 'SELECT 0' }],
+    },
+    { waves: wavePerRegion(Object.keys(DATABASES)), region: (name) => ({ target: { kind: 'simulated' }, database: DATABASES[name] }) },
+  );
 
 const problems = (input: unknown) => {
   const r = validateSpec(input);
@@ -79,7 +83,7 @@ describe('stateful spec', () => {
 
 describe('migration files', () => {
   const write = (files: Record<string, string>) => {
-    const dir = mkdtempSync(join(tmpdir(), 'meridian-spec-'));
+    const dir = tempDir('meridian-spec-');
     for (const [name, text] of Object.entries(files)) {
       mkdirSync(join(dir, name, '..'), { recursive: true });
       writeFileSync(join(dir, name), text);

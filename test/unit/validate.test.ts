@@ -4,32 +4,29 @@ import { describe, expect, it } from 'vitest';
 import { parseSpecText } from '../../domain/parse';
 import { formatProblem, validateSpec } from '../../domain/validate';
 import { formatProblems, loadSpec } from '../../client/spec-file';
+import { specInput } from '../support/spec';
 
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/specs/${name}`, import.meta.url));
 const demoPath = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
 
 type Raw = any;
 
+/** Two simulated regions in two waves, written as a user would: no simulation, no bake, a tag. */
 function base(): Raw {
-  return {
-    service: 'checkout',
-    version: '1.0.0',
-    image: 'shop/checkout:1.0.0',
-    regions: [
-      { name: 'eu-west-1', target: { kind: 'simulated' } },
-      { name: 'us-east-1', target: { kind: 'simulated' } },
-    ],
-    waves: [
-      { name: 'canary', regions: ['eu-west-1'] },
-      { name: 'rest', regions: ['us-east-1'] },
-    ],
-    metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
-    steps: [
-      { kind: 'setWeight', weight: 10 },
-      { kind: 'analysis', metrics: ['error_rate'], sustainedFor: '1m' },
-      { kind: 'setWeight', weight: 50 },
-    ],
-  };
+  return specInput(
+    {
+      version: '1.0.0',
+      image: 'shop/checkout:1.0.0',
+      steps: [
+        { kind: 'setWeight', weight: 10 },
+        { kind: 'analysis', metrics: ['error_rate'], sustainedFor: '1m' },
+        { kind: 'setWeight', weight: 50 },
+      ],
+      bake: undefined,
+      simulation: undefined,
+    },
+    { waves: { canary: ['eu-west-1'], rest: ['us-east-1'] }, region: () => ({ target: { kind: 'simulated' } }) },
+  );
 }
 
 function problemsOf(input: unknown): string[] {
