@@ -121,7 +121,8 @@ const audit = (entry: AuditRecord): Effect => ({ kind: 'audit', entry });
 const PUBLISH: Effect = { kind: 'publish' };
 const reply = (message: string): Effect => ({ kind: 'reply', message });
 
-const ROLLING_BACK: ReadonlySet<RolloutMode> = new Set(['stopping', 'compensating', 'needsAttention']);
+/** The saga runs or waits: an abort changes nothing, a pause is refused. */
+const IN_SAGA: ReadonlySet<RolloutMode> = new Set(['compensating', 'needsAttention']);
 
 /** What `command` does in `mode`: a refusal in the words an operator reads, or the effects in order. */
 export function decide(mode: RolloutMode, command: OperatorCommand, ctx: CommandContext): Decision {
@@ -175,7 +176,7 @@ function abort(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'abort' 
   const problem = ended(mode, ctx);
   if (problem) return refuse(problem);
   const request: AbortRequest = { reason: cmd.reason, by: cmd.by };
-  if (ctx.aborted || mode === 'compensating' || mode === 'needsAttention') {
+  if (ctx.aborted || IN_SAGA.has(mode)) {
     return {
       effects: [
         audit({ action: 'abort', actor: cmd.by, reason: `${cmd.reason} (already rolling back; compensation continues)`, data: { reason: cmd.reason, alreadyRollingBack: true } }),
@@ -189,6 +190,8 @@ function abort(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'abort' 
       effects: [
         { kind: 'abandonContract', abort: request },
         recorded,
+        { kind: 'cutTraffic' },
+        { kind: 'cancelWave' },
         PUBLISH,
         reply(
           mode === 'contractPending'
@@ -214,7 +217,7 @@ function pause(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'pause' 
   if (!cmd.by) return refuse('pause needs "by"');
   const problem = ended(mode, ctx);
   if (problem) return refuse(problem);
-  if (ROLLING_BACK.has(mode) || ctx.aborted) return refuse('rollout is rolling back; a rollback cannot be paused');
+  if (IN_SAGA.has(mode) || ctx.aborted) return refuse('rollout is rolling back; a rollback cannot be paused');
   if (ctx.paused) return refuse('rollout is already paused');
   const command: RegionCommand = { kind: 'pause', by: cmd.by, reason: cmd.reason };
   return {

@@ -76,10 +76,13 @@ export class RolloutState {
   private current: RolloutMode = 'starting';
   private operatorPause?: { by: string; reason?: string };
   private abortRequest?: AbortRequest;
-  /** Sagas under way and waiting for a retry: rollback-region runs one per failed region, maybe several at once. */
-  private readonly sagas = { running: 0, waiting: 0 };
-  /** The mode the last saga to finish returns to. */
+  /**
+   * The modes a saga returns to. Rollback-region runs one saga per failed region, and they may
+   * overlap: the first saga to finish returns the rollout to `afterSaga`, and a retry returns it to
+   * `afterAttention` (compensating while a saga still runs). So the phase reads as it always has.
+   */
   private afterSaga: 'running' | 'stopping' = 'running';
+  private afterAttention: 'running' | 'stopping' | 'compensating' = 'compensating';
   /** An operator's retry, kept for the stage that waits on it (the saga or the contract) until it waits again. */
   private readonly retries = new Set<'undo' | 'contract'>();
   private ended?: RolloutPhase;
@@ -126,7 +129,7 @@ export class RolloutState {
     return derivePhase({
       started: mode !== 'starting',
       ended: this.ended,
-      compensating: mode === 'compensating' || mode === 'needsAttention',
+      compensating: this.sagaRuns(),
       needsAttention: mode === 'needsAttention' || mode === 'contractPending',
       paused: this.paused,
       regions: [...this.regions.values()],
@@ -281,7 +284,8 @@ export class RolloutState {
 
   private enterStopping(): void {
     if (this.current === 'running') this.current = 'stopping';
-    else if (this.sagas.running > 0) this.afterSaga = 'stopping';
+    this.afterSaga = 'stopping';
+    if (this.afterAttention === 'running') this.afterAttention = 'stopping';
   }
 
   end(phase: RolloutPhase, reason: string, action: AuditAction): void {
@@ -338,8 +342,7 @@ export class RolloutState {
   report(report: RegionReport): void {
     const name = report.status.name;
     if (!this.regions.has(name)) return;
-    const saga = this.current === 'compensating' || this.current === 'needsAttention';
-    if (!saga || report.status.phase !== 'Cancelled') this.regions.set(name, report.status);
+    if (!this.sagaRuns() || report.status.phase !== 'Cancelled') this.regions.set(name, report.status);
     this.addUndo(name, report.undo);
     if (report.pendingApproval) this.approvals.set(name, report.pendingApproval);
     else this.approvals.delete(name);
@@ -364,9 +367,18 @@ export class RolloutState {
 
   // ---- the saga ----------------------------------------------------------------------------
 
+  /** A saga runs, or waits for a retry while another still runs. */
+  private sagaRuns(): boolean {
+    return this.current === 'compensating' || (this.current === 'needsAttention' && this.afterAttention === 'compensating');
+  }
+
   sagaStarted(): void {
-    if (this.sagas.running++ === 0 && (this.current === 'running' || this.current === 'stopping')) this.afterSaga = this.current;
-    if (this.current !== 'needsAttention') this.current = 'compensating';
+    if (this.current === 'running' || this.current === 'stopping') {
+      this.afterSaga = this.current;
+      this.current = 'compensating';
+    } else if (this.current === 'needsAttention') {
+      this.afterAttention = 'compensating';
+    }
   }
 
   sagaPlanned(records: UndoRecord[]): void {
@@ -378,7 +390,7 @@ export class RolloutState {
 
   /** An undo keeps failing: the saga waits for an operator's retry. */
   sagaNeedsAttention(failed: UndoRecord[]): void {
-    this.sagas.waiting++;
+    if (this.current !== 'needsAttention') this.afterAttention = this.current === 'stopping' || this.current === 'running' ? this.current : 'compensating';
     this.current = 'needsAttention';
     this.retries.delete('undo');
     this.reason = `rollback incomplete: ${failed.map((r) => `${r.undo.region}: ${r.error}`).join('; ')}. Fix the cause, then run: meridian retry ${this.id} --by <you>`;
@@ -392,13 +404,13 @@ export class RolloutState {
 
   /** The saga takes the retry; it publishes when it next changes a region. */
   sagaRetrying(): void {
-    if (--this.sagas.waiting > 0) return;
-    this.current = 'compensating';
+    if (this.current === 'needsAttention') this.current = this.afterAttention;
     this.reason = undefined;
   }
 
   sagaFinished(): void {
-    if (--this.sagas.running === 0 && this.current === 'compensating') this.current = this.afterSaga;
+    if (this.current === 'compensating') this.current = this.afterSaga;
+    else if (this.current === 'needsAttention') this.afterAttention = this.afterSaga;
     this.publish();
   }
 

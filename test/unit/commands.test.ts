@@ -74,14 +74,14 @@ const effectsOf = (d: Decision): Effect[] => {
 const APPROVE = ['clearApproval', 'audit:approve', 'eu-central-1<-approve', 'publish', 'reply'];
 const ABORT = ['stop:abort', 'audit:abort', 'cutTraffic', 'cancelWave', 'publish', 'reply'];
 const ABORT_DURING_SAGA = ['audit:abort', 'reply'];
-const ABANDON_CONTRACT = ['abandonContract', 'audit:abort', 'publish', 'reply'];
+const ABANDON_CONTRACT = ['abandonContract', 'audit:abort', 'cutTraffic', 'cancelWave', 'publish', 'reply'];
 const PAUSE = ['pause', 'audit:pause', 'publish', 'us-east-1<-pause', 'eu-central-1<-pause', 'reply'];
 
 describe('the command table, every mode × command', () => {
   const quiet: Record<RolloutMode, Record<CommandKind, Cell>> = {
     starting: { approve: APPROVE, abort: ABORT, pause: PAUSE, resume: REFUSED, retry: REFUSED },
     running: { approve: APPROVE, abort: ABORT, pause: PAUSE, resume: REFUSED, retry: REFUSED },
-    stopping: { approve: APPROVE, abort: ABORT, pause: REFUSED, resume: REFUSED, retry: REFUSED },
+    stopping: { approve: APPROVE, abort: ABORT, pause: PAUSE, resume: REFUSED, retry: REFUSED },
     compensating: { approve: APPROVE, abort: ABORT_DURING_SAGA, pause: REFUSED, resume: REFUSED, retry: REFUSED },
     needsAttention: { approve: APPROVE, abort: ABORT_DURING_SAGA, pause: REFUSED, resume: REFUSED, retry: ['audit:retry', 'retryUndo', 'publish', 'reply'] },
     contracting: { approve: APPROVE, abort: ABANDON_CONTRACT, pause: PAUSE, resume: REFUSED, retry: REFUSED },
@@ -105,7 +105,7 @@ describe('the command table, every mode × command', () => {
   const waiting: Record<RolloutMode, Record<CommandKind, Cell>> = {
     starting: { approve: APPROVE, abort: ABORT, pause: PAUSE_WAITING, resume, retry: retryWith() },
     running: { approve: APPROVE, abort: ABORT, pause: PAUSE_WAITING, resume, retry: retryWith() },
-    stopping: { approve: APPROVE, abort: ABORT, pause: REFUSED, resume, retry: retryWith() },
+    stopping: { approve: APPROVE, abort: ABORT, pause: PAUSE_WAITING, resume, retry: retryWith() },
     compensating: { approve: APPROVE, abort: ABORT_DURING_SAGA, pause: REFUSED, resume, retry: retryWith() },
     needsAttention: { approve: APPROVE, abort: ABORT_DURING_SAGA, pause: REFUSED, resume, retry: retryWith('retryUndo') },
     contracting: { approve: APPROVE, abort: ABANDON_CONTRACT, pause: PAUSE_WAITING, resume, retry: retryWith() },
