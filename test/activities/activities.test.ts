@@ -1,11 +1,10 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet, type MetricProvider } from '../../activities';
 import type { PreflightInput, RegionRef, RolloutActivities } from '../../activities/types';
 import type { MetricSpec, Target } from '../../domain/spec';
+import { tempDir } from '../support/temp-dir';
 
 const rolloutId = 'rollout/checkout/2.4.0';
 const image = 'registry.example.com/shop/checkout@sha256:abc';
@@ -17,11 +16,10 @@ let dir: string;
 let fleet: SimulatedFleet;
 let activities: RolloutActivities;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-activities-'));
+  dir = tempDir('meridian-activities-');
   fleet = new SimulatedFleet(join(dir, 'fleet.json'));
   activities = createActivities({ fleet });
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function preflightInput(overrides: Partial<PreflightInput> = {}): PreflightInput {
   return {

@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet, type MetricProvider } from '../../activities';
 import type { AnalysisInput, AnalysisProgress, RolloutActivities } from '../../activities/types';
 import type { AnalysisStep, MetricSpec } from '../../domain/spec';
+import { tempDir } from '../support/temp-dir';
 
 const rolloutId = 'rollout/checkout/2.4.0';
 const errorRate: MetricSpec = { name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 };
@@ -21,11 +20,10 @@ let dir: string;
 let fleet: SimulatedFleet;
 let activities: RolloutActivities;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-analysis-'));
+  dir = tempDir('meridian-analysis-');
   fleet = new SimulatedFleet(join(dir, 'fleet.json'));
   activities = createActivities({ fleet });
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function step(overrides: Partial<AnalysisStep> = {}): AnalysisStep {
   return {

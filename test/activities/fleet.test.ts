@@ -1,11 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import type { RegionRef } from '../../activities/types';
 import { parseFaults } from '../../domain/faults';
+import { tempDir } from '../support/temp-dir';
 
 const NEW = { image: 'registry.example.com/shop/checkout@sha256:abc', config: { FEATURE: 'on' } };
 const OLD = 'registry.example.com/shop/checkout:2.3.1';
@@ -13,10 +13,9 @@ const OLD = 'registry.example.com/shop/checkout:2.3.1';
 let dir: string;
 let file: string;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-fleet-'));
+  dir = tempDir('meridian-fleet-');
   file = join(dir, 'nested', 'fleet.json');
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function ref(region: string, step: string, initial = true): RegionRef {
   return {

@@ -1,13 +1,12 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { TargetDriver } from '../../activities/drivers';
 import { SimulatedFleet, withSimulatedMetrics } from '../../activities/fleet';
 import type { RegionRef } from '../../activities/types';
 import { parseFaults } from '../../domain/faults';
 import type { Target } from '../../domain/spec';
 import type { KnownGood } from '../../domain/status';
+import { tempDir } from '../support/temp-dir';
 
 const rolloutId = 'rollout/checkout/2.4.0';
 const image = 'registry.example.com/shop/checkout@sha256:abc';
@@ -24,10 +23,9 @@ const known: KnownGood = { image: 'registry.example.com/shop/checkout:2.3.1', co
 let dir: string;
 let fleet: SimulatedFleet;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-simulated-metrics-'));
+  dir = tempDir('meridian-simulated-metrics-');
   fleet = new SimulatedFleet(join(dir, 'fleet.json'));
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function ref(step: string, target: Target = cluster): RegionRef {
   return { rolloutId, service: 'checkout', region: 'eu-west-1', target, key: `${rolloutId}/eu-west-1/${step}` };

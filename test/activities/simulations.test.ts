@@ -1,12 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger } from '@temporalio/worker';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActivities, SimulatedFleet } from '../../activities';
 import type { AnalysisInput, AnalysisProgress, PreflightInput, RolloutActivities } from '../../activities/types';
 import type { MetricSpec } from '../../domain/spec';
+import { tempDir } from '../support/temp-dir';
 
 const rolloutId = 'rollout/checkout/2.4.0';
 const image = 'registry.example.com/shop/checkout@sha256:abc';
@@ -19,9 +18,8 @@ const target = { kind: 'simulated' } as const;
 
 let dir: string;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-simulations-'));
+  dir = tempDir('meridian-simulations-');
 });
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 /** One worker process: its own fleet object over a fleet file, and the activities over it. */
 function worker(file = 'fleet.json'): { fleet: SimulatedFleet; activities: RolloutActivities } {

@@ -1,13 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet } from '../../activities';
 import type { MetricContext } from '../../activities/metrics/provider';
 import { queryWeb, readJsonPath, webProvider } from '../../activities/metrics/web';
 import { metric as metricSchema, webProvider as webSchema, type MetricSpec, type WebProviderSpec } from '../../domain/spec';
+import { tempFile } from '../support/temp-dir';
 
 const ctx: MetricContext = { rolloutId: 'rollout/checkout/2.4.0', service: 'checkout', region: 'eu west/1', version: '2.4.0', role: 'canary' };
 
@@ -102,30 +100,25 @@ describe('web provider', () => {
 
 describe('the default provider registry', () => {
   it('knows prometheus and web, and preflight asks each Prometheus of a metric whether it is ready', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meridian-web-'));
-    try {
-      const activities = createActivities({ fleet: new SimulatedFleet(join(dir, 'fleet.json')) });
-      const closed = await closedPort();
-      const problems = await activities.preflight({
-        rolloutId: 'rollout/checkout/2.4.0',
-        service: 'checkout',
-        image: 'checkout:2.4.0',
-        regions: [{ name: 'eu-west-1', target: { kind: 'simulated' } }],
-        metrics: [
-          metric(web('/metrics/{{region}}/{{version}}', '$.data.value')),
-          { ...metric(webSchema.parse({ type: 'web', url: 'http://127.0.0.1:1/', jsonPath: '$' })), name: 'other' },
-          {
-            name: 'errors',
-            provider: { type: 'prometheus', address: `http://127.0.0.1:${closed}`, query: 'up', timeout: 2_000 },
-          } as MetricSpec,
-        ],
-      });
-      expect(problems).toEqual([
-        { message: `metric "errors": provider "prometheus" is offline (prometheus at http://127.0.0.1:${closed} is not reachable: connection refused)` },
-      ]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const activities = createActivities({ fleet: new SimulatedFleet(tempFile('fleet.json', 'meridian-web-')) });
+    const closed = await closedPort();
+    const problems = await activities.preflight({
+      rolloutId: 'rollout/checkout/2.4.0',
+      service: 'checkout',
+      image: 'checkout:2.4.0',
+      regions: [{ name: 'eu-west-1', target: { kind: 'simulated' } }],
+      metrics: [
+        metric(web('/metrics/{{region}}/{{version}}', '$.data.value')),
+        { ...metric(webSchema.parse({ type: 'web', url: 'http://127.0.0.1:1/', jsonPath: '$' })), name: 'other' },
+        {
+          name: 'errors',
+          provider: { type: 'prometheus', address: `http://127.0.0.1:${closed}`, query: 'up', timeout: 2_000 },
+        } as MetricSpec,
+      ],
+    });
+    expect(problems).toEqual([
+      { message: `metric "errors": provider "prometheus" is offline (prometheus at http://127.0.0.1:${closed} is not reachable: connection refused)` },
+    ]);
   });
 });
 
