@@ -32,7 +32,10 @@ export interface Approval {
   comment?: string;
 }
 
-/** An operator's go-ahead for a region waiting on a human: the way it came and who gave it. */
+/**
+ * An operator's go-ahead for a region waiting on a human (drift, an inconclusive analysis): the way
+ * it came and who gave it. `acceptDrift` comes as `resume`.
+ */
 export interface GoAhead {
   via: 'resume' | 'retry';
   by: string;
@@ -153,7 +156,8 @@ export class RegionStage {
 
   /**
    * Shows the region in the Temporal UI and signals its live state, with the audit entries since
-   * the last report, to the parent. Every report of the stage goes through here.
+   * the last report, to the parent. Every report of the stage goes through here, so reporting less
+   * (skipping a report that changes nothing) is a change to this method alone.
    */
   async report(): Promise<void> {
     const s = this.state;
