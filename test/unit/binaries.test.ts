@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -11,6 +11,7 @@ import {
   temporalExecutable,
   testServerExecutable,
 } from '../../lib/binaries';
+import { tempDir } from '../support/temp-dir';
 
 let root: string;
 
@@ -30,7 +31,7 @@ function file(folder: string, name: string, executable: boolean): string {
 const saved = { ...process.env };
 
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'meridian-bin-'));
+  root = tempDir('meridian-bin-');
 });
 
 afterEach(() => {

@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CommanderError } from 'commander';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RolloutCommandError } from '../../client/rollout-client';
 import { ConnectionFailedError } from '../../client/connection';
 import { compilePlan } from '../../domain/plan';
@@ -18,10 +17,10 @@ import { faultRegions } from '../../cli/demo';
 import { parseScenario, rehearsalPlan } from '../../cli/rehearse';
 import { judge } from '../../cli/scenario';
 import { parse } from 'yaml';
+import { tempDir } from '../support/temp-dir';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const scratch = mkdtempSync(join(tmpdir(), 'meridian-cli-'));
-afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+const scratch = tempDir('meridian-cli-');
 
 function withoutTemporalEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TEMPORAL_')));
