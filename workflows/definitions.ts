@@ -93,7 +93,8 @@ export interface RegionReport {
   status: RegionStatus;
   pendingApproval?: PendingApproval;
   audit: AuditEntry[];
-  undo: Undo[];
+  /** The stage's undo stack; left out of a coalesced report when it has not changed since the last. */
+  undo?: Undo[];
 }
 export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
 

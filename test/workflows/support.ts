@@ -4,7 +4,7 @@ import type { Worker } from '@temporalio/worker';
 import { SimulatedFleet } from '../../activities/fleet';
 import type { RolloutPlan } from '../../domain/plan';
 import type { RolloutStatus } from '../../domain/status';
-import { statusQuery } from '../../workflows/definitions';
+import { RolloutClient } from '../../client/rollout-client';
 import { rolloutWorkflow } from '../../workflows';
 import { startTestWorker, tempFleetFile } from './harness';
 
@@ -39,7 +39,9 @@ export async function withRollout(
       workflowId: id,
       args: [{ plan, startedBy: 'test', searchAttributes: false, analysisChunkMs: opts.analysisChunkMs }],
     });
-    const status = () => handle.query(statusQuery);
+    // As operators see it: the rollout's state with each running stage's live figures.
+    const rollouts = new RolloutClient(env.client);
+    const status = () => rollouts.status(id);
     const run: RolloutRun = {
       handle,
       fleet,

@@ -18,6 +18,7 @@ import { bake, deployCanary, promote, snapshot } from './workload';
 export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionOutcome> {
   const stage = new RegionStage(input);
   stage.listen();
+  stage.coalesceReports(patched('coalesced-reports'));
   try {
     await waitForWindow(stage);
     if (!input.knownGood && patched('alarm-blocker')) await waitForHealth(stage);

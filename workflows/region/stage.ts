@@ -155,14 +155,33 @@ export class RegionStage {
   }
 
   /**
-   * Shows the region in the Temporal UI and signals its live state, with the audit entries since
-   * the last report, to the parent. Every report of the stage goes through here, so reporting less
-   * (skipping a report that changes nothing) is a change to this method alone.
+   * Reports that skip what the parent does not act on. The parent needs a region's phase, reason,
+   * drift, pending approval and undo stack to decide (approve, pause, resume, abort, the saga's
+   * traffic cut); weight, step and analysis progress are read live from this stage by the client,
+   * so a report that changes none of the former is left out and its audit entries go with the next.
+   */
+  private coalesce = false;
+  private lastReport?: string;
+  private reportedUndo = -1;
+
+  /** Turns coalesced reports on; called once at the stage's start, behind its `patched()` marker. */
+  coalesceReports(on: boolean): void {
+    this.coalesce = on;
+  }
+
+  /**
+   * Shows the region in the Temporal UI and signals what the parent acts on, with the audit
+   * entries since the last report. Every report of the stage goes through here.
    */
   async report(): Promise<void> {
     const s = this.state;
     const step = s.step ? ` · step ${s.step.index + 1}/${s.step.total} ${s.step.description}` : '';
     setCurrentDetails(`**${this.name}** ${s.phase} at ${s.weight}%${step}${s.reason ? `\n\n${s.reason}` : ''}`);
+    const decisive = JSON.stringify([s.phase, s.reason, s.drift, s.waitingUntil, this.pendingApproval, this.undoStack.length]);
+    if (this.coalesce && decisive === this.lastReport) return;
+    this.lastReport = decisive;
+    const undoChanged = this.undoStack.length !== this.reportedUndo;
+    this.reportedUndo = this.undoStack.length;
     const fresh = this.entries.slice(this.reported);
     this.reported = this.entries.length;
     try {
@@ -170,7 +189,7 @@ export class RegionStage {
         status: { ...s },
         pendingApproval: this.pendingApproval,
         audit: fresh,
-        undo: this.undoStack,
+        ...(this.coalesce && !undoChanged ? {} : { undo: this.undoStack }),
       });
     } catch (err) {
       if (isCancellation(err)) throw err;
