@@ -1,4 +1,4 @@
-import type { DriftReport, Undo, Verdict } from './status';
+import type { DriftReport, ReconcileCounts, Undo, Verdict } from './status';
 
 /**
  * Meridian's vocabulary, defined once: every audit action and every failure type a workflow or an
@@ -141,6 +141,7 @@ export interface AuditData {
   'region-failed': { failure?: FailureType };
   abort: { reason: string; alreadyRollingBack?: boolean };
   'undo-failed': { undo: Undo['kind']; attempts: number; error: string };
+  undo: { undo: Undo['kind']; counts?: ReconcileCounts };
 }
 
 /** An audit entry's data read as `action`'s, or undefined when the entry is another action's. */

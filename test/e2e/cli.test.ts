@@ -1,12 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import { startDevServer, type DevServer } from '../../worker/dev-server';
 import { freePort, startWorkerProcess } from '../support/processes';
 import type { RolloutStatus } from '../../domain/status';
+import { regionOf } from '../support/status';
+import { tempDir } from '../support/temp-dir';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const OLD = 'registry.test/shop/cart:1.0.0';
@@ -63,7 +64,7 @@ async function until(id: string, predicate: (s: RolloutStatus) => boolean, what:
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-e2e-'));
+  dir = tempDir('meridian-e2e-');
   fleetFile = join(dir, 'fleet.json');
   server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
 });
@@ -113,7 +114,7 @@ describe('end to end on the real dev server, through the CLI', () => {
 
     const gate = await until(id, (s) => s.pendingApprovals.length > 0, 'the go-live gate');
     expect(gate.phase).toBe('AwaitingApproval');
-    expect(gate.regions.find((r) => r.name === 'eu-west-1')!.weight).toBe(20);
+    expect(regionOf(gate, 'eu-west-1').weight).toBe(20);
 
     const refused = await cli(['approve', id, '--region', 'eu-west-1', '--by', 'mallory']);
     expect(refused.code).toBe(6);

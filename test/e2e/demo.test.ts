@@ -1,6 +1,4 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
@@ -9,6 +7,7 @@ import { paths } from '../../activities/kubernetes/objects';
 import { DEMO_FLEET_FILE } from '../../cli/demo';
 import { DEMO_NAMESPACE, readTestbed, stopTestbed } from '../../testbed';
 import { freePort } from '../support/processes';
+import { tempDir } from '../support/temp-dir';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const NEW = 'registry.example.com/shop/checkout@sha256:4f1c9a3b2e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b';
@@ -20,7 +19,7 @@ const REGIONS = ['eu-west-1', 'us-east-1', 'eu-central-1', 'ap-south-1', 'ap-nor
 async function demo(extra: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; uiPort: number }> {
   const port = await freePort();
   const uiPort = await freePort();
-  const db = join(mkdtempSync(join(tmpdir(), 'meridian-demo-')), 'temporal.db');
+  const db = join(tempDir('meridian-demo-'), 'temporal.db');
   const args = ['--import', 'tsx', 'cli/main.ts', 'demo', '--port', String(port), '--ui-port', String(uiPort), '--db-file', db, ...extra];
   return new Promise((resolve) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, CI: 'true', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -61,7 +60,7 @@ describe('npm run demo', () => {
   });
 
   it('--kubernetes runs the demo on the local test bed and rolls the clusters back to what they ran', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'meridian-demo-testbed-'));
+    const dir = tempDir('meridian-demo-testbed-');
     try {
       const { code, out } = await demo(['--kubernetes'], { MERIDIAN_TESTBED_DIR: dir });
       expect(code, out).toBe(0);

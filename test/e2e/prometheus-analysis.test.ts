@@ -2,9 +2,10 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutSpecInput } from '../../domain/spec';
 import { resumeUpdate } from '../../workflows/definitions';
-import { auditActions, expectRegions } from '../workflows/assertions';
+import { expectFleet } from '../workflows/assertions';
 import { startTimeSkipping } from '../workflows/harness';
-import { testPlan } from '../workflows/plans';
+import { testPlan } from '../support/spec';
+import { auditOf, regionOf } from '../support/status';
 import { withRollout } from '../workflows/support';
 import { startDemoService, type DemoService } from '../support/demo-service';
 import { startLoad, type Load } from '../support/load';
@@ -67,11 +68,11 @@ describe('analysis on a real Prometheus, through Temporal', () => {
     const fleet = await withRollout(env, p, async (run) => {
       const { status } = await run.end();
       expect(status.phase).toBe('Succeeded');
-      const passed = auditActions(status, 'analysis-passed');
+      const passed = auditOf(status, 'analysis-passed');
       expect(passed).toHaveLength(1);
       expect(passed[0]!.reason).toMatch(/healthy for \d+(\.\d+)?s of 3s/);
     });
-    expectRegions(fleet, p, { 'eu-west-1': 'new' });
+    expectFleet(fleet, p, { 'eu-west-1': 'new' });
   });
 
   it('a canary with 5% errors fails on PromQL and is rolled back', async () => {
@@ -81,10 +82,12 @@ describe('analysis on a real Prometheus, through Temporal', () => {
     const fleet = await withRollout(env, p, async (run) => {
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
-      const failed = status.audit.find((a) => a.action === 'analysis-failed')!;
-      expect(failed.reason).toMatch(/error_rate 0\.0[4-6]\d* > max 0\.02/);
+      const failed = auditOf(status, 'analysis-failed');
+      expect(failed).toMatchObject([{ region: 'eu-west-1', data: { metric: 'error_rate', threshold: { max: 0.02 } } }]);
+      expect(failed[0]!.data!.value).toBeGreaterThanOrEqual(0.04);
+      expect(failed[0]!.data!.value).toBeLessThan(0.07);
     });
-    expectRegions(fleet, p, { 'eu-west-1': 'old' });
+    expectFleet(fleet, p, { 'eu-west-1': 'old' });
     await demo.control(CANARY, { errorRate: 0 });
   });
 
@@ -119,14 +122,14 @@ describe('analysis on a real Prometheus, through Temporal', () => {
     const p = plan([errorRate()], { metrics: ['error_rate'], sustainedFor: '4s', consecutiveErrorLimit: 2 });
     const port = Number(new URL(prom.address).port);
     const fleet = await withRollout(env, p, async (run) => {
-      await run.until((s) => s.regions[0]!.step?.kind === 'analysis', 'the analysis');
+      await run.until((s) => regionOf(s, 'eu-west-1').step?.kind === 'analysis', 'the analysis');
       await prom.stop();
-      const paused = await run.until((s) => s.regions[0]!.phase === 'Inconclusive', 'an inconclusive pause', 60_000);
+      const paused = await run.until((s) => regionOf(s, 'eu-west-1').phase === 'Inconclusive', 'an inconclusive pause', 60_000);
       expect(paused.phase).toBe('Paused');
-      expect(paused.regions[0]!.reason).toMatch(/inconclusive/);
-      expect(paused.regions[0]!.verdicts[0]!.phase).toBe('Error');
-      expect(paused.regions[0]!.verdicts[0]!.reason).toMatch(/prometheus at http:\/\/127\.0\.0\.1:\d+/);
-      expect(run.fleet.region('checkout', 'eu-west-1')!.weight).toBe(25);
+      expect(auditOf(paused, 'analysis-inconclusive', 'eu-west-1')).toMatchObject([{ data: { metric: 'error_rate', weight: 25 } }]);
+      expect(regionOf(paused, 'eu-west-1').verdicts[0]!.phase).toBe('Error');
+      expect(regionOf(paused, 'eu-west-1').verdicts[0]!.reason).toMatch(/prometheus at http:\/\/127\.0\.0\.1:\d+/);
+      expect(run.fleet.region(p.service, 'eu-west-1')!.weight).toBe(25);
 
       prom = await startPrometheus(targets(), 30_000, port);
       await prom.waitForTargets();
@@ -134,10 +137,10 @@ describe('analysis on a real Prometheus, through Temporal', () => {
       await run.handle.executeUpdate(resumeUpdate, { args: [{ by: 'oncall', region: 'eu-west-1' }] });
       const { status } = await run.end();
       expect(status.phase).toBe('Succeeded');
-      expect(auditActions(status, 'analysis-inconclusive')).toHaveLength(1);
-      expect(auditActions(status, 'analysis-resumed')).toHaveLength(1);
-      expect(auditActions(status, 'analysis-passed')).toHaveLength(1);
+      expect(auditOf(status, 'analysis-inconclusive')).toHaveLength(1);
+      expect(auditOf(status, 'analysis-resumed')).toHaveLength(1);
+      expect(auditOf(status, 'analysis-passed')).toHaveLength(1);
     });
-    expectRegions(fleet, p, { 'eu-west-1': 'new' });
+    expectFleet(fleet, p, { 'eu-west-1': 'new' });
   });
 });

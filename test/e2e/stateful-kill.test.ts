@@ -1,17 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { databaseEnvVar } from '../../activities/postgres/connections';
 import { RolloutClient } from '../../client/rollout-client';
 import { startDevServer, type DevServer } from '../../worker/dev-server';
-import { compilePlan } from '../../domain/plan';
-import { rolloutSpec } from '../../domain/spec';
 import type { RolloutStatus } from '../../domain/status';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
 import { freePort, startWorkerProcess } from '../support/processes';
+import { testPlan } from '../support/spec';
 import { freshDatabases, MIGRATIONS, RECIPE, sql, writeCanaryRows } from '../support/stateful';
+import { tempDir } from '../support/temp-dir';
 
 const ROWS = 300;
 
@@ -39,7 +37,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-stateful-e2e-'));
+  dir = tempDir('meridian-stateful-e2e-');
   [server, pgServer] = await Promise.all([
     startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() }),
     startPostgres({ databases: [] }),
@@ -58,17 +56,21 @@ describe('a worker killed in the middle of a reconciliation', () => {
     const env = { [databaseEnvVar('orders-kill')]: url };
     // Slow batches of 10, so the kill lands part-way through.
     const recipe = { ...RECIPE, batchSize: 10, fix: `WITH pause AS (SELECT pg_sleep(0.15)) UPDATE orders SET format = 'v1', fix_count = fix_count + 1 FROM pause WHERE id = ANY($1)` };
-    const plan = compilePlan(
-      rolloutSpec.parse({
+    const plan = testPlan(
+      {
         service: 'orders',
-        version: '2.4.0',
         image: 'registry.test/shop/orders@sha256:' + 'ef'.repeat(32),
-        regions: [{ name: 'eu-west-1', target: { kind: 'simulated', initial: { image: 'registry.test/shop/orders:2.3.1' } }, database: 'orders-kill' }],
-        waves: [{ regions: ['eu-west-1'] }],
         steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'rows-written' }],
+        metrics: undefined,
+        bake: undefined,
+        simulation: undefined,
         migrations: MIGRATIONS.slice(0, 1),
         reconciliations: [recipe],
-      }),
+      },
+      {
+        waves: { 'wave-1': ['eu-west-1'] },
+        region: () => ({ target: { kind: 'simulated', initial: { image: 'registry.test/shop/orders:2.3.1' } }, database: 'orders-kill' }),
+      },
     );
     let worker = await startWorker(env);
     const client = new RolloutClient(server.client, { namespace: server.namespace });

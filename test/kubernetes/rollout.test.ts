@@ -15,6 +15,9 @@ import { freePort, ROOT, startWorkerProcess } from '../support/processes';
 import { startTimeSkipping } from '../workflows/harness';
 import { withRollout, type RolloutRun } from '../workflows/support';
 import { deployment, kube, kubePlan, NEW_IMAGE, OLD_IMAGE, regionState, REPLICAS, seedWeb, service, uniqueNamespace } from './support';
+import { specInput } from '../support/spec';
+import { auditDataOf, auditOf, regionOf } from '../support/status';
+import { tempDir } from '../support/temp-dir';
 
 const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
 
@@ -24,7 +27,7 @@ let tb: Testbed;
 let env: TestWorkflowEnvironment;
 
 beforeAll(async () => {
-  tb = await startTestbed({ dir: mkdtempSync(join(tmpdir(), 'meridian-testbed-')), log: (line) => console.log(`[testbed] ${line}`) });
+  tb = await startTestbed({ dir: tempDir('meridian-testbed-'), log: (line) => console.log(`[testbed] ${line}`) });
   env = await startTimeSkipping();
 }, 60 * 60_000);
 
@@ -110,7 +113,7 @@ describe('rollback', () => {
       const { status, failure } = await run.end();
       expect(failure).toBeDefined();
       expect(status.phase).toBe('RolledBack');
-      expect(status.regions.find((r) => r.name === 'eu-west-1')!.snapshot?.kubernetes?.podTemplateHash).toMatch(/^[a-z0-9]+$/);
+      expect(regionOf(status, 'eu-west-1').snapshot?.kubernetes?.podTemplateHash).toMatch(/^[a-z0-9]+$/);
     });
     for (const region of REGIONS) {
       const c = kube(tb, tb.contexts[region]!);
@@ -138,13 +141,13 @@ describe('drift', () => {
         body: { spec: { template: { spec: { containers: [{ name: 'app', env: [{ name: 'HOTFIX', value: '1' }] }] } } } },
       });
       await approve(run, 'eu-west-1', 'at-25');
-      const paused = await run.until((s) => s.regions[0]!.drift !== undefined, 'drift reported');
-      const region = paused.regions[0]!;
+      const paused = await run.until((s) => regionOf(s, 'eu-west-1').drift !== undefined, 'drift reported');
+      const region = regionOf(paused, 'eu-west-1');
       expect(region.phase).toBe('Paused');
       expect(region.drift!.object).toBe(`Deployment ${ns}/web`);
       expect(region.drift!.changes).toEqual(['spec.template.spec.containers[app].env[HOTFIX]: added {"name":"HOTFIX","value":"1"}']);
       expect(region.drift!.by.map((b) => b.manager)).toContain('kubectl-edit');
-      expect(paused.audit.some((a) => a.action === 'drift' && a.reason.includes('kubectl-edit'))).toBe(true);
+      expect(auditDataOf(paused, 'drift', 'eu-west-1').flatMap((d) => d.by?.map((b) => b.manager) ?? [])).toContain('kubectl-edit');
       // Paused means paused: the weight stayed at 25% (1 of 4 pods) while the drift waits.
       expect((await regionState(c, ns)).canaryReplicas).toBe(1);
 
@@ -154,7 +157,7 @@ describe('drift', () => {
       await approve(run, 'eu-west-1', 'at-50');
       const { status } = await run.end();
       expect(status.phase).toBe('Succeeded');
-      expect(status.audit.find((a) => a.action === 'drift-accepted')?.actor).toBe('oncall');
+      expect(auditOf(status, 'drift-accepted', 'eu-west-1')).toMatchObject([{ actor: 'oncall' }]);
     });
     const stable = (await deployment(c, ns, 'web'))!;
     // The accepted hotfix survives the promotion.
@@ -175,11 +178,11 @@ describe('drift', () => {
       r.spec.rules[0].backendRefs = r.spec.rules[0].backendRefs.map((b: { name: string }) => ({ ...b, weight: b.name === 'web' ? 90 : 10 }));
       await c.request('PUT', paths.route(ns, 'web'), { body: r, query: { fieldManager: 'traffic-team' } });
       await approve(run, 'eu-west-1', 'at-25');
-      const paused = await run.until((s) => s.regions[0]!.drift !== undefined, 'route drift reported');
-      expect(paused.regions[0]!.drift!.changes).toEqual(
+      const paused = await run.until((s) => regionOf(s, 'eu-west-1').drift !== undefined, 'route drift reported');
+      expect(regionOf(paused, 'eu-west-1').drift!.changes).toEqual(
         expect.arrayContaining([expect.stringMatching(/^spec\.rules\[0\]\.backendRefs\[web\]\.weight: 75 -> 90$/)]),
       );
-      expect(paused.regions[0]!.drift!.by.map((b) => b.manager)).toContain('traffic-team');
+      expect(regionOf(paused, 'eu-west-1').drift!.by.map((b) => b.manager)).toContain('traffic-team');
       await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'traffic team is on it' }] });
       const { status } = await run.end();
       expect(status.phase).toBe('RolledBack');
@@ -261,14 +264,21 @@ describe('a worker killed between a canary apply and its readiness wait', () => 
     // kwok holds each pod's readiness this long, so the kill lands inside the readiness wait.
     await seedWeb(tb, ['eu-west-1'], ns, { [READY_DELAY_ANNOTATION]: '8s' });
     const c = kube(tb, tb.contexts['eu-west-1']!);
-    const spec = {
-      service: 'web',
-      version: '2.0.0',
-      image: NEW_IMAGE,
-      regions: [{ name: 'eu-west-1', target: { kind: 'kubernetes', kubeconfig: tb.kubeconfigPath, context: tb.contexts['eu-west-1'], namespace: ns, deployment: 'web', progressDeadline: '90s' } }],
-      waves: [{ regions: ['eu-west-1'] }],
-      steps: [{ kind: 'setWeight', weight: 25 }, { kind: 'setWeight', weight: 50 }],
-    };
+    const spec = specInput(
+      {
+        service: 'web',
+        version: '2.0.0',
+        image: NEW_IMAGE,
+        steps: [{ kind: 'setWeight', weight: 25 }, { kind: 'setWeight', weight: 50 }],
+        metrics: undefined,
+        bake: undefined,
+        simulation: undefined,
+      },
+      {
+        waves: { 'wave-1': ['eu-west-1'] },
+        region: () => ({ target: { kind: 'kubernetes', kubeconfig: tb.kubeconfigPath, context: tb.contexts['eu-west-1']!, namespace: ns, deployment: 'web', progressDeadline: '90s' } }),
+      },
+    );
     const specFile = join(dir, 'spec.yaml');
     writeFileSync(specFile, JSON.stringify(spec));
     let worker = await startWorker(dir);

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { clientFor, findObject, KubeError, type KubeClient } from '../../activities/kubernetes/client';
 import { paths, type Obj } from '../../activities/kubernetes/objects';
-import { compilePlan, type RolloutPlan } from '../../domain/plan';
-import { rolloutSpec, type RolloutSpecInput } from '../../domain/spec';
+import type { RolloutPlan } from '../../domain/plan';
+import type { RolloutSpecInput } from '../../domain/spec';
 import type { Testbed } from '../../testbed';
+import { FAST_ANALYSIS, testPlan } from '../support/spec';
 
 export const OLD_IMAGE = 'registry.test/shop/web:1.0.0';
 export const NEW_IMAGE = `registry.test/shop/web@sha256:${'cd'.repeat(32)}`;
@@ -104,27 +105,27 @@ export async function regionState(c: KubeClient, ns: string) {
 /** A plan over the test bed's clusters: `replicas` or `gatewayAPI` traffic, a gate after each weight so a test can look. */
 export function kubePlan(tb: Testbed, namespace: string, opts: { strategy: 'replicas' | 'gatewayAPI'; waves: string[][]; overrides?: Partial<RolloutSpecInput> }): RolloutPlan {
   const traffic = opts.strategy === 'gatewayAPI' ? { strategy: 'gatewayAPI' as const, httpRoute: 'web', stableService: 'web' } : { strategy: 'replicas' as const };
-  return compilePlan(
-    rolloutSpec.parse({
+  return testPlan(
+    {
       service: 'web',
       version: '2.0.0',
       image: NEW_IMAGE,
       config: { MODE: 'canary' },
-      regions: opts.waves.flat().map((name) => ({
-        name,
-        target: { kind: 'kubernetes', kubeconfig: tb.kubeconfigPath, context: tb.contexts[name], namespace, deployment: 'web', container: 'app', progressDeadline: '60s', traffic },
-      })),
-      waves: opts.waves.map((regions, i) => ({ name: `wave-${i + 1}`, regions })),
-      metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
       steps: [
         { kind: 'setWeight', weight: 25 },
         { kind: 'approval', name: 'at-25' },
-        { kind: 'analysis', metrics: ['error_rate'], interval: '100ms', sustainedFor: '300ms', minSamples: 3 },
+        FAST_ANALYSIS,
         { kind: 'setWeight', weight: 50 },
         { kind: 'approval', name: 'at-50' },
       ],
-      simulation: { baseline: { error_rate: 0.004 }, faults: [] },
+      bake: undefined,
       ...opts.overrides,
-    }),
+    },
+    {
+      waves: Object.fromEntries(opts.waves.map((regions, i) => [`wave-${i + 1}`, regions])),
+      region: (name) => ({
+        target: { kind: 'kubernetes', kubeconfig: tb.kubeconfigPath, context: tb.contexts[name]!, namespace, deployment: 'web', container: 'app', progressDeadline: '60s', traffic },
+      }),
+    },
   );
 }

@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, AppsV1Api, AuthorizationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, type V1Deployment } from '@kubernetes/client-node';
@@ -8,6 +7,7 @@ import { probe } from '../../testbed/health';
 import { DEFAULT_REGIONS, DEMO_NAMESPACE, readTestbed, startTestbed, type Testbed, testbedStatus } from '../../testbed/index';
 import { portFree } from '../../lib/ports';
 import { isAlive } from '../../testbed/process';
+import { tempDir } from '../support/temp-dir';
 
 // The first run on a machine builds the Kubernetes binaries (tens of minutes); later runs take seconds.
 const FIRST_BUILD_MS = 60 * 60_000;
@@ -55,14 +55,13 @@ async function status(err: Promise<unknown>): Promise<number | undefined> {
 }
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'meridian-testbed-'));
+  dir = tempDir('meridian-testbed-');
   testbed = await startTestbed({ dir, log: (line) => console.log(`[testbed] ${line}`) });
   console.log(`[testbed] started ${testbed.clusters.length} clusters in ${(testbed.startupMs / 1000).toFixed(1)} s`);
 }, FIRST_BUILD_MS);
 
 afterAll(async () => {
   await testbed?.stop();
-  if (dir) rmSync(dir, { recursive: true, force: true });
 }, 60_000);
 
 describe('test bed', () => {

@@ -2,7 +2,6 @@ import { expect } from 'vitest';
 import type { SimulatedFleet } from '../../activities/fleet';
 import type { RolloutPlan } from '../../domain/plan';
 import { targetTraits } from '../../domain/targets';
-import { auditOf } from '../support/status';
 
 /**
  * What a region of the simulated fleet should run: `new` is the rollout's image at 100% with no
@@ -38,13 +37,6 @@ export function expectFleet(fleet: SimulatedFleet, plan: RolloutPlan, expected: 
 export function everyRegion(plan: RolloutPlan, want: FleetExpectation): Record<string, FleetExpectation> {
   return Object.fromEntries(Object.keys(plan.regions).map((name) => [name, want]));
 }
-
-/** Every region runs exactly its known-good version at weight 0, or the new version at 100. */
-export function expectRegions(fleet: SimulatedFleet, plan: RolloutPlan, expected: Record<string, 'new' | 'old' | 'untouched'>) {
-  expectFleet(fleet, plan, expected);
-}
-
-export const auditActions = auditOf;
 
 /** An update the workflow's validator refused; the refusal's message is on the failure's cause. */
 export async function expectRejected(p: Promise<unknown>, message: RegExp) {
