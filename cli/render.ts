@@ -6,7 +6,7 @@ import { renderDatabaseLines } from './render-data';
 const BAR_WIDTH = 10;
 const FAILING: Verdict['phase'][] = ['Failed', 'Inconclusive', 'Error'];
 /** Audit actions that stop a rollout or a region; the summary explains a rollback with them. */
-const ROLLBACK_CAUSES: ReadonlySet<string> = new Set<AuditAction>([
+const ROLLBACK_CAUSES: ReadonlySet<AuditAction> = new Set<AuditAction>([
   'analysis-failed',
   'region-failed',
   'stage-error',

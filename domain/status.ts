@@ -1,5 +1,6 @@
 import type { FailurePolicy } from './spec';
 import type { MigrationPhase } from './stateful';
+import type { AuditAction } from './vocabulary';
 
 export type RolloutPhase =
   | 'Pending'
@@ -202,7 +203,7 @@ export interface PendingApproval {
 export interface AuditEntry {
   at: string;
   actor: string;
-  action: string;
+  action: AuditAction;
   region?: string;
   reason: string;
   data?: Record<string, unknown>;
