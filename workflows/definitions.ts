@@ -116,4 +116,6 @@ export const regionStatusQuery = defineQuery<RegionStatus>('regionStatus');
 export interface RegionOutcome {
   status: RegionStatus;
   undo: Undo[];
+  /** A stage that ran to its end: the audit entries no report carried yet. */
+  audit?: AuditEntry[];
 }

@@ -30,7 +30,7 @@ export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionO
     await runSteps(stage);
     await promote(stage);
     await bake(stage);
-    return stage.outcome();
+    return await stage.complete();
   } catch (err) {
     throw await stageFailure(stage, err);
   }

@@ -197,6 +197,20 @@ export class RegionStage {
     }
   }
 
+  /**
+   * The outcome of a stage that ran to its end. A coalesced stage hands its last audit entries to
+   * the parent in the outcome instead of one more report, since the parent learns of the end anyway.
+   */
+  async complete(): Promise<RegionOutcome> {
+    if (!this.coalesce) {
+      await this.report();
+      return this.outcome();
+    }
+    const audit = this.entries.slice(this.reported);
+    this.reported = this.entries.length;
+    return { ...this.outcome(), audit };
+  }
+
   outcome(): RegionOutcome {
     return { status: { ...this.state }, undo: this.undoStack };
   }

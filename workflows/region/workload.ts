@@ -50,5 +50,4 @@ export async function bake(stage: RegionStage): Promise<void> {
     await sleep(bakeMs, { summary: `bake ${stage.name} ${formatDuration(bakeMs)}` });
   }
   stage.setPhase('Promoted');
-  await stage.report();
 }
