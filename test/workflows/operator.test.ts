@@ -97,7 +97,8 @@ describe('operator commands on the time-skipping server', () => {
       await run.until((s) => s.pendingApprovals.length > 0, 'the gate');
       await run.handle.signal(approveSignal, { region: 'eu-west-1', by: 'mallory' });
       const refused = await run.until((s) => s.audit.some((a) => a.action === 'approve-ignored'), 'the refusal in the audit trail');
-      expect(refused.audit.find((a) => a.action === 'approve-ignored')).toMatchObject({ actor: 'mallory', reason: expect.stringMatching(/may not approve gate "go"/) });
+      // A refused signal keeps the validator's refusal, the answer an update would have given.
+      expect(auditOf(refused, 'approve-ignored')).toMatchObject([{ actor: 'mallory', data: { command: 'approve' }, reason: expect.stringMatching(/may not approve gate "go"/) }]);
       expect(refused.pendingApprovals).toHaveLength(1);
       await run.handle.signal(approveSignal, { region: 'eu-west-1', by: 'alice' });
       await run.until((s) => s.regions.filter((r) => r.step?.kind === 'analysis').length === 4, 'wave 2 in analysis');
