@@ -319,6 +319,7 @@ export class RolloutState {
   absorb(name: string, out: RegionOutcome): void {
     this.regions.set(name, out.status);
     this.addUndo(name, out.undo);
+    if (out.audit) this.audit.push(...out.audit);
   }
 
   addUndo(name: string, undo: Undo[]): void {
@@ -343,7 +344,7 @@ export class RolloutState {
     const name = report.status.name;
     if (!this.regions.has(name)) return;
     if (!this.sagaRuns() || report.status.phase !== 'Cancelled') this.regions.set(name, report.status);
-    this.addUndo(name, report.undo);
+    if (report.undo) this.addUndo(name, report.undo);
     if (report.pendingApproval) this.approvals.set(name, report.pendingApproval);
     else this.approvals.delete(name);
     this.audit.push(...report.audit);
