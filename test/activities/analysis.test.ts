@@ -83,7 +83,8 @@ describe('runAnalysis', () => {
     const progress = await analyse(env, input());
     expect(progress.outcome).toBe('Successful');
     expect(Date.now() - started).toBeGreaterThanOrEqual(60);
-    expect(progress.sustained.samples).toBeGreaterThanOrEqual(4);
+    // At least minSamples; on a loaded machine three samples can already span the 60 ms window.
+    expect(progress.sustained.samples).toBeGreaterThanOrEqual(3);
     expect(progress.sustained.healthyForMs).toBeGreaterThanOrEqual(60);
     expect(progress.reason).toMatch(/^healthy for \w+ of 60ms \(\d+ samples\)$/);
     expect(progress.verdicts.map((v) => [v.metric, v.phase, v.value])).toEqual([
