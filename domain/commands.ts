@@ -30,24 +30,38 @@ export const ROLLOUT_MODES = [
 ] as const;
 export type RolloutMode = (typeof ROLLOUT_MODES)[number];
 
+/** The operator's requests, as the updates and signals of workflows/definitions.ts carry them. */
+export interface ApproveRequest {
+  region: string;
+  /** The gate's name; defaults to the gate the region waits on. */
+  gate?: string;
+  by: string;
+  comment?: string;
+}
 export interface AbortRequest {
   reason: string;
   by: string;
 }
+export interface OperatorRequest {
+  by: string;
+  reason?: string;
+  /** Limits resume/retry to one region; all regions when absent. */
+  region?: string;
+}
 
-/** The commands, with the fields of their requests (see workflows/definitions.ts). */
 export type OperatorCommand =
-  | { kind: 'approve'; region: string; gate?: string; by: string; comment?: string }
-  | { kind: 'abort'; reason: string; by: string }
-  | { kind: 'pause'; by: string; reason?: string }
-  | { kind: 'resume'; by: string; reason?: string; region?: string }
-  | { kind: 'retry'; by: string; reason?: string; region?: string };
+  | ({ kind: 'approve' } & ApproveRequest)
+  | ({ kind: 'abort' } & AbortRequest)
+  | ({ kind: 'pause' } & Omit<OperatorRequest, 'region'>)
+  | ({ kind: 'resume' } & OperatorRequest)
+  | ({ kind: 'retry' } & OperatorRequest);
 export type CommandKind = OperatorCommand['kind'];
 export const COMMAND_KINDS: readonly CommandKind[] = ['approve', 'abort', 'pause', 'resume', 'retry'];
 
 /**
- * Parent -> region stage: one meaning per kind. `resume` lifts an operator's pause, `acceptDrift`
- * goes on over objects someone else changed, `reanalyse` runs an inconclusive analysis again.
+ * Parent -> region stage, decided on the parent first, so each kind has one meaning in the stage:
+ * `resume` lifts an operator's pause, `acceptDrift` goes on over objects someone else changed,
+ * `reanalyse` runs an inconclusive analysis again from a fresh window.
  */
 export type RegionCommand =
   | { kind: 'approve'; gate: string; by: string; comment?: string }

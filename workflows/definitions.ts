@@ -6,6 +6,7 @@ import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import type { AuditEntry, KnownGood, PendingApproval, RegionStatus, RolloutStatus, Undo } from '../domain/status';
 import type { RolloutPlan } from '../domain/plan';
+import type { AbortRequest, ApproveRequest, OperatorRequest, RegionCommand } from '../domain/commands';
 
 export const TASK_QUEUE = 'meridian';
 export const DEFAULT_NAMESPACE = 'default';
@@ -53,23 +54,9 @@ export interface RegionInput {
   baselines?: Record<string, number>;
 }
 
-export interface ApproveRequest {
-  region: string;
-  /** The gate's name; defaults to the gate the region waits on. */
-  gate?: string;
-  by: string;
-  comment?: string;
-}
-export interface AbortRequest {
-  reason: string;
-  by: string;
-}
-export interface OperatorRequest {
-  by: string;
-  reason?: string;
-  /** Limits resume/retry to one region; all regions when absent. */
-  region?: string;
-}
+/** The operator's requests and the parent's commands to a stage, defined with the command table. */
+export type { AbortRequest, ApproveRequest, OperatorRequest, RegionCommand } from '../domain/commands';
+
 export interface CommandResult {
   accepted: true;
   phase: string;
@@ -98,17 +85,6 @@ export interface RegionReport {
 }
 export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
 
-/**
- * Parent -> child: operator commands, validated and decided on the parent first, so each kind has
- * one meaning in the stage: `resume` lifts an operator's pause, `acceptDrift` goes on over objects
- * someone else changed, `reanalyse` runs an inconclusive analysis again from a fresh window.
- */
-export type RegionCommand =
-  | { kind: 'approve'; gate: string; by: string; comment?: string }
-  | { kind: 'pause'; by: string; reason?: string }
-  | { kind: 'resume'; by: string; reason?: string }
-  | { kind: 'acceptDrift'; by: string; reason?: string }
-  | { kind: 'reanalyse'; by: string; reason?: string; via: 'resume' | 'retry' };
 export const regionCommandSignal = defineSignal<[RegionCommand]>('regionCommand');
 export const regionStatusQuery = defineQuery<RegionStatus>('regionStatus');
 
