@@ -3,7 +3,7 @@
  * deliberate, versioned change to workflow code: `npm run histories`. The saved histories stand for
  * rollouts already running in production; replaying them against new code proves it still fits.
  */
-import { approveUpdate, retryUpdate } from '../workflows/definitions';
+import { abortUpdate, approveUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../workflows/definitions';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ const OUT = join(ROOT, 'test', 'histories');
  * Histories of earlier workflow code stay: they stand for rollouts started before a change and
  * still running after it. Bump this when workflow code changes behind a `patched()` marker.
  */
-const SET = 'v3';
+const SET = 'v4';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -75,6 +75,30 @@ const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) =
     drive: async (run) => {
       await run.until((s) => s.regions.some((r) => r.phase === 'WaitingForHealth'), 'the alarm blocker');
       run.fleet.clearFaults(run.handle.workflowId, 'us-east-1');
+    },
+  },
+  'pause-resume': {
+    plan: testPlan(),
+    drive: async (run) => {
+      await run.until((s) => s.regions.some((r) => r.weight > 0), 'a canary taking traffic');
+      await run.handle.executeUpdate(pauseUpdate, { args: [{ by: 'oncall', reason: 'look first' }] });
+      await run.until((s) => s.phase === 'Paused', 'the pause');
+      await run.handle.executeUpdate(resumeUpdate, { args: [{ by: 'oncall' }] });
+    },
+  },
+  'abort-in-analysis': {
+    plan: testPlan(),
+    drive: async (run) => {
+      await run.until((s) => s.regions.some((r) => r.step?.kind === 'analysis'), 'an analysis');
+      await run.handle.executeUpdate(abortUpdate, { args: [{ by: 'oncall', reason: 'bad release' }] });
+    },
+  },
+  'pause-policy-retry': {
+    plan: testPlan({ failurePolicy: 'pause', simulation: { baseline: { error_rate: 0.004 }, faults: [BREACH_IN_WAVE_2] } }),
+    drive: async (run) => {
+      await run.until((s) => s.regions.some((r) => r.name === 'us-east-1' && r.phase === 'Paused'), 'the hold');
+      run.fleet.clearFaults(run.handle.workflowId, 'us-east-1');
+      await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'oncall', region: 'us-east-1' }] });
     },
   },
   'needs-attention-retry': {
