@@ -1,9 +1,8 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { diffFields } from '../../domain/kubernetes';
 import type { DriftReport } from '../../domain/status';
+import { FAILURE } from '../../domain/vocabulary';
 import { FIELD_MANAGER, type Obj } from './objects';
-
-export const DRIFT_FAILURE = 'Drift';
 
 /** Who other than Meridian wrote `obj` at or after `since`, from its managedFields. */
 export function writersSince(obj: Obj, since: string | undefined): DriftReport['by'] {
@@ -26,5 +25,5 @@ export function driftMessage(region: string, d: DriftReport): string {
 }
 
 export function driftFailure(region: string, d: DriftReport): ApplicationFailure {
-  return ApplicationFailure.nonRetryable(driftMessage(region, d), DRIFT_FAILURE, d);
+  return ApplicationFailure.nonRetryable(driftMessage(region, d), FAILURE.drift, d);
 }

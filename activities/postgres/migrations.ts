@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../domain/spec-defaults';
 import type { MigrationPhase } from '../../domain/stateful';
 import { keepAlive } from './activity-context';
 import { withDatabase, type Env } from './connections';
@@ -53,9 +54,6 @@ export interface MigrationOptions {
   lockPollMs?: number;
   onLockWait?: (holder: string | undefined) => void;
 }
-
-export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
-export const DEFAULT_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 
 type Direction = 'up' | 'down';
 

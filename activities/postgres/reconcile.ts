@@ -1,11 +1,12 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
+import { DEFAULT_RECONCILE_BATCH, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../domain/spec-defaults';
 import { activityContext, heartbeat, throwIfCancelled } from './activity-context';
 import { withDatabase, type Env } from './connections';
 import { describeSqlError, isTransient, sqlErrorInfo } from './sql-error';
 import { ensureMeridianTables, RECONCILIATIONS_TABLE } from './tables';
 
-/** A recipe as the spec gives it (`batchSize` defaults to 1000). */
+/** A recipe as the spec gives it (`batchSize` defaults to DEFAULT_RECONCILE_BATCH). */
 export interface RecipeInput {
   name: string;
   find: string;
@@ -53,8 +54,6 @@ export interface ReconcileOptions {
   onBatch?: (checkpoint: ReconcileCheckpoint) => void;
 }
 
-const DEFAULT_BATCH = 1000;
-const DEFAULT_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 const WINDOW_USED = '$1::text IS NOT NULL AND $2::text IS NOT NULL';
 
 /**
@@ -67,7 +66,7 @@ const WINDOW_USED = '$1::text IS NOT NULL AND $2::text IS NOT NULL';
 export async function reconcile(input: ReconcileInput, checkpoint?: ReconcileCheckpoint, options: ReconcileOptions = {}): Promise<ReconcileResult> {
   const seed = checkpoint ?? heartbeatCheckpoint();
   const recipe = input.recipe;
-  const limit = recipe.batchSize ?? DEFAULT_BATCH;
+  const limit = recipe.batchSize ?? DEFAULT_RECONCILE_BATCH;
   const window = [timestamp(input.windowStart), timestamp(input.windowEnd)];
   const find = body(recipe.find);
   const first = `SELECT f.key::text AS key FROM (${find}) AS f WHERE f.key IS NOT NULL AND ${WINDOW_USED} ORDER BY f.key LIMIT $3`;
