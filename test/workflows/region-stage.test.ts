@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ALARM_BLOCKER } from '../../domain/plan';
-import { approveUpdate, retryUpdate } from '../../workflows/definitions';
+import { approveUpdate, regionWorkflowId, retryUpdate } from '../../workflows/definitions';
 import { FAST_ANALYSIS, NEW_IMAGE, testPlan } from '../support/spec';
 import { auditDataOf, auditOf, regionOf } from '../support/status';
 import { expectFleet } from './assertions';
@@ -130,5 +130,45 @@ describe('a region stage records its decisions as audit data, on the time-skippi
       expect(auditDataOf(status, 'health-clear')).toMatchObject([{ verdicts: [{ metric: 'error_rate', phase: 'Successful' }] }]);
     });
     expectFleet(fleet, plan, { 'eu-west-1': 'new' });
+  });
+});
+
+describe('region reports on the time-skipping server', () => {
+  /** The parent's regionReport signals, and the stage's finished analysis chunks. */
+  const histories = async (rolloutId: string) => {
+    const events = async (id: string) => (await env.client.workflow.getHandle(id).fetchHistory()).events ?? [];
+    const parent = await events(rolloutId);
+    const stage = await events(regionWorkflowId(rolloutId, 'eu-west-1'));
+    const chunks = stage.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAnalysis').length;
+    return { reports: parent.filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'regionReport').length, chunks };
+  };
+  const plan = testPlan(
+    { steps: [{ kind: 'setWeight', weight: 10 }, { ...FAST_ANALYSIS, sustainedFor: '1500ms' }, { kind: 'setWeight', weight: 50 }, FAST_ANALYSIS] },
+    ONE_REGION,
+  );
+  const run = async (analysisChunkMs: number) => {
+    let seen = { reports: 0, chunks: 0 };
+    const fleet = await withRollout(
+      env,
+      plan,
+      async (r) => {
+        expect((await r.end()).status.phase).toBe('Succeeded');
+        seen = await histories(r.handle.workflowId);
+      },
+      { analysisChunkMs },
+    );
+    expectFleet(fleet, plan, { 'eu-west-1': 'new' });
+    return seen;
+  };
+
+  it('a stage reports what the rollout acts on, not every step or analysis chunk', async () => {
+    const long = await run(60_000);
+    const short = await run(250);
+    expect(long.chunks).toBe(2);
+    expect(short.chunks).toBeGreaterThanOrEqual(6);
+    // Progressing with the workload undo, the traffic undo, Baking; nothing for steps 2-4 or the
+    // chunks, and the end comes with the stage's outcome.
+    expect(short.reports).toBe(long.reports);
+    expect(long.reports).toBe(3);
   });
 });
