@@ -44,8 +44,8 @@ export function registerOperatorCommands(program: Command): void {
     });
 
   for (const [name, description] of [
-    ['resume', 'continue paused regions, accept the drift a region paused on, or analyse an inconclusive region again'],
-    ['retry', 'run a held or inconclusive step again'],
+    ['resume', 'lift a pause; run a region held by the pause policy again, accept the drift a region paused on, or analyse an inconclusive region again'],
+    ['retry', 'run the failed rollback steps (NeedsAttention) or contract migrations again; like resume for held, drifted and inconclusive regions'],
   ] as const) {
     program
       .command(name)
