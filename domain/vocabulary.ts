@@ -101,6 +101,20 @@ export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
 /** Kubernetes API errors carry `Kube` and the HTTP status (`Kube403`, `Kube404`), or `KubeError` without one. */
 export const KUBE_FAILURE_PREFIX = 'Kube';
 
+/** An analysis step's outcome: the weight it judged at, each metric's value, and every verdict. */
+interface AnalysisData {
+  weight: number;
+  values: Record<string, number | undefined>;
+  verdicts: Verdict[];
+}
+
+/** The verdict a failed or inconclusive analysis ended on. */
+interface DecidingVerdict extends AnalysisData {
+  metric: string;
+  value?: number;
+  threshold: Verdict['threshold'];
+}
+
 /**
  * The data an audit entry carries where a decision was taken, by action. Rendering and tests read
  * these fields; the reason beside them is written for people and may change.
@@ -109,25 +123,11 @@ export interface AuditData {
   'set-weight': { weight: number };
   approved: { gate: string; approver: string };
   'approval-timeout': { gate: string; timeoutMs: number; onTimeout: 'proceed' | 'abort' };
-  'analysis-failed': {
-    weight: number;
-    values: Record<string, number | undefined>;
-    verdicts: Verdict[];
-    /** The verdict the step failed on. */
-    metric: string;
-    value?: number;
-    threshold: Verdict['threshold'];
-  };
-  'analysis-passed': { weight: number; values: Record<string, number | undefined>; verdicts: Verdict[] };
-  'analysis-inconclusive': {
-    weight: number;
-    values: Record<string, number | undefined>;
-    verdicts: Verdict[];
-    /** The verdict that left the step without a judgement. */
-    metric: string;
-    value?: number;
-    threshold: Verdict['threshold'];
-  };
+  /** `metric`, `value`, `threshold`: the verdict the step failed on. */
+  'analysis-failed': DecidingVerdict;
+  'analysis-passed': AnalysisData;
+  /** `metric`, `value`, `threshold`: the verdict that left the step without a judgement. */
+  'analysis-inconclusive': DecidingVerdict;
   'analysis-resumed': { via: 'resume' | 'retry' };
   'analysis-retried': { via: 'resume' | 'retry' };
   'window-wait': { waitMs: number; until: string };

@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubernetesTarget } from '../../domain/spec';
+import { KUBE_FAILURE_PREFIX } from '../../domain/vocabulary';
 
 /** A failed API call: the HTTP status and the API server's own Status message. */
 export class KubeError extends Error {
@@ -173,7 +174,7 @@ export async function withKubeRetries<T>(site: CallSite, fn: () => Promise<T>, a
       if (!conflict && !transient) {
         const hint = HINTS[status];
         const message = `${describeCall(site)}: ${status ? `${status} ${(err as KubeError).reason || ''} ` : ''}${(err as Error).message}`.replace(/\s+/g, ' ');
-        throw ApplicationFailure.nonRetryable(hint ? `${message} — ${hint}` : message, `Kube${status || 'Error'}`);
+        throw ApplicationFailure.nonRetryable(hint ? `${message} — ${hint}` : message, `${KUBE_FAILURE_PREFIX}${status || 'Error'}`);
       }
       if (attempt >= attempts) throw new Error(`${describeCall(site)}: ${(err as Error).message} (gave up after ${attempts} tries)`);
       if (!conflict) {
