@@ -10,7 +10,7 @@ import { startDemoMetrics } from './demo-metrics';
 import type { RolloutPlan } from '../domain/plan';
 import { kubernetesDemo, type Observe } from './demo-kubernetes';
 
-export const DEMO_SPEC = fileURLToPath(new URL('../../examples/demo.yaml', import.meta.url));
+export const DEMO_SPEC = fileURLToPath(new URL('../examples/demo.yaml', import.meta.url));
 export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
 export const DEMO_TASK_QUEUE = 'meridian-demo';
 
