@@ -10,7 +10,8 @@ import {
 } from '@temporalio/client';
 import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
 import type { RolloutPlan } from '../domain/plan';
-import { TERMINAL_PHASES, type AnalysisProgress, type RegionPhase, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
+import { STAGE_PHASES } from '../domain/phase';
+import { TERMINAL_PHASES, type AnalysisProgress, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
 import type { rolloutWorkflow } from '../workflows/index';
 import {
   abortUpdate,
@@ -35,9 +36,6 @@ import {
   type RolloutInput,
 } from '../workflows/definitions';
 import { connectClient, type ConnectionOverrides } from './connection';
-
-/** Region phases in which the region's stage is running, the one writer of its live figures. */
-const STAGE_PHASES: readonly RegionPhase[] = ['WaitingForWindow', 'WaitingForHealth', 'Progressing', 'Paused', 'AwaitingApproval', 'Inconclusive', 'Baking'];
 
 export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
 
@@ -173,7 +171,7 @@ export class RolloutClient {
     if (TERMINAL_PHASES.includes(status.phase)) return status;
     await Promise.all(
       status.regions.map(async (r, i) => {
-        if (STAGE_PHASES.includes(r.phase)) status.regions[i] = await this.liveRegion(status.id, r);
+        if (STAGE_PHASES.has(r.phase)) status.regions[i] = await this.liveRegion(status.id, r);
       }),
     );
     return status;

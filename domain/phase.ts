@@ -1,4 +1,15 @@
-import type { PendingApproval, RegionStatus, RolloutPhase } from './status';
+import type { PendingApproval, RegionPhase, RegionStatus, RolloutPhase } from './status';
+
+/** Region phases in which the region's stage (a child workflow) runs, takes commands and writes its own status. */
+export const STAGE_PHASES: ReadonlySet<RegionPhase> = new Set<RegionPhase>([
+  'WaitingForWindow',
+  'WaitingForHealth',
+  'Progressing',
+  'Paused',
+  'AwaitingApproval',
+  'Inconclusive',
+  'Baking',
+]);
 
 export interface PhaseInputs {
   started: boolean;

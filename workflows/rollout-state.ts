@@ -18,7 +18,7 @@ import {
 } from '../domain/commands';
 import { mergeUndo } from '../domain/compensation';
 import { rootMessage } from '../domain/errors';
-import { derivePhase } from '../domain/phase';
+import { derivePhase, STAGE_PHASES } from '../domain/phase';
 import type { RolloutPlan, WavePlan } from '../domain/plan';
 import type {
   AuditEntry,
@@ -43,9 +43,6 @@ import {
   type RegionReport,
 } from './definitions';
 import { Saga } from './saga';
-
-/** Region phases in which a child workflow is running and can take commands. */
-const IN_FLIGHT = new Set(['WaitingForWindow', 'WaitingForHealth', 'Progressing', 'Paused', 'AwaitingApproval', 'Inconclusive', 'Baking']);
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
 
@@ -174,7 +171,7 @@ export class RolloutState {
         return {
           name,
           phase: r.phase,
-          inFlight: IN_FLIGHT.has(r.phase) && hold === undefined,
+          inFlight: STAGE_PHASES.has(r.phase) && hold === undefined,
           held: hold === 'waiting',
           drifted: r.drift !== undefined,
           ...(approval ? { approval: { gate: approval.gate, approvers: approval.approvers } } : {}),
