@@ -20,7 +20,7 @@ export const analysis: Run<AnalysisStep> = async (step, { stage, index }) => {
 
 type Concluded = AnalysisProgress & { outcome: Exclude<AnalysisProgress['outcome'], 'Running'> };
 
-/** Runs analysis chunks, reporting each chunk's progress, until one ends with a verdict. */
+/** Runs analysis chunks until one ends with a verdict; each chunk's progress goes into the stage's status. */
 async function analyseToVerdict(stage: RegionStage, step: AnalysisStep, index: number): Promise<Concluded> {
   const metrics = step.metrics.map((m) => stage.plan.metrics[m]!);
   const { chunkMs } = stage;
