@@ -11,7 +11,7 @@ import {
 import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
 import type { RolloutPlan } from '../domain/plan';
 import { STAGE_PHASES } from '../domain/phase';
-import { TERMINAL_PHASES, type AnalysisProgress, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
+import { TERMINAL_PHASES, type AnalysisProgress, type AuditEntry, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
 import type { rolloutWorkflow } from '../workflows/index';
 import {
   abortUpdate,
@@ -23,6 +23,7 @@ import {
   MeridianVersion,
   pauseUpdate,
   resumeUpdate,
+  regionPendingAuditQuery,
   regionStatusQuery,
   regionWorkflowId,
   retryUpdate,
@@ -164,35 +165,38 @@ export class RolloutClient {
    * The status query, with each running region stage's live figures. The rollout learns of a
    * stage's weight, step and analysis progress only when the stage reports a change the rollout
    * acts on, which keeps both histories short; this reads the rest from the stage itself (its
-   * status query) and from its running analysis's latest heartbeat.
+   * status query, its audit entries not yet reported) and from its running analysis's heartbeat.
    */
   async status(id: string): Promise<RolloutStatus> {
     const status = await this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery));
     if (TERMINAL_PHASES.includes(status.phase)) return status;
-    await Promise.all(
-      status.regions.map(async (r, i) => {
-        if (STAGE_PHASES.has(r.phase)) status.regions[i] = await this.liveRegion(status.id, r);
-      }),
-    );
+    const live = await Promise.all(status.regions.map((r) => (STAGE_PHASES.has(r.phase) ? this.liveRegion(status.id, r) : { region: r, audit: [] })));
+    status.regions = live.map((l) => l.region);
+    status.audit = [...status.audit, ...live.flatMap((l) => l.audit)];
     return status;
   }
 
-  /** A region as its running stage sees it now; the rollout's own view when the stage is not running. */
-  private async liveRegion(rolloutId: string, region: RegionStatus): Promise<RegionStatus> {
+  /**
+   * A region as its running stage sees it now, and the audit entries it has not reported yet; the
+   * rollout's own view when the stage is not running.
+   */
+  private async liveRegion(rolloutId: string, region: RegionStatus): Promise<{ region: RegionStatus; audit: AuditEntry[] }> {
     const handle = this.client.workflow.getHandle(regionWorkflowId(rolloutId, region.name));
     try {
       const { status, raw } = await handle.describe();
-      if (status.name !== 'RUNNING') return region;
+      if (status.name !== 'RUNNING') return { region, audit: [] };
+      // One query at a time: two overlapping queries to one workflow stalled it on the time-skipping test server.
       const stage = await handle.query(regionStatusQuery);
+      const audit = await handle.query(regionPendingAuditQuery);
       const live: RegionStatus = { ...region, weight: stage.weight, step: stage.step, sustained: stage.sustained, verdicts: stage.verdicts, waitingUntil: stage.waitingUntil };
       const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'runAnalysis');
       const payload = pending?.heartbeatDetails?.payloads?.[0];
-      if (!payload || live.step?.kind !== 'analysis') return live;
+      if (!payload || live.step?.kind !== 'analysis') return { region: live, audit };
       const progress = defaultPayloadConverter.fromPayload(payload) as AnalysisProgress;
-      return { ...live, sustained: progress.sustained, verdicts: progress.verdicts.length ? progress.verdicts : live.verdicts };
+      return { region: { ...live, sustained: progress.sustained, verdicts: progress.verdicts.length ? progress.verdicts : live.verdicts }, audit };
     } catch {
-      // The stage moved on or closed between the calls: the rollout's own figures stand.
-      return region;
+      // The stage moved on or closed between the calls, or runs code without the query: the rollout's own figures stand.
+      return { region, audit: [] };
     }
   }
 

@@ -87,6 +87,8 @@ export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
 
 export const regionCommandSignal = defineSignal<[RegionCommand]>('regionCommand');
 export const regionStatusQuery = defineQuery<RegionStatus>('regionStatus');
+/** A stage's audit entries that no report has carried to the parent yet. */
+export const regionPendingAuditQuery = defineQuery<AuditEntry[]>('regionPendingAudit');
 
 /** A child's result or failure details: its final state and the undo stack the parent compensates. */
 export interface RegionOutcome {

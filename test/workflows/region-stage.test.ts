@@ -1,7 +1,7 @@
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_ALARM_BLOCKER } from '../../domain/plan';
-import { approveUpdate, regionWorkflowId, retryUpdate } from '../../workflows/definitions';
+import { approveUpdate, regionWorkflowId, retryUpdate, statusQuery } from '../../workflows/definitions';
 import { FAST_ANALYSIS, NEW_IMAGE, testPlan } from '../support/spec';
 import { auditDataOf, auditOf, regionOf } from '../support/status';
 import { expectFleet } from './assertions';
@@ -160,6 +160,20 @@ describe('region reports on the time-skipping server', () => {
     expectFleet(fleet, plan, { 'eu-west-1': 'new' });
     return seen;
   };
+
+  it("status shows a running stage's weight and its audit entries before any report carries them", async () => {
+    const slow = testPlan({ steps: [{ kind: 'setWeight', weight: 10 }, FAST_ANALYSIS, { kind: 'setWeight', weight: 50 }, { ...FAST_ANALYSIS, sustainedFor: '2s' }] }, ONE_REGION);
+    const fleet = await withRollout(env, slow, async (r) => {
+      const live = await r.until((s) => regionOf(s, 'eu-west-1').phase === 'Progressing' && regionOf(s, 'eu-west-1').weight === 50, 'weight 50 in analysis');
+      expect(auditDataOf(live, 'set-weight', 'eu-west-1').map((d) => d.weight)).toEqual([10, 50]);
+      // The rollout itself has the first weight, carried by the report of the traffic undo, not yet the second.
+      const parent = await r.handle.query(statusQuery);
+      expect(auditDataOf(parent, 'set-weight', 'eu-west-1').map((d) => d.weight)).toEqual([10]);
+      const { status } = await r.end();
+      expect(auditDataOf(status, 'set-weight', 'eu-west-1').map((d) => d.weight)).toEqual([10, 50]);
+    });
+    expectFleet(fleet, slow, { 'eu-west-1': 'new' });
+  });
 
   it('a stage reports what the rollout acts on, not every step or analysis chunk', async () => {
     const long = await run(60_000);

@@ -15,6 +15,7 @@ import type { AuditAction, AuditData, FailureType } from '../../domain/vocabular
 import {
   regionCommandSignal,
   regionReportSignal,
+  regionPendingAuditQuery,
   regionStatusQuery,
   type RegionCommand,
   type RegionInput,
@@ -98,6 +99,7 @@ export class RegionStage {
   /** Answers the status query and takes the parent's commands. */
   listen(): void {
     setHandler(regionStatusQuery, () => this.state);
+    setHandler(regionPendingAuditQuery, () => this.entries.slice(this.reported));
     setHandler(regionCommandSignal, (cmd) => this.take(cmd));
   }
 
