@@ -1,7 +1,7 @@
 import { ActivityFailure, ApplicationFailure } from '@temporalio/workflow';
 import type { DriftReport } from '../../domain/status';
 import { FAILURE } from '../../domain/vocabulary';
-import { toCompletion } from './activities';
+import { toCompletion } from './proxies';
 import type { RegionStage } from './stage';
 
 /** The drift a driver found, when `err` is its refusal to overwrite an object someone else changed. */

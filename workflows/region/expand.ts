@@ -2,7 +2,7 @@ import { isStateful } from '../../domain/plan';
 import type { MigrationRecord } from '../../domain/status';
 import { databaseRef, describeMigrations, migrationRecords } from '../database-stage';
 import { PRESETS } from '../presets';
-import { migrations, schemaReads, toCompletion } from './activities';
+import { migrations, schemaReads, toCompletion } from './proxies';
 import type { RegionStage } from './stage';
 
 /**

@@ -4,7 +4,7 @@ import { DEFAULT_ALARM_BLOCKER, regionMetrics } from '../../domain/plan';
 import type { Verdict } from '../../domain/status';
 import { FAILURE } from '../../domain/vocabulary';
 import { PRESETS } from '../presets';
-import { reads } from './activities';
+import { reads } from './proxies';
 import type { RegionStage } from './stage';
 
 /**

@@ -1,7 +1,7 @@
 import { sleep } from '@temporalio/workflow';
 import { formatDuration } from '../../domain/duration';
 import { targetTraits } from '../../domain/targets';
-import { changeOptions, changes, reads, toCompletion } from './activities';
+import { changeOptions, changes, reads, toCompletion } from './proxies';
 import { changeOverDrift } from './drift';
 import type { RegionStage } from './stage';
 

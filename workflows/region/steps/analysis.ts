@@ -2,7 +2,7 @@ import type { AnalysisStep } from '../../../domain/spec';
 import type { AnalysisProgress, Verdict } from '../../../domain/status';
 import { FAILURE } from '../../../domain/vocabulary';
 import { analysisOptions } from '../../presets';
-import { reads } from '../activities';
+import { reads } from '../proxies';
 import type { DataOf, RegionStage } from '../stage';
 import type { Run } from './run';
 

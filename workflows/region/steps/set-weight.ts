@@ -1,5 +1,5 @@
 import type { SetWeightStep } from '../../../domain/spec';
-import { changeOptions, changes } from '../activities';
+import { changeOptions, changes } from '../proxies';
 import { changeOverDrift } from '../drift';
 import type { Run } from './run';
 
