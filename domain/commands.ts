@@ -199,32 +199,14 @@ function abort(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'abort' 
     };
   }
   const recorded = audit({ action: 'abort', actor: cmd.by, reason: cmd.reason, data: { reason: cmd.reason } });
-  if (mode === 'contracting' || mode === 'contractPending') {
-    return {
-      effects: [
-        { kind: 'abandonContract', abort: request },
-        recorded,
-        { kind: 'cutTraffic' },
-        { kind: 'cancelWave' },
-        PUBLISH,
-        reply(
-          mode === 'contractPending'
-            ? 'ending without the contract migrations: every region keeps the new version and the expand migrations'
-            : 'the contract migrations under way finish; if one fails, the rollout ends without the contract migrations',
-        ),
-      ],
-    };
-  }
-  return {
-    effects: [
-      { kind: 'stop', abort: request },
-      recorded,
-      { kind: 'cutTraffic' },
-      { kind: 'cancelWave' },
-      PUBLISH,
-      reply('aborting: every touched region goes back to its known-good state'),
-    ],
-  };
+  const contract = mode === 'contracting' || mode === 'contractPending';
+  const message = !contract
+    ? 'aborting: every touched region goes back to its known-good state'
+    : mode === 'contractPending'
+      ? 'ending without the contract migrations: every region keeps the new version and the expand migrations'
+      : 'the contract migrations under way finish; if one fails, the rollout ends without the contract migrations';
+  const first: Effect = contract ? { kind: 'abandonContract', abort: request } : { kind: 'stop', abort: request };
+  return { effects: [first, recorded, { kind: 'cutTraffic' }, { kind: 'cancelWave' }, PUBLISH, reply(message)] };
 }
 
 function pause(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'pause' }>, ctx: CommandContext): Decision {
