@@ -38,7 +38,7 @@ export async function lockHolder(client: pg.Client, key: string): Promise<string
        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
         AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-        AND l.classid::bigint * 4294967296 + l.objid::bigint = $1::bigint`,
+        AND l.classid::bigint = ($1::bigint >> 32) AND l.objid::bigint = ($1::bigint & 4294967295)`,
     [key],
   );
   const row = rows[0];
