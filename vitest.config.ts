@@ -1,3 +1,4 @@
+import './lib/require-node.js';
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({

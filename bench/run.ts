@@ -8,6 +8,7 @@
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
  */
+import '../lib/require-node.js';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

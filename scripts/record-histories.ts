@@ -3,6 +3,7 @@
  * deliberate, versioned change to workflow code: `npm run histories`. The saved histories stand for
  * rollouts already running in production; replaying them against new code proves it still fits.
  */
+import '../lib/require-node.js';
 import { abortUpdate, approveUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../workflows/definitions';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';

@@ -1,3 +1,4 @@
+import '../lib/require-node.js';
 import { Command } from 'commander';
 import { ensureBinaries } from './build';
 import { defaultTestbedDir } from './paths';

@@ -1,3 +1,4 @@
+import '../lib/require-node.js';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { connectionConfig, connectWorkerConnection, type ConnectionOverrides } from '../client/connection';
