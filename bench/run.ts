@@ -22,6 +22,7 @@ import { regionWorkflowId } from '../workflows/definitions';
 import { prometheusFigures } from './prometheus';
 import { kubernetesFigures } from './kubernetes';
 import { benchReconcile } from './reconcile';
+import { cliStartupFigures } from './cli';
 import { freePort } from '../lib/ports';
 import { loadSpec } from '../client/spec-file';
 
@@ -252,6 +253,14 @@ async function main() {
       report[name] = await run();
       console.log(JSON.stringify(report[name]));
     };
+    await step('cliStartup', async () => {
+      const id = await client.start(plan('bench-cli', ['cli-1'], {}), { id: 'bench/cli-startup' });
+      try {
+        return cliStartupFigures(server.address, id, TRIALS);
+      } finally {
+        await client.abort(id, { by: 'bench', reason: 'bench done' }).catch(() => undefined);
+      }
+    });
     await step('abortToWeightZero', () => abortToZero(client, fleet));
     await step('breachToRollback', () => breachToRollback(client, fleet));
     await step('historyEvents', () => eventsPerRegionHour(client));
