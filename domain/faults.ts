@@ -15,8 +15,37 @@ export interface MetricFault {
   when: { compare: Comparison; weight: number } | 'always';
 }
 
-export const FAULT_OPS = ['snapshot', 'deploy', 'setWeight', 'promote', 'restore'] as const;
+/**
+ * The operations a fault names. `cutTraffic` is the saga's instant traffic cut, `restoreTraffic` and
+ * `restoreWorkload` the ordered undos after it; `restore`, the older name, hits all three.
+ */
+export const FAULT_OPS = ['snapshot', 'deploy', 'setWeight', 'promote', 'cutTraffic', 'restoreTraffic', 'restoreWorkload', 'restore'] as const;
 export type FaultOp = (typeof FAULT_OPS)[number];
+
+/** One call a fault can hit: every operation but the `restore` umbrella. */
+export type FaultCall = Exclude<FaultOp, 'restore'>;
+
+const HITS: Record<FaultOp, readonly FaultCall[]> = {
+  snapshot: ['snapshot'],
+  deploy: ['deploy'],
+  setWeight: ['setWeight'],
+  promote: ['promote'],
+  cutTraffic: ['cutTraffic'],
+  restoreTraffic: ['restoreTraffic'],
+  restoreWorkload: ['restoreWorkload'],
+  restore: ['cutTraffic', 'restoreTraffic', 'restoreWorkload'],
+};
+
+/** Whether a fault on `op` fires on `call`. */
+export function faultHits(op: FaultOp, call: FaultCall): boolean {
+  return HITS[op].includes(call);
+}
+
+/**
+ * The instant traffic cut runs a region's restoreTraffic undo under the undo's key plus this suffix,
+ * so a driver call tells the cut from the ordered restore by its key alone.
+ */
+export const TRAFFIC_CUT_KEY_SUFFIX = '-first';
 
 /** The operation fails its next `times` calls in `region`; `always` fails it forever. */
 export interface OperationFault {

@@ -1,12 +1,13 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { Fault, FaultOp } from '../../domain/faults';
-import { metricFaultApplies } from '../../domain/faults';
+import type { Fault, FaultCall, FaultOp } from '../../domain/faults';
+import { faultHits, metricFaultApplies } from '../../domain/faults';
 import type { Target } from '../../domain/spec';
 import type { KnownGood } from '../../domain/status';
 import { targetTraits } from '../../domain/targets';
 import type { DeployInput, RegionRef } from '../types';
 import { JsonFileStore } from './store';
 import {
+  faultCall,
   imageRepo,
   regionKey,
   type FleetOp,
@@ -16,15 +17,6 @@ import {
   type RegionView,
   type RolloutSimulation,
 } from './state';
-
-const FAULT_OP: Record<FleetOp, FaultOp> = {
-  snapshot: 'snapshot',
-  deployCanary: 'deploy',
-  setWeight: 'setWeight',
-  promote: 'promote',
-  restoreTraffic: 'restore',
-  restoreWorkload: 'restore',
-};
 
 /** Oldest entries beyond this are dropped, so a long-lived demo file stays small. */
 const JOURNAL_LIMIT = 1000;
@@ -146,9 +138,9 @@ export class SimulatedFleet {
   }
 
   /** Scripted extra latency of an operation in a region, in ms. */
-  delayMs(rolloutId: string, region: string, op: FaultOp): number {
+  delayMs(rolloutId: string, region: string, call: FaultCall): number {
     const sim = this.store.read().rollouts[rolloutId];
-    return (sim?.faults ?? []).reduce((sum, f) => (f.kind === 'delay' && f.region === region && f.op === op ? sum + f.ms : sum), 0);
+    return (sim?.faults ?? []).reduce((sum, f) => (f.kind === 'delay' && f.region === region && faultHits(f.op, call) ? sum + f.ms : sum), 0);
   }
 
   regions(service?: string): RegionView[] {
@@ -185,10 +177,10 @@ export class SimulatedFleet {
     const result = this.store.update((state) => {
       const r = ensureRegion(state, ref, state.rollouts[ref.rolloutId]?.image);
       const at = new Date().toISOString();
-      const fired = consumeFault(state.rollouts[ref.rolloutId], ref.region, FAULT_OP[op]);
+      const fired = consumeFault(state.rollouts[ref.rolloutId], ref.region, faultCall(op, ref.key));
       if (fired) {
         failure = ApplicationFailure.retryable(
-          `simulated fault: ${FAULT_OP[op]} failed in ${ref.region} (${fired})`,
+          `simulated fault: ${fired.op} failed in ${ref.region} (${fired.left})`,
           'SimulatedFault',
         );
         record(r, { key: ref.key, op, effect: 'failed', at, weight: r.weight, error: failure.message });
@@ -232,15 +224,16 @@ function ensureRegion(
   return seeded;
 }
 
-/** Spends one scripted failure of `op` in `region`; returns how many remain, in words, or undefined when none fires. */
-function consumeFault(sim: RolloutSimulation | undefined, region: string, op: FaultOp): string | undefined {
+/** Spends one scripted failure of a fault that hits `call` in `region`: the fault's operation and how many remain, in words; undefined when none fires. */
+function consumeFault(sim: RolloutSimulation | undefined, region: string, call: FaultCall): { op: FaultOp; left: string } | undefined {
   const fault = sim?.faults.find(
-    (f) => f.kind === 'operation' && f.region === region && f.op === op && (f.times === 'always' || f.times > 0),
+    (f) => f.kind === 'operation' && f.region === region && faultHits(f.op, call) && (f.times === 'always' || f.times > 0),
   );
   if (!fault || fault.kind !== 'operation') return undefined;
-  if (fault.times === 'always') return 'fails always';
+  if (fault.times === 'always') return { op: fault.op, left: 'fails always' };
   fault.times -= 1;
-  return fault.times === 0 ? 'no more scripted failures' : `${fault.times} more scripted failure${fault.times === 1 ? '' : 's'}`;
+  const left = fault.times === 0 ? 'no more scripted failures' : `${fault.times} more scripted failure${fault.times === 1 ? '' : 's'}`;
+  return { op: fault.op, left };
 }
 
 function record(region: RegionState, entry: JournalEntry): void {

@@ -1,4 +1,4 @@
-import type { Fault } from '../../domain/faults';
+import { TRAFFIC_CUT_KEY_SUFFIX, type Fault, type FaultCall } from '../../domain/faults';
 import type { KnownGood } from '../../domain/status';
 
 export interface Workload {
@@ -8,6 +8,20 @@ export interface Workload {
 
 export const FLEET_OPS = ['snapshot', 'deployCanary', 'setWeight', 'promote', 'restoreTraffic', 'restoreWorkload'] as const;
 export type FleetOp = (typeof FLEET_OPS)[number];
+
+const CALL: Record<FleetOp, FaultCall> = {
+  snapshot: 'snapshot',
+  deployCanary: 'deploy',
+  setWeight: 'setWeight',
+  promote: 'promote',
+  restoreTraffic: 'restoreTraffic',
+  restoreWorkload: 'restoreWorkload',
+};
+
+/** The call a fault sees: the operation, with a restoreTraffic under the traffic cut's key told apart as the cut. */
+export function faultCall(op: FleetOp, key: string): FaultCall {
+  return op === 'restoreTraffic' && key.endsWith(TRAFFIC_CUT_KEY_SUFFIX) ? 'cutTraffic' : CALL[op];
+}
 
 /** One call to a region. `noop`: the key was applied before; `failed`: a scripted fault fired. */
 export interface JournalEntry {

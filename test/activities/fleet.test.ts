@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import type { RegionRef } from '../../activities/types';
-import { parseFaults } from '../../domain/faults';
+import { parseFaults, TRAFFIC_CUT_KEY_SUFFIX } from '../../domain/faults';
 import { tempDir } from '../support/temp-dir';
 
 const NEW = { image: 'registry.example.com/shop/checkout@sha256:abc', config: { FEATURE: 'on' } };
@@ -136,6 +136,59 @@ describe('SimulatedFleet', () => {
       ['restoreWorkload', 'failed'],
       ['restoreTraffic', 'applied'],
     ]);
+  });
+
+  describe('a restore fault hits the operation it names and no other', () => {
+    const KNOWN = { image: OLD, config: {}, weight: 0, capturedAt: '' };
+    /** A rollback of eu-west-1 as the saga runs it: the instant cut, then the ordered undos; each call retried until it passes. */
+    function rollback(fleet: SimulatedFleet): Record<string, number> {
+      const traffic = ref('eu-west-1', 'undo-traffic');
+      const calls: [string, () => void][] = [
+        ['cutTraffic', () => fleet.restoreTraffic({ ...traffic, key: `${traffic.key}${TRAFFIC_CUT_KEY_SUFFIX}`, weight: 0 })],
+        ['restoreTraffic', () => fleet.restoreTraffic({ ...traffic, weight: 0 })],
+        ['restoreWorkload', () => fleet.restoreWorkload({ ...ref('eu-west-1', 'undo-workload'), snapshot: KNOWN })],
+      ];
+      const failures: Record<string, number> = {};
+      for (const [name, call] of calls) {
+        failures[name] = 0;
+        for (;;) {
+          try {
+            call();
+            break;
+          } catch (err) {
+            expect(err).toBeInstanceOf(ApplicationFailure);
+            failures[name]! += 1;
+            if (failures[name]! > 10) throw err;
+          }
+        }
+      }
+      return failures;
+    }
+
+    it.each([
+      ['eu-west-1: fail restoreWorkload 2 times', { cutTraffic: 0, restoreTraffic: 0, restoreWorkload: 2 }],
+      ['eu-west-1: fail restoreTraffic 2 times', { cutTraffic: 0, restoreTraffic: 2, restoreWorkload: 0 }],
+      ['eu-west-1: fail cutTraffic 2 times', { cutTraffic: 2, restoreTraffic: 0, restoreWorkload: 0 }],
+      ['us-east-1: fail restoreWorkload 2 times', { cutTraffic: 0, restoreTraffic: 0, restoreWorkload: 0 }],
+      ['eu-west-1: fail restore 2 times', { cutTraffic: 2, restoreTraffic: 0, restoreWorkload: 0 }],
+      ['eu-west-1: fail restore 4 times', { cutTraffic: 4, restoreTraffic: 0, restoreWorkload: 0 }],
+    ])('%s', (line, failures) => {
+      const fleet = new SimulatedFleet(file);
+      register(fleet, [line]);
+      fleet.deployCanary({ ...ref('eu-west-1', 'deploy'), ...NEW });
+      fleet.setWeight({ ...ref('eu-west-1', 'step-0'), weight: 25 });
+      expect(rollback(fleet)).toEqual(failures);
+      expect(fleet.region('checkout', 'eu-west-1')).toMatchObject({ stable: { image: OLD }, canary: null, weight: 0 });
+    });
+
+    it('a delay slows only the operation it names', () => {
+      const fleet = new SimulatedFleet(file);
+      register(fleet, ['eu-west-1: delay restoreWorkload 2s', 'eu-west-1: delay restore 1s']);
+      const delays = (['cutTraffic', 'restoreTraffic', 'restoreWorkload', 'setWeight'] as const).map((call) =>
+        fleet.delayMs('rollout/checkout/2.4.0', 'eu-west-1', call),
+      );
+      expect(delays).toEqual([1000, 1000, 3000, 0]);
+    });
   });
 
   it('fails forever on "always" until an operator clears the faults of that region', () => {

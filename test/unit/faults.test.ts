@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFault, metricFaultApplies, parseFault, parseFaults, type MetricFault } from '../../domain/faults';
+import { describeFault, FAULT_OPS, faultHits, metricFaultApplies, parseFault, parseFaults, type FaultCall, type MetricFault } from '../../domain/faults';
 
 describe('parseFault', () => {
   it.each([
@@ -23,12 +23,19 @@ describe('parseFault', () => {
     ['us-east-1: fail deploy always', { kind: 'operation', region: 'us-east-1', op: 'deploy', times: 'always' }],
     ['eu-central-1: fail snapshot 0 times', { kind: 'operation', region: 'eu-central-1', op: 'snapshot', times: 0 }],
     ['eu-central-1: fail promote 2 times', { kind: 'operation', region: 'eu-central-1', op: 'promote', times: 2 }],
+    ['eu-west-1: fail restoreWorkload 2 times', { kind: 'operation', region: 'eu-west-1', op: 'restoreWorkload', times: 2 }],
+    ['eu-west-1: fail restoretraffic always', { kind: 'operation', region: 'eu-west-1', op: 'restoreTraffic', times: 'always' }],
+    ['eu-west-1: fail cutTraffic 1 time', { kind: 'operation', region: 'eu-west-1', op: 'cutTraffic', times: 1 }],
+    ['eu-west-1: delay restoreWorkload 2s', { kind: 'delay', region: 'eu-west-1', op: 'restoreWorkload', ms: 2000 }],
   ])('%s', (line, expected) => {
     expect(parseFault(line)).toEqual(expected);
   });
 
   it.each([
-    ['us-east-1: fail rollback 3 times', 'unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, restore)'],
+    [
+      'us-east-1: fail rollback 3 times',
+      'unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, cutTraffic, restoreTraffic, restoreWorkload, restore)',
+    ],
     ['us-east-1 error_rate 0.08 when weight >= 25', 'expected "<region>: <metric> <value|nodata> when weight >= <n>", "<region>: fail <op> <n> times" or "<region>: delay <op> <duration>"'],
     ['us-east-1: error_rate high when weight >= 25', 'got "us-east-1: error_rate high when weight >= 25"'],
     ['us-east-1: error_rate 0.08 when weight == 25', 'expected'],
@@ -40,6 +47,26 @@ describe('parseFault', () => {
   ])('rejects %j', (line, message) => {
     const parsed = parseFault(line);
     expect('error' in parsed && parsed.error).toContain(message);
+  });
+});
+
+describe('faultHits', () => {
+  const CALLS: FaultCall[] = ['snapshot', 'deploy', 'setWeight', 'promote', 'cutTraffic', 'restoreTraffic', 'restoreWorkload'];
+  it.each([
+    ['snapshot', ['snapshot']],
+    ['deploy', ['deploy']],
+    ['setWeight', ['setWeight']],
+    ['promote', ['promote']],
+    ['cutTraffic', ['cutTraffic']],
+    ['restoreTraffic', ['restoreTraffic']],
+    ['restoreWorkload', ['restoreWorkload']],
+    ['restore', ['cutTraffic', 'restoreTraffic', 'restoreWorkload']],
+  ] as const)('a fault on %s hits %j and nothing else', (op, hit) => {
+    expect(CALLS.filter((call) => faultHits(op, call))).toEqual(hit);
+  });
+
+  it('covers every operation', () => {
+    expect(FAULT_OPS.filter((op) => CALLS.some((call) => faultHits(op, call)))).toEqual([...FAULT_OPS]);
   });
 });
 
