@@ -8,7 +8,10 @@ const UNIT_MS: Record<string, number> = {
 
 const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d)/y;
 
-/** Parses `90s`, `5m`, `1h30m`, `2d`, `250ms` into milliseconds; undefined when malformed. */
+/**
+ * Parses `90s`, `5m`, `1h30m`, `2d`, `250ms` into milliseconds; undefined when malformed, Infinity
+ * when too long to count exactly in milliseconds.
+ */
 export function parseDuration(text: string): number | undefined {
   const s = text.trim();
   if (s === '') return undefined;
@@ -20,7 +23,8 @@ export function parseDuration(text: string): number | undefined {
     if (!m || m.index !== at) return undefined;
     total += Number(m[1]) * UNIT_MS[m[2]!]!;
   }
-  return Math.round(total);
+  const ms = Math.round(total);
+  return Number.isSafeInteger(ms) ? ms : Infinity;
 }
 
 /** Formats milliseconds the way operators write them: `1h30m`, `45s`, `250ms`. */

@@ -31,3 +31,29 @@ export const DEFAULT_LOCK_TIMEOUT_MS = 5_000;
 export const DEFAULT_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 /** Rows a reconciliation fixes per batch. */
 export const DEFAULT_RECONCILE_BATCH = 1000;
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+/**
+ * The longest value each kind of spec duration may take. Longer is always a typo or a unit slip
+ * (`100000000d`), and some values reach APIs that overflow: Node timers and PostgreSQL settings
+ * hold at most 2^31-1 ms (about 24.8 days).
+ */
+export const MAX_DURATION_MS = {
+  /** pause, approval timeout, bake, analysis sustainedFor, alarm blocker timeout: a week-long bake with room to spare. */
+  wait: 30 * DAY,
+  /** Analysis and alarm blocker sample intervals: at least one sample a day. */
+  sampleInterval: DAY,
+  /** How long a Deployment may take to become ready. */
+  progressDeadline: DAY,
+  /** One metric query; it runs inside an analysis sample and must end well before the next. */
+  query: 10 * MINUTE,
+  /** A Prometheus range query's window and step; beyond a week the query is heavy and retention may not reach. */
+  queryRange: 7 * DAY,
+  /** How long a migration waits for a lock while every query behind it waits too. */
+  lockTimeout: HOUR,
+  /** One migration or reconciliation statement; a large concurrent index build fits. */
+  statementTimeout: DAY,
+} as const;

@@ -1,7 +1,14 @@
 import { z } from 'zod';
 import { checkMetricKind, compareSettings, METRIC_KINDS, threshold } from './judge/metric-schema';
 import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec-values';
-import { CLOCK, DEFAULT_ALARM_BLOCKER, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, WEEKDAYS } from './spec-defaults';
+import {
+  CLOCK,
+  DEFAULT_ALARM_BLOCKER,
+  DEFAULT_ANALYSIS_INTERVAL_MS,
+  DEFAULT_MIN_SAMPLES,
+  MAX_DURATION_MS as MAX,
+  WEEKDAYS,
+} from './spec-defaults';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
@@ -44,7 +51,7 @@ export const kubernetesTarget = z.strictObject({
   /** This region's reference to the image, e.g. a regional registry mirror; defaults to the rollout's image. */
   image: z.string().min(1).optional(),
   /** How long a Deployment may take to become ready before the region fails with the Deployment's own reason. */
-  progressDeadline: duration.default(10 * 60_000),
+  progressDeadline: duration(MAX.progressDeadline).default(10 * 60_000),
   traffic: z.discriminatedUnion('strategy', [replicasTraffic, gatewayTraffic]).default({ strategy: 'replicas' }),
 });
 
@@ -60,11 +67,11 @@ export const deploymentWindow = z.strictObject({
 });
 
 export const setWeightStep = z.strictObject({ kind: z.literal('setWeight'), weight: z.number().int().min(0).max(100) });
-export const pauseStep = z.strictObject({ kind: z.literal('pause'), duration });
+export const pauseStep = z.strictObject({ kind: z.literal('pause'), duration: duration(MAX.wait) });
 export const approvalStep = z.strictObject({
   kind: z.literal('approval'),
   name: name.optional(),
-  timeout: duration.optional(),
+  timeout: duration(MAX.wait).optional(),
   onTimeout: z.enum(['abort', 'proceed']).optional(),
   /** Who may approve; absent means anyone. An empty list is accepted here so validation can say why it never ends. */
   approvers: z.array(z.string().min(1)).optional(),
@@ -72,8 +79,8 @@ export const approvalStep = z.strictObject({
 export const analysisStep = z.strictObject({
   kind: z.literal('analysis'),
   metrics: z.array(z.string().min(1)).min(1),
-  interval: duration.default(DEFAULT_ANALYSIS_INTERVAL_MS),
-  sustainedFor: duration,
+  interval: duration(MAX.sampleInterval).default(DEFAULT_ANALYSIS_INTERVAL_MS),
+  sustainedFor: duration(MAX.wait),
   /** Failed samples tolerated before the step fails (Argo Rollouts' meaning: fails when failed > limit). */
   failureLimit: z.number().int().min(0).default(0),
   /** Inconclusive samples tolerated before the region pauses for a human. */
@@ -111,11 +118,15 @@ export const prometheusProvider = z.strictObject({
   query: template,
   /** Query a range and reduce it to one value, instead of an instant query. */
   range: z
-    .strictObject({ window: duration, step: duration.default(15_000), reduce: z.enum(['avg', 'max', 'last']).default('avg') })
+    .strictObject({
+      window: duration(MAX.queryRange),
+      step: duration(MAX.queryRange).default(15_000),
+      reduce: z.enum(['avg', 'max', 'last']).default('avg'),
+    })
     .optional(),
   auth: z.union([bearerAuth, basicAuth]).optional(),
   tls: tls.optional(),
-  timeout: duration.default(10_000),
+  timeout: duration(MAX.query).default(10_000),
 });
 export const webProvider = z.strictObject({
   type: z.literal('web'),
@@ -124,7 +135,7 @@ export const webProvider = z.strictObject({
   jsonPath: z.string().regex(JSON_PATH, "must be a JSON path like $.data.value or $.items[0]['p99']"),
   auth: bearerAuth.optional(),
   tls: tls.optional(),
-  timeout: duration.default(10_000),
+  timeout: duration(MAX.query).default(10_000),
 });
 /** Metric providers, keyed by `type`; the registry of implementations lives in activities/metrics. */
 export const provider = z.discriminatedUnion('type', [simulatedProvider, prometheusProvider, webProvider, sqlProvider]);
@@ -145,7 +156,7 @@ export const metric = z
 
 const stagePolicy = {
   steps: z.array(step).optional(),
-  bake: duration.optional(),
+  bake: duration(MAX.wait).optional(),
 };
 
 export const region = z.strictObject({
@@ -175,7 +186,7 @@ export const rolloutSpec = z.strictObject({
   regions: z.array(region).min(1),
   waves: z.array(wave).min(1),
   steps: z.array(step).min(1),
-  bake: duration.default(0),
+  bake: duration(MAX.wait).default(0),
   metrics: z.array(metric).default([]),
   failurePolicy: z.enum(FAILURE_POLICIES).default('rollback-all'),
   /** Ordered schema changes: `expand` before each region's canary, `contract` after every region is promoted and baked. */
@@ -185,7 +196,10 @@ export const rolloutSpec = z.strictObject({
   reconciliations: z.array(reconciliation).default([]),
   /** A region already failing its analysis metrics before any change holds its stage this long, rechecked every `interval`, then fails. */
   alarmBlocker: z
-    .strictObject({ timeout: duration.default(DEFAULT_ALARM_BLOCKER.timeoutMs), interval: duration.default(DEFAULT_ALARM_BLOCKER.intervalMs) })
+    .strictObject({
+      timeout: duration(MAX.wait).default(DEFAULT_ALARM_BLOCKER.timeoutMs),
+      interval: duration(MAX.sampleInterval).default(DEFAULT_ALARM_BLOCKER.intervalMs),
+    })
     .optional(),
   simulation: z
     .strictObject({

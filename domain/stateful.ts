@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_RECONCILE_BATCH, DEFAULT_STATEMENT_TIMEOUT_MS } from './spec-defaults';
+import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_RECONCILE_BATCH, DEFAULT_STATEMENT_TIMEOUT_MS, MAX_DURATION_MS as MAX } from './spec-defaults';
 import { duration, PLACEHOLDER, QUERY_VARIABLES } from './spec-values';
 
 /** A database is named in the spec and resolved to a connection by the worker; never a URL or a secret. */
@@ -24,8 +24,8 @@ export const migration = z.strictObject({
 
 /** Per-rollout session settings for every migration. */
 export const databaseSettings = z.strictObject({
-  lockTimeout: duration.default(DEFAULT_LOCK_TIMEOUT_MS),
-  statementTimeout: duration.default(DEFAULT_STATEMENT_TIMEOUT_MS),
+  lockTimeout: duration(MAX.lockTimeout).default(DEFAULT_LOCK_TIMEOUT_MS),
+  statementTimeout: duration(MAX.statementTimeout).default(DEFAULT_STATEMENT_TIMEOUT_MS),
 });
 
 /** Makes the rows a canary wrote right for the old version, in keyed batches. */
@@ -54,7 +54,7 @@ export const sqlProvider = z.strictObject({
   database: databaseName,
   /** Placeholders are rendered as SQL string literal contents: write `'{{region}}'`. */
   query: sqlTemplate,
-  timeout: duration.default(10_000),
+  timeout: duration(MAX.query).default(10_000),
 });
 
 export type SqlSource = z.output<typeof sqlSource>;

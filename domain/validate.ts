@@ -2,11 +2,12 @@ import { z } from 'zod';
 import { formatDuration, parseDuration } from './duration';
 import { formatPath, type PathSegment, type Problem } from './parse';
 import { compilePlan, type RolloutPlan } from './plan';
-import { duration, PROVIDER_TYPES, rolloutSpec, STEP_KINDS, TARGET_KINDS, type RolloutSpec } from './spec';
+import { PROVIDER_TYPES, rolloutSpec, STEP_KINDS, TARGET_KINDS, type RolloutSpec } from './spec';
+import { isDuration } from './spec-values';
 import { didYouMean } from './suggest';
 import { parseFault } from './faults';
 import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
-import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES } from './spec-defaults';
+import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, MAX_DURATION_MS } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
 
 interface Found {
@@ -83,7 +84,7 @@ function schemaAt(path: readonly PathSegment[], input: unknown): z.ZodType | und
 
 function unwrap(s: z.ZodType, value: unknown): z.ZodType | undefined {
   for (;;) {
-    if (s === duration) return s;
+    if (isDuration(s)) return s;
     if (s instanceof z.ZodOptional || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
     else if (s instanceof z.ZodDiscriminatedUnion) {
       const key = s._zod.def.discriminator;
@@ -132,7 +133,8 @@ function fromIssue(issue: z.core.$ZodIssue, input: unknown): Found[] {
     }
     case 'invalid_type': {
       if (value === undefined) return at('required field is missing');
-      if (schemaAt(path, input) === duration) return at(`expected a duration such as 30s, 5m or 1h30m, got ${describe(value)}`);
+      const schema = schemaAt(path, input);
+      if (schema && isDuration(schema)) return at(`expected a duration such as 30s, 5m or 1h30m, got ${describe(value)}`);
       return at(`expected ${EXPECTED[issue.expected] ?? issue.expected}, got ${describe(value)}`);
     }
     case 'too_small': {
@@ -278,6 +280,7 @@ function checkAnalysis(s: Rec, at: (...rest: PathSegment[]) => PathSegment[], me
   const minSamples = s.minSamples === undefined ? DEFAULT_MIN_SAMPLES : Number.isInteger(s.minSamples) ? (s.minSamples as number) : undefined;
   if (interval === 0) add(at('interval'), 'must be longer than 0');
   if (interval === undefined || sustained === undefined || minSamples === undefined || minSamples < 1) return;
+  if (interval > MAX_DURATION_MS.sampleInterval || sustained > MAX_DURATION_MS.wait) return;
   const needed = interval * (minSamples - 1);
   if (sustained < needed) {
     add(

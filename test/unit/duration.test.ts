@@ -17,6 +17,14 @@ describe('parseDuration', () => {
     expect(parseDuration(text)).toBe(ms);
   });
 
+  it.each([
+    ['400 nines of days', `${'9'.repeat(400)}d`],
+    ['2^53 + 1 milliseconds', '9007199254740993ms'],
+    ['a hundred billion days', '100000000000d'],
+  ])('%s is too long to count in milliseconds', (_name, text) => {
+    expect(parseDuration(text)).toBe(Infinity);
+  });
+
   it.each(['', '   ', '5', 'm', '5 m', '5mins', '1h 30m', '-5s', '5x', 's5', '1h30'])('%j is malformed', (text) => {
     expect(parseDuration(text)).toBeUndefined();
   });
