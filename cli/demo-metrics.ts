@@ -1,10 +1,11 @@
 import { SimulatedFleet } from '../activities/fleet/index';
 import { startLoad } from '../demo-service/load';
-import { findPrometheus, startPrometheus } from '../demo-service/prometheus';
+import { startPrometheus } from '../demo-service/prometheus';
 import { startDemoService } from '../demo-service/server';
 import { metricFaultApplies, parseFault, type MetricFault } from '../domain/faults';
 import type { RolloutPlan } from '../domain/plan';
 import type { MetricSpec } from '../domain/spec';
+import { exportTool } from '../lib/tools';
 
 const ROLES = ['stable', 'canary'] as const;
 const ERROR_RATE =
@@ -28,7 +29,7 @@ export interface DemoMetrics {
  * fleet's weight makes it apply, so the breach Meridian sees is a real one.
  */
 export async function startDemoMetrics(plan: RolloutPlan, fleetFile: string, log: (line: string) => void): Promise<DemoMetrics | undefined> {
-  if (!findPrometheus()) return undefined;
+  if (!exportTool('prometheus')) return undefined;
   const regions = Object.keys(plan.regions);
   const name = (region: string, role: string) => `${region}/${role}`;
   const service = await startDemoService({ versions: regions.flatMap((r) => ROLES.map((role) => ({ version: name(r, role) }))) });

@@ -1,29 +1,16 @@
 import { execFile, spawn } from 'node:child_process';
-import { accessSync, constants, createWriteStream } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { createWriteStream } from 'node:fs';
 import { promisify } from 'node:util';
+import { realHost, requireTool } from '../lib/tools';
 
 const execFileAsync = promisify(execFile);
 
-/** The usual install location of the official Go tarball, tried after GO and PATH. */
-const STANDARD_GO = '/usr/local/go/bin/go';
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
+/**
+ * GO, PATH, /usr/local/go, GOROOT or the project's cache (lib/tools.ts); a Go from 1.21 on fetches
+ * the toolchain the wrapper modules ask for. When there is none, throws the line that says how to install it.
+ */
 export function findGo(env: NodeJS.ProcessEnv = process.env): string {
-  if (env.GO) return env.GO;
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (dir && executable(join(dir, 'go'))) return join(dir, 'go');
-  }
-  if (executable(STANDARD_GO)) return STANDARD_GO;
-  throw new Error('the Go toolchain is needed to build the Kubernetes binaries once: install Go >= 1.26 or set GO=/path/to/go');
+  return requireTool('go', realHost(env));
 }
 
 export interface ModuleInfo {

@@ -1,9 +1,10 @@
 import { execFile, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
+import { requireTool } from '../../lib/tools';
 import { freePort } from './processes';
 
 export interface RunningPostgres {
@@ -16,28 +17,28 @@ export interface RunningPostgres {
 }
 
 const run = promisify(execFile);
-const VERSIONED_BIN = '/usr/lib/postgresql';
+let user: string | undefined;
 
-/** `initdb` and `pg_ctl`: from PATH first, else the highest version under /usr/lib/postgresql. */
+/**
+ * The folder with `initdb`, `pg_ctl` and `postgres`: MERIDIAN_POSTGRES_BIN, PATH, the newest under
+ * /usr/lib/postgresql, or the project's cache (lib/tools.ts); when none is there, throws the line
+ * that says how to install them.
+ */
 export function findPostgresBin(): string {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (dir && existsSync(join(dir, 'initdb')) && existsSync(join(dir, 'pg_ctl'))) return dir;
-  }
-  const versions = existsSync(VERSIONED_BIN)
-    ? readdirSync(VERSIONED_BIN)
-        .filter((v) => /^\d+(\.\d+)?$/.test(v) && existsSync(join(VERSIONED_BIN, v, 'bin', 'initdb')))
-        .sort((a, b) => Number(b) - Number(a))
-    : [];
-  if (versions.length === 0) {
-    throw new Error('PostgreSQL server binaries not found: put initdb and pg_ctl on PATH, or install the postgresql package');
-  }
-  return join(VERSIONED_BIN, versions[0]!, 'bin');
+  return requireTool('postgres');
 }
 
+/**
+ * initdb refuses to run as root, so as root the cluster belongs to the `postgres` OS user, or to
+ * `nobody` where no PostgreSQL package made one.
+ */
+function serverUser(): string {
+  user ??= spawnSync('id', ['-u', 'postgres'], { stdio: 'ignore' }).status === 0 ? 'postgres' : 'nobody';
+  return user;
+}
 
-/** initdb refuses to run as root, so as root the cluster belongs to the `postgres` OS user. */
 function asServerUser(command: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', 'postgres', '--', command, ...args]] : [command, args];
+  return process.getuid?.() === 0 ? ['runuser', ['-u', serverUser(), '--', command, ...args]] : [command, args];
 }
 
 async function exec(command: string, args: string[]): Promise<void> {
@@ -121,8 +122,9 @@ async function startServer(pgCtl: string, data: string, log: string, socketDir: 
 }
 
 function ownerIds(): [number, number] {
-  const passwd = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
-  const group = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
-  if (passwd.status !== 0) throw new Error('running as root needs a "postgres" OS user to own the cluster (initdb refuses root)');
+  const user = serverUser();
+  const passwd = spawnSync('id', ['-u', user], { encoding: 'utf8' });
+  const group = spawnSync('id', ['-g', user], { encoding: 'utf8' });
+  if (passwd.status !== 0) throw new Error(`running as root needs an OS user "${user}" to own the cluster (initdb refuses root)`);
   return [Number(passwd.stdout.trim()), Number(group.stdout.trim())];
 }
