@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
+import { temporalExecutable, testServerExecutable } from '../lib/binaries';
+import { provisionAll, realHost, summaryLine } from '../lib/tools';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WORKFLOWS_PATH = join(ROOT, 'workflows', 'index.ts');
@@ -37,11 +39,35 @@ function inputsHash(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
+const say = (line: string) => console.log(`[tools] ${line}`);
+
 /**
- * Bundles the workflow code once per change of its sources and hands the path to every test file
- * through MERIDIAN_WORKFLOW_BUNDLE, so workers in tests skip webpack.
+ * Finds or installs, once per run, the programs the tests run for real, and exports where each is,
+ * so every test worker uses the same binaries. A missing one is one line here, and the tests that
+ * need it fail with that line.
+ */
+function provisionTools(): void {
+  for (const outcome of provisionAll(realHost(process.env), say)) say(summaryLine(outcome));
+  const servers = [
+    ['temporal', 'TEMPORAL_CLI_PATH', temporalExecutable(say)],
+    ['temporal-test-server', 'TEMPORAL_TEST_SERVER_PATH', testServerExecutable(say)],
+  ] as const;
+  for (const [name, variable, executable] of servers) {
+    if (executable.type !== 'existing-path') {
+      say(`${name}: not installed; the Temporal SDK downloads one when a test starts a server`);
+      continue;
+    }
+    process.env[variable] = executable.path;
+    say(`${name}: ${executable.path}`);
+  }
+}
+
+/**
+ * Provisions the external tools, then bundles the workflow code once per change of its sources and
+ * hands the path to every test file through MERIDIAN_WORKFLOW_BUNDLE, so workers in tests skip webpack.
  */
 export default async function setup(): Promise<void> {
+  provisionTools();
   if (!existsSync(WORKFLOWS_PATH)) {
     console.warn('workflows/index.ts is missing; workflow tests will have no bundle');
     return;
