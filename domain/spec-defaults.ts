@@ -32,6 +32,14 @@ export const DEFAULT_STATEMENT_TIMEOUT_MS = 5 * 60_000;
 /** Rows a reconciliation fixes per batch. */
 export const DEFAULT_RECONCILE_BATCH = 1000;
 
+/**
+ * A service name: lower-case letters, digits, "-" and ".", starting and ending with a letter or
+ * digit, at most 63 characters, so it is also a valid Kubernetes label value and object name.
+ */
+export const SERVICE_NAME = /^(?=.{1,63}$)[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/;
+/** A version is an OCI image tag, so it is safe in workflow ids, search attributes and image references. */
+export const VERSION_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;

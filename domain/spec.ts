@@ -7,13 +7,19 @@ import {
   DEFAULT_ANALYSIS_INTERVAL_MS,
   DEFAULT_MIN_SAMPLES,
   MAX_DURATION_MS as MAX,
+  SERVICE_NAME,
+  VERSION_TAG,
   WEEKDAYS,
 } from './spec-defaults';
+import { IDENTITY_FORMS } from './identity';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
 
 const name = z.string().regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, 'must be lower-case letters, digits, "-" or "."');
+/** The service and version name the rollout's workflow id, `rollout/<service>/<version>`, and its search attributes. */
+export const serviceName = z.string().min(1, { abort: true }).regex(SERVICE_NAME, `must be ${IDENTITY_FORMS.service}`);
+export const versionTag = z.string().min(1, { abort: true }).regex(VERSION_TAG, `must be ${IDENTITY_FORMS.version}`);
 
 export const simulatedTarget = z.strictObject({
   kind: z.literal('simulated'),
@@ -179,8 +185,8 @@ export const wave = z.strictObject({
 export const FAILURE_POLICIES = ['rollback-all', 'rollback-region', 'pause'] as const;
 
 export const rolloutSpec = z.strictObject({
-  service: name,
-  version: z.string().min(1),
+  service: serviceName,
+  version: versionTag,
   image: z.string().min(1),
   config: z.record(z.string(), z.string()).default({}),
   regions: z.array(region).min(1),

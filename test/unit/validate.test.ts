@@ -236,7 +236,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
       s.steps.push({ kind: 'setWeight', weight: 40 });
     },
     [
-      'service: must be lower-case letters, digits, "-" or ".", got the text "Checkout"',
+      'service: must be lower-case letters, digits, "-" or ".", starting and ending with a letter or digit, at most 63 characters, got the text "Checkout"',
       'regions[1]: region "us_east_1" is in no wave; add it to one of the waves',
       'regions[1].name: must be lower-case letters, digits, "-" or ".", got the text "us_east_1"',
       'waves[1].regions[0]: unknown region "us-east-1" (did you mean us_east_1?)',
