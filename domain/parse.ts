@@ -1,9 +1,11 @@
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Document } from 'yaml';
 
 /** One thing wrong with a spec. `path` is like `waves[1].regions[0]`, '' for the whole file. */
 export interface Problem {
   path: string;
   message: string;
+  /** For an unknown field: the field's name; `path` is the mapping it is written in. */
+  field?: string;
   line?: number;
   column?: number;
 }
@@ -103,8 +105,14 @@ export function parseSpecText(text: string, file: string): ParsedSpec | { ok: fa
 
 function locateProblems(doc: Document.Parsed, lines: LineCounter, problems: Problem[]): Problem[] {
   return problems.map((p) => {
-    if (p.line !== undefined || p.path === '') return p;
+    if (p.line !== undefined) return p;
     const segments = parsePath(p.path);
+    const key = p.field === undefined ? undefined : keyNode(doc, segments, p.field);
+    if (key) {
+      const { line, col } = lines.linePos(key[0]);
+      return { ...p, line, column: col };
+    }
+    if (p.path === '') return p;
     for (let n = segments.length; n > 0; n--) {
       const node = doc.getIn(segments.slice(0, n), true) as { range?: [number, number, number] } | undefined;
       if (node && typeof node === 'object' && node.range) {
@@ -114,4 +122,12 @@ function locateProblems(doc: Document.Parsed, lines: LineCounter, problems: Prob
     }
     return p;
   });
+}
+
+/** Where the key `field` of the mapping at `path` is written. */
+function keyNode(doc: Document.Parsed, path: PathSegment[], field: string): [number, number, number] | undefined {
+  const parent = path.length === 0 ? doc.contents : doc.getIn(path, true);
+  if (!isMap(parent)) return undefined;
+  const pair = parent.items.find((item) => isScalar(item.key) && String(item.key.value) === field);
+  return isScalar(pair?.key) ? pair.key.range ?? undefined : undefined;
 }

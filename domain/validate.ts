@@ -349,5 +349,5 @@ function inDocumentOrder(found: Found[], input: unknown): Problem[] {
   return found
     .map((f) => ({ f, r: rank(f.key === undefined ? f.path : [...f.path, f.key]) }))
     .sort((a, b) => compare(a.r, b.r))
-    .map(({ f }) => ({ path: formatPath(f.path), message: f.message }));
+    .map(({ f }) => ({ path: formatPath(f.path), message: f.message, ...(f.key === undefined ? {} : { field: f.key }) }));
 }

@@ -331,7 +331,7 @@ describe('loadSpec', () => {
     expect(formatProblems(result.problems, 'spec.yaml').split('\n')).toEqual([
       'spec.yaml:10:21: regions[0].windows[0].timezone: unknown time zone "Europe/Berln" (did you mean Europe/Berlin?)',
       'spec.yaml:10:74: regions[0].windows[0].end: the window is empty: it starts and ends at 09:00',
-      'spec.yaml:11:5: regions[1]: unknown field "taget" (did you mean target?)',
+      'spec.yaml:12:5: regions[1]: unknown field "taget" (did you mean target?)',
       'spec.yaml:11:5: regions[1].target: required field is missing',
       'spec.yaml:13:5: regions[2]: region "ap-south-1" is in no wave; add it to one of the waves',
       'spec.yaml:14:21: regions[2].target.kind: unknown target kind "k8s" (known: simulated, kubernetes)',
