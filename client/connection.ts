@@ -1,7 +1,11 @@
+import { createConnection } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
-import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
+import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import { DEFAULT_NAMESPACE } from '../workflows/definitions';
+import { ConnectionFailedError } from './connection-error';
+
+export { ConnectionFailedError } from './connection-error';
 
 export const DEFAULT_ADDRESS = 'localhost:7233';
 
@@ -27,22 +31,47 @@ export function connectionConfig(overrides: ConnectionOverrides = {}): ResolvedC
   return { address, namespace, connectionOptions: { ...loaded.connectionOptions, address } };
 }
 
-/** An error that names the address and what to do next. */
-export class ConnectionFailedError extends Error {
-  constructor(
-    readonly address: string,
-    cause: unknown,
-  ) {
-    const why = cause instanceof Error ? cause.message : String(cause);
-    super(`cannot reach Temporal at ${address} (${why}); is a Temporal server running? try: meridian dev`, { cause });
-    this.name = 'ConnectionFailedError';
-  }
+/** How long a TCP connect to the frontend may take; a refused port fails at once. */
+export const PROBE_TIMEOUT_MS = 3_000;
+
+/** `host:port` or `[v6]:port` split; undefined when the address has no port to probe. */
+export function hostAndPort(address: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([^\]]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+  if (!m) return undefined;
+  const port = Number(m[3]);
+  return port > 0 && port < 65536 ? { host: (m[1] ?? m[2])!, port } : undefined;
+}
+
+/**
+ * One TCP connect before the gRPC client, which retries a refused port until its connect timeout:
+ * a port nobody listens on, or a host that does not resolve, is reported at once.
+ */
+export function probeAddress(address: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
+  const target = hostAndPort(address);
+  if (!target) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: target.host, port: target.port });
+    const done = (err?: Error) => {
+      socket.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    socket.setTimeout(timeoutMs, () => done(new Error(`no answer within ${timeoutMs / 1000}s`)));
+    socket.once('connect', () => done());
+    socket.once('error', (err: NodeJS.ErrnoException) => done(new Error(err.code === 'ECONNREFUSED' ? 'connection refused' : err.message)));
+  });
+}
+
+/** gRPC goes through a proxy named in the environment: a direct TCP probe would test the wrong hop. */
+function viaProxy(env: NodeJS.ProcessEnv = process.env): boolean {
+  return ['grpc_proxy', 'https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].some((k) => env[k]);
 }
 
 export async function connectClient(overrides: ConnectionOverrides = {}): Promise<{ client: Client; namespace: string }> {
   const { address, namespace, connectionOptions } = connectionConfig(overrides);
   let connection: Connection;
   try {
+    if (!viaProxy()) await probeAddress(address);
     const { tls, apiKey, metadata } = connectionOptions;
     connection = await Connection.connect({ address, tls, apiKey, metadata, connectTimeout: '5s' });
   } catch (err) {
@@ -56,6 +85,8 @@ export async function connectWorkerConnection(
 ): Promise<{ connection: NativeConnection; namespace: string }> {
   const { address, namespace, connectionOptions } = connectionConfig(overrides);
   try {
+    if (!viaProxy()) await probeAddress(address);
+    const { NativeConnection } = await import('@temporalio/worker');
     const connection = await NativeConnection.connect(connectionOptions);
     return { connection, namespace };
   } catch (err) {
