@@ -2,29 +2,39 @@ import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { parseSpecText, type Problem } from '../domain/parse';
 import { formatProblem, validateSpec, type Validation } from '../domain/validate';
+import { payloadTooLarge } from './payload-size';
 import { readSqlFiles } from './sql-files';
+
+export interface LoadOptions {
+  /** The Temporal server's payload size limit; PAYLOAD_LIMIT_BYTES when absent. */
+  payloadLimitBytes?: number;
+}
 
 /**
  * Parses and validates spec text; problems carry line and column where the document allows.
- * Migration `{ file }` sources are read relative to the spec file's directory.
+ * Migration `{ file }` sources are read relative to the spec file's directory. A plan too large
+ * for the server to start is a problem too.
  */
-export function validateSpecText(text: string, file: string): Validation {
+export function validateSpecText(text: string, file: string, opts: LoadOptions = {}): Validation {
   const parsed = parseSpecText(text, file);
   if (!parsed.ok) return parsed;
   const sql = readSqlFiles(parsed.value, dirname(file));
   const result = validateSpec(sql.value);
-  if (result.ok && sql.problems.length === 0) return result;
+  if (result.ok && sql.problems.length === 0) {
+    const tooLarge = payloadTooLarge([{ plan: result.plan }], { limitBytes: opts.payloadLimitBytes, what: 'the rollout plan', weighed: result.plan });
+    return tooLarge ? { ok: false, problems: [{ path: '', message: tooLarge.message }] } : result;
+  }
   return { ok: false, problems: parsed.locate([...sql.problems, ...(result.ok ? [] : result.problems)]) };
 }
 
-export async function loadSpec(path: string): Promise<Validation> {
+export async function loadSpec(path: string, opts: LoadOptions = {}): Promise<Validation> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
     return { ok: false, problems: [{ path: '', message: readError(err) }] };
   }
-  return validateSpecText(text, path);
+  return validateSpecText(text, path, opts);
 }
 
 function readError(err: unknown): string {
