@@ -2,13 +2,17 @@ import { userInfo } from 'node:os';
 import {
   ApplicationFailure,
   Client,
+  isGrpcDeadlineError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  WorkflowUpdateRPCTimeoutOrCancelledError,
+  WorkflowUpdateStage,
   type WorkflowExecutionStatusName,
+  type WorkflowHandle,
 } from '@temporalio/client';
-import { defaultPayloadConverter, type SearchAttributePair } from '@temporalio/common';
+import { defaultPayloadConverter, type SearchAttributePair, type UpdateDefinition } from '@temporalio/common';
 import type { RolloutPlan } from '../domain/plan';
 import { STAGE_PHASES } from '../domain/phase';
 import { TERMINAL_PHASES, type AnalysisProgress, type AuditEntry, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
@@ -37,6 +41,13 @@ import {
   type RolloutInput,
 } from '../workflows/definitions';
 import { connectClient, type ConnectionOverrides } from './connection';
+import { NoWorkerError, RolloutCommandError, RolloutEndedError } from './rollout-errors';
+import { recordOf, type RolloutRecord } from './rollout-record';
+import { workerPresence, type WorkerPresence } from './task-queue';
+
+export { NoWorkerError, RolloutCommandError, RolloutEndedError, type CommandFate } from './rollout-errors';
+export type { RolloutRecord } from './rollout-record';
+export type { WorkerPresence } from './task-queue';
 
 export const ROLLOUT_WORKFLOW_TYPE = 'rolloutWorkflow';
 
@@ -66,13 +77,19 @@ export interface StartOptions {
   analysisChunkMs?: number;
 }
 
-/** A refused command or an unknown rollout, with the workflow's own reason as the message. */
-export class RolloutCommandError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'RolloutCommandError';
-  }
-}
+/** A rollout's status, and whether its workflow has closed; a closed one's status is its last. */
+export type RolloutState = RolloutStatus & {
+  ended: boolean;
+  /** When the workflow closed, ISO 8601. */
+  closedAt?: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, ... */
+  execution: WorkflowExecutionStatusName;
+};
+
+/** How long a query may wait for a worker to answer before the client says none did. */
+export const QUERY_TIMEOUT_MS = 10_000;
+/** How long an update may wait for a worker to accept it. */
+export const UPDATE_ACCEPT_TIMEOUT_MS = 10_000;
 
 function currentUser(): string {
   try {
@@ -101,6 +118,10 @@ function statusFromFailure(cause: unknown): RolloutStatus | undefined {
   return first && typeof first.phase === 'string' && Array.isArray(first.regions) ? (first as RolloutStatus) : undefined;
 }
 
+function ended(status: RolloutStatus, record: RolloutRecord): RolloutState {
+  return { ...status, ended: true, closedAt: record.closedAt, execution: record.execution };
+}
+
 const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((done) => {
     const timer = setTimeout(done, ms);
@@ -122,9 +143,19 @@ export class RolloutClient {
     this.searchAttributes = opts.searchAttributes !== false;
   }
 
-  static async connect(overrides?: ConnectionOverrides): Promise<RolloutClient> {
+  static async connect(overrides?: ConnectionOverrides & { taskQueue?: string }): Promise<RolloutClient> {
     const { client, namespace } = await connectClient(overrides);
-    return new RolloutClient(client, { namespace });
+    return new RolloutClient(client, { namespace, taskQueue: overrides?.taskQueue });
+  }
+
+  /** Who polls a task queue (by default the one this client starts rollouts on). */
+  presence(taskQueue: string = this.taskQueue): Promise<WorkerPresence> {
+    return workerPresence(this.client, this.namespace, taskQueue);
+  }
+
+  /** The server's own record of a rollout, readable without a worker. */
+  async record(id: string): Promise<RolloutRecord> {
+    return recordOf(await this.call(id, () => this.client.workflow.getHandle(id).describe()));
   }
 
   async start(plan: RolloutPlan, opts: StartOptions = {}): Promise<string> {
@@ -166,14 +197,45 @@ export class RolloutClient {
    * stage's weight, step and analysis progress only when the stage reports a change the rollout
    * acts on, which keeps both histories short; this reads the rest from the stage itself (its
    * status query, its audit entries not yet reported) and from its running analysis's heartbeat.
+   * A closed rollout answers from its result, with no worker; a running one needs a worker, and
+   * NoWorkerError says when none polls its task queue or none answered within QUERY_TIMEOUT_MS.
    */
-  async status(id: string): Promise<RolloutStatus> {
-    const status = await this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery));
-    if (TERMINAL_PHASES.includes(status.phase)) return status;
+  async status(id: string): Promise<RolloutState> {
+    const record = await this.record(id);
+    if (record.closedAt) {
+      const final = await this.finalStatus(record);
+      if (final) return ended(final, record);
+    }
+    const presence = await this.presence(record.taskQueue);
+    if (!presence.polling) throw new NoWorkerError(presence, record);
+    const status = await this.answered(record, presence, () => this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery)));
+    if (record.closedAt) return ended(status, record);
+    if (TERMINAL_PHASES.includes(status.phase)) return { ...status, ended: false, execution: record.execution };
     const live = await Promise.all(status.regions.map((r) => (STAGE_PHASES.has(r.phase) ? this.liveRegion(status.id, r) : { region: r, audit: [] })));
     status.regions = live.map((l) => l.region);
     status.audit = [...status.audit, ...live.flatMap((l) => l.audit)];
-    return status;
+    return { ...status, ended: false, execution: record.execution };
+  }
+
+  /** A closed rollout's last status from its result or failure; undefined when something outside ended it. */
+  private async finalStatus(record: RolloutRecord): Promise<RolloutStatus | undefined> {
+    try {
+      return await this.result(record.id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Runs a query under QUERY_TIMEOUT_MS; a query nobody answered becomes NoWorkerError. */
+  private async answered<T>(record: RolloutRecord, presence: WorkerPresence, run: () => Promise<T>): Promise<T> {
+    try {
+      return await this.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, run);
+    } catch (err) {
+      if (isGrpcDeadlineError(err)) {
+        throw new NoWorkerError(presence, record, { waitedMs: QUERY_TIMEOUT_MS }, { cause: err });
+      }
+      throw err;
+    }
   }
 
   /**
@@ -183,41 +245,79 @@ export class RolloutClient {
   private async liveRegion(rolloutId: string, region: RegionStatus): Promise<{ region: RegionStatus; audit: AuditEntry[] }> {
     const handle = this.client.workflow.getHandle(regionWorkflowId(rolloutId, region.name));
     try {
-      const { status, raw } = await handle.describe();
-      if (status.name !== 'RUNNING') return { region, audit: [] };
-      // One query at a time: two overlapping queries to one workflow stalled it on the time-skipping test server.
-      const stage = await handle.query(regionStatusQuery);
-      const audit = await handle.query(regionPendingAuditQuery);
-      const live: RegionStatus = { ...region, weight: stage.weight, step: stage.step, sustained: stage.sustained, verdicts: stage.verdicts, waitingUntil: stage.waitingUntil };
-      const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'runAnalysis');
-      const payload = pending?.heartbeatDetails?.payloads?.[0];
-      if (!payload || live.step?.kind !== 'analysis') return { region: live, audit };
-      const progress = defaultPayloadConverter.fromPayload(payload) as AnalysisProgress;
-      return { region: { ...live, sustained: progress.sustained, verdicts: progress.verdicts.length ? progress.verdicts : live.verdicts }, audit };
+      return await this.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => this.stageView(handle, region));
     } catch {
       // The stage moved on or closed between the calls, or runs code without the query: the rollout's own figures stand.
       return { region, audit: [] };
     }
   }
 
+  private async stageView(handle: WorkflowHandle, region: RegionStatus): Promise<{ region: RegionStatus; audit: AuditEntry[] }> {
+    const { status, raw } = await handle.describe();
+    if (status.name !== 'RUNNING') return { region, audit: [] };
+    // One query at a time: two overlapping queries to one workflow stalled it on the time-skipping test server.
+    const stage = await handle.query(regionStatusQuery);
+    const audit = await handle.query(regionPendingAuditQuery);
+    const live: RegionStatus = { ...region, weight: stage.weight, step: stage.step, sustained: stage.sustained, verdicts: stage.verdicts, waitingUntil: stage.waitingUntil };
+    const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'runAnalysis');
+    const payload = pending?.heartbeatDetails?.payloads?.[0];
+    if (!payload || live.step?.kind !== 'analysis') return { region: live, audit };
+    const progress = defaultPayloadConverter.fromPayload(payload) as AnalysisProgress;
+    return { region: { ...live, sustained: progress.sustained, verdicts: progress.verdicts.length ? progress.verdicts : live.verdicts }, audit };
+  }
+
   approve(id: string, req: ApproveRequest): Promise<CommandResult> {
-    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(approveUpdate, { args: [req] }));
+    return this.command(id, 'approve', approveUpdate, req);
   }
 
   abort(id: string, req: AbortRequest): Promise<CommandResult> {
-    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(abortUpdate, { args: [req] }));
+    return this.command(id, 'abort', abortUpdate, req);
   }
 
   pause(id: string, req: OperatorRequest): Promise<CommandResult> {
-    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(pauseUpdate, { args: [req] }));
+    return this.command(id, 'pause', pauseUpdate, req);
   }
 
   resume(id: string, req: OperatorRequest): Promise<CommandResult> {
-    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(resumeUpdate, { args: [req] }));
+    return this.command(id, 'resume', resumeUpdate, req);
   }
 
   retry(id: string, req: OperatorRequest): Promise<CommandResult> {
-    return this.call(id, () => this.client.workflow.getHandle(id).executeUpdate(retryUpdate, { args: [req] }));
+    return this.command(id, 'retry', retryUpdate, req);
+  }
+
+  /**
+   * Sends an operator update only to a running rollout that a worker serves: Temporal admits an update
+   * to memory until a worker accepts it, so one sent with no worker could be lost or applied much later.
+   * Ended rollouts answer RolloutEndedError, missing workers NoWorkerError, saying what became of it.
+   */
+  private async command<R>(id: string, name: string, def: UpdateDefinition<CommandResult, [R]>, req: R): Promise<CommandResult> {
+    const record = await this.record(id);
+    if (record.closedAt) throw new RolloutEndedError(name, record, (await this.finalStatus(record))?.phase);
+    const presence = await this.presence(record.taskQueue);
+    if (!presence.polling) throw new NoWorkerError(presence, record, { command: name, fate: 'not-sent' });
+    const handle = this.client.workflow.getHandle(id);
+    const update = await this.commandCall(record, name, () =>
+      this.client.withDeadline(Date.now() + UPDATE_ACCEPT_TIMEOUT_MS, () => handle.startUpdate(def, { args: [req], waitForStage: WorkflowUpdateStage.ACCEPTED })),
+    ).catch((err: unknown) => {
+      if (err instanceof WorkflowUpdateRPCTimeoutOrCancelledError) {
+        throw new NoWorkerError(presence, record, { command: name, fate: 'unconfirmed', waitedMs: UPDATE_ACCEPT_TIMEOUT_MS }, { cause: err });
+      }
+      throw err;
+    });
+    return this.commandCall(record, name, () => update.result());
+  }
+
+  /** Like call(), but a rollout that closed meanwhile answers RolloutEndedError. */
+  private async commandCall<T>(record: RolloutRecord, name: string, run: () => Promise<T>): Promise<T> {
+    try {
+      return await this.call(record.id, run);
+    } catch (err) {
+      if (!(err instanceof RolloutCommandError) || !(err.cause instanceof WorkflowNotFoundError)) throw err;
+      const now = await this.record(record.id).catch(() => undefined);
+      if (now?.closedAt) throw new RolloutEndedError(name, now, (await this.finalStatus(now))?.phase, { cause: err });
+      throw err;
+    }
   }
 
   /**
@@ -261,18 +361,27 @@ export class RolloutClient {
     return items;
   }
 
-  /** Polls the status and yields each change, ending after a terminal phase or when `signal` aborts. */
-  async *watch(id: string, opts: { intervalMs?: number; signal?: AbortSignal } = {}): AsyncIterable<RolloutStatus> {
+  /**
+   * Polls the status and yields each change, ending after a terminal phase, once the workflow closed,
+   * or when `signal` aborts. No worker polling the task queue ends it with NoWorkerError; a query
+   * that went unanswered while a worker is still listed (one restarting) is asked again.
+   */
+  async *watch(id: string, opts: { intervalMs?: number; signal?: AbortSignal } = {}): AsyncIterable<RolloutState> {
     const intervalMs = opts.intervalMs ?? 1_000;
     let last: string | undefined;
     while (!opts.signal?.aborted) {
-      const status = await this.status(id);
-      const seen = JSON.stringify(status);
-      if (seen !== last) {
-        last = seen;
-        yield status;
+      const status = await this.status(id).catch((err: unknown) => {
+        if (err instanceof NoWorkerError && err.details.waitedMs && err.presence.polling) return undefined;
+        throw err;
+      });
+      if (status) {
+        const seen = JSON.stringify(status);
+        if (seen !== last) {
+          last = seen;
+          yield status;
+        }
+        if (status.ended || TERMINAL_PHASES.includes(status.phase)) return;
       }
-      if (TERMINAL_PHASES.includes(status.phase)) return;
       await sleep(intervalMs, opts.signal);
     }
   }
