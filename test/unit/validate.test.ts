@@ -131,7 +131,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
     },
     [
       'simulation.faults[0]: unknown region "eu-wset-1" (did you mean eu-west-1?)',
-      'simulation.faults[1]: unknown operation "reboot" (known: snapshot, deploy, setWeight, promote, restore)',
+      'simulation.faults[1]: unknown operation "reboot" (known: snapshot, deploy, setWeight, promote, cutTraffic, restoreTraffic, restoreWorkload, restore)',
     ],
   ],
   [
