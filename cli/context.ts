@@ -1,6 +1,6 @@
 import { userInfo } from 'node:os';
 import type { Command } from 'commander';
-import { RolloutClient } from '../client/rollout-client';
+import type { RolloutClient } from '../client/rollout-client';
 import type { ConnectionOverrides } from '../client/connection';
 
 /** `--by` defaults to the login name. */
@@ -19,9 +19,18 @@ export function connectionOverrides(cmd: Command): ConnectionOverrides {
   return { address, namespace };
 }
 
+/**
+ * The root's `--task-queue`, else MERIDIAN_TASK_QUEUE (an empty one counts as unset); undefined leaves
+ * the choice to the client and the worker, whose default is Meridian's own queue.
+ */
+export function taskQueueOf(cmd: Command, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  return cmd.optsWithGlobals<{ taskQueue?: string }>().taskQueue ?? (env.MERIDIAN_TASK_QUEUE?.trim() || undefined);
+}
+
 /** Connects, runs `use`, and always closes the connection so the process can exit. */
 export async function withClient<T>(cmd: Command, use: (client: RolloutClient) => Promise<T>): Promise<T> {
-  const client = await RolloutClient.connect(connectionOverrides(cmd));
+  const { RolloutClient } = await import('../client/rollout-client');
+  const client = await RolloutClient.connect({ ...connectionOverrides(cmd), taskQueue: taskQueueOf(cmd) });
   try {
     return await use(client);
   } finally {

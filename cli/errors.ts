@@ -1,7 +1,6 @@
-import { isGrpcServiceError } from '@temporalio/client';
 import { CommanderError } from 'commander';
-import { ConnectionFailedError } from '../client/connection';
-import { RolloutCommandError } from '../client/rollout-client';
+import { ConnectionFailedError } from '../client/connection-error';
+import { NoWorkerError, RolloutCommandError } from '../client/rollout-errors';
 import { CliError, ExitCode } from './exit-codes';
 
 export interface Reported {
@@ -16,6 +15,14 @@ const GRPC_DEADLINE_EXCEEDED = 4;
 
 const HELP_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
+/** The SDK's own test for a gRPC error (a numeric code, string details), without loading gRPC for every command line. */
+function grpcError(err: unknown): { code: number; details: string; message: string } | undefined {
+  const e = err as { code?: unknown; details?: unknown; metadata?: unknown };
+  return err instanceof Error && typeof e.code === 'number' && typeof e.details === 'string' && typeof e.metadata === 'object'
+    ? (err as Error & { code: number; details: string })
+    : undefined;
+}
+
 /** Maps any error to the exit code and the one line the user sees. */
 export function classifyError(err: unknown): Reported {
   if (err instanceof CliError) return { code: err.code, message: err.message };
@@ -23,11 +30,13 @@ export function classifyError(err: unknown): Reported {
     return HELP_CODES.has(err.code) ? { code: ExitCode.Success } : { code: ExitCode.Usage };
   }
   if (err instanceof ConnectionFailedError) return { code: ExitCode.Unreachable, message: err.message };
+  if (err instanceof NoWorkerError) return { code: ExitCode.NoWorker, message: err.message };
   if (err instanceof RolloutCommandError) return { code: ExitCode.Rejected, message: `rejected: ${err.message}` };
-  if (isGrpcServiceError(err) && (err.code === GRPC_UNAVAILABLE || err.code === GRPC_DEADLINE_EXCEEDED)) {
+  const grpc = grpcError(err);
+  if (grpc && (grpc.code === GRPC_UNAVAILABLE || grpc.code === GRPC_DEADLINE_EXCEEDED)) {
     return {
       code: ExitCode.Unreachable,
-      message: `lost the connection to Temporal (${err.details || err.message}); check the server and run the command again`,
+      message: `lost the connection to Temporal (${grpc.details || grpc.message}); check the server and run the command again`,
     };
   }
   const message = err instanceof Error ? err.message : String(err);

@@ -8,6 +8,7 @@ export const ExitCode = {
   NeedsAttention: 4,
   Unreachable: 5,
   Rejected: 6,
+  NoWorker: 7,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -19,7 +20,9 @@ Exit codes:
   3  the rollout ended RolledBack or Failed
   4  the rollout ended NeedsAttention
   5  cannot reach Temporal
-  6  the workflow rejected the command (e.g. approving a gate that is not waiting)`;
+  6  the workflow rejected the command (e.g. approving a gate that is not waiting, or the rollout already ended)
+  7  no worker polls the rollout's task queue: nothing answered, a command was not sent
+     (status prints the last state the server recorded; start a worker: meridian worker --task-queue <name>)`;
 
 /** The exit code a command that followed a rollout to its end returns. */
 export function exitCodeForPhase(phase: RolloutPhase): ExitCode {

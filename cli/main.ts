@@ -1,10 +1,10 @@
-import '../lib/require-node.js';
 import { classifyError } from './errors';
-import { buildProgram } from './program';
+import { buildProgram, namesDemo } from './program';
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    const registerDemo = namesDemo(argv) ? (await import('./commands/demo')).registerDemo : undefined;
+    await buildProgram(undefined, registerDemo).parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (err) {
     const { code, message } = classifyError(err);

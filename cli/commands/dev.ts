@@ -1,29 +1,48 @@
 import type { Command } from 'commander';
-import { DEFAULT_DB_FILE, DEFAULT_PORT, DEFAULT_UI_PORT } from '../../worker/dev-server';
-import { DEFAULT_FLEET_FILE } from '../../worker/index';
-import { TASK_QUEUE } from '../../workflows/definitions';
-import { print } from '../context';
-import { startSandbox } from '../sandbox';
+import { print, taskQueueOf } from '../context';
+import { nonBlank, port } from '../options';
+import { FLEET_FILE_HELP } from './worker';
 
-const port = (v: string) => Number.parseInt(v, 10);
+interface DevOptions {
+  port?: number;
+  uiPort?: number;
+  dbFile?: string;
+  fleetFile?: string;
+}
 
 export function registerDev(program: Command): void {
   program
     .command('dev')
     .description('run a local Temporal dev server (SQLite, UI) and a worker in this process until Ctrl-C')
-    .option('--port <port>', 'frontend port', port, DEFAULT_PORT)
-    .option('--ui-port <port>', 'UI port', port, DEFAULT_UI_PORT)
-    .option('--db-file <file>', 'SQLite file that keeps the server state', DEFAULT_DB_FILE)
-    .option('--fleet-file <file>', 'state file of the simulated fleet', DEFAULT_FLEET_FILE)
-    .action(async (opts: { port: number; uiPort: number; dbFile: string; fleetFile: string }) => {
-      const sandbox = await startSandbox({ ...opts, taskQueue: TASK_QUEUE, log: print, sdkLogLevel: 'WARN' });
+    .option('--port <port>', 'frontend port (default: 7233)', port)
+    .option('--ui-port <port>', 'UI port (default: 8233)', port)
+    .option('--db-file <file>', 'SQLite file that keeps the server state (default: .meridian/temporal.db)', nonBlank)
+    .option('--fleet-file <file>', FLEET_FILE_HELP, nonBlank)
+    .action(async (opts: DevOptions, cmd: Command) => {
+      const [server, { DEFAULT_FLEET_FILE }, { startSandbox }, { TASK_QUEUE }] = await Promise.all([
+        import('../../worker/dev-server'),
+        import('../../worker/index'),
+        import('../sandbox'),
+        import('../../workflows/definitions'),
+      ]);
+      const taskQueue = taskQueueOf(cmd) ?? TASK_QUEUE;
+      const sandbox = await startSandbox({
+        port: opts.port ?? server.DEFAULT_PORT,
+        uiPort: opts.uiPort ?? server.DEFAULT_UI_PORT,
+        dbFile: opts.dbFile ?? server.DEFAULT_DB_FILE,
+        fleetFile: opts.fleetFile ?? DEFAULT_FLEET_FILE,
+        taskQueue,
+        log: print,
+        sdkLogLevel: 'WARN',
+      });
       print('');
       print(`Temporal address  ${sandbox.server.address}`);
       print(`namespace         ${sandbox.server.namespace}`);
       print(`UI                ${sandbox.server.uiUrl}`);
-      print(`worker            task queue "${TASK_QUEUE}", fleet ${sandbox.fleetFile}`);
+      print(`worker            task queue "${taskQueue}", fleet ${sandbox.fleetFile}`);
       print('');
-      print(`start a rollout in another terminal: npx meridian start examples/demo.yaml --address ${sandbox.server.address}`);
+      const queue = taskQueue === TASK_QUEUE ? '' : ` --task-queue ${taskQueue}`;
+      print(`start a rollout in another terminal: npx meridian start examples/demo.yaml --address ${sandbox.server.address}${queue}`);
       print('press Ctrl-C to stop');
       try {
         await sandbox.workerDone;

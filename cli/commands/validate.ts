@@ -1,7 +1,5 @@
 import type { Command } from 'commander';
 import { print } from '../context';
-import { loadSpecOrFail } from '../load';
-import { specWarnings } from '../../domain/warnings';
 
 export function registerValidate(program: Command): void {
   program
@@ -9,6 +7,7 @@ export function registerValidate(program: Command): void {
     .description('check a rollout spec without starting anything')
     .argument('<spec>', 'rollout spec file (YAML)')
     .action(async (file: string) => {
+      const [{ loadSpecOrFail }, { specWarnings }] = await Promise.all([import('../load'), import('../../domain/warnings')]);
       const { spec, plan } = await loadSpecOrFail(file);
       for (const w of specWarnings(spec)) process.stderr.write(`${file}: warning: ${w}\n`);
       const regions = Object.keys(plan.regions).length;

@@ -1,16 +1,17 @@
 import type { Command } from 'commander';
-import { runWorker } from '../../worker/main';
-import { DEFAULT_FLEET_FILE } from '../../worker/index';
-import { TASK_QUEUE } from '../../workflows/definitions';
-import { connectionOverrides } from '../context';
+import { connectionOverrides, taskQueueOf } from '../context';
+import { nonBlank } from '../options';
+
+/** Help shows the defaults of worker/ as text, so that --help need not load the worker to read them. */
+export const FLEET_FILE_HELP = 'state file of the simulated fleet (default: .meridian/fleet.json)';
 
 export function registerWorker(program: Command): void {
   program
     .command('worker')
-    .description('run a worker that executes rollouts; stops cleanly on Ctrl-C')
-    .option('--task-queue <name>', 'task queue to poll', TASK_QUEUE)
-    .option('--fleet-file <file>', 'state file of the simulated fleet', DEFAULT_FLEET_FILE)
-    .action(async (opts: { taskQueue: string; fleetFile: string }, cmd: Command) => {
-      await runWorker({ ...connectionOverrides(cmd), taskQueue: opts.taskQueue, fleetFile: opts.fleetFile });
+    .description('run a worker that executes rollouts, polling the task queue of --task-queue; stops cleanly on Ctrl-C')
+    .option('--fleet-file <file>', FLEET_FILE_HELP, nonBlank)
+    .action(async (opts: { fleetFile?: string }, cmd: Command) => {
+      const [{ runWorker }, { DEFAULT_FLEET_FILE }] = await Promise.all([import('../../worker/main'), import('../../worker/index')]);
+      await runWorker({ ...connectionOverrides(cmd), taskQueue: taskQueueOf(cmd), fleetFile: opts.fleetFile ?? DEFAULT_FLEET_FILE });
     });
 }
