@@ -1,6 +1,7 @@
 import type { RolloutStatus } from '../domain/status';
 import { statusChanges } from './changes';
 import { renderStatus } from './render';
+import { renderOrdered, Timeline } from './timeline';
 
 export interface LiveOutput {
   write(text: string): unknown;
@@ -57,15 +58,40 @@ export function redrawView(out: LiveOutput, throttleMs = 250, now = Date.now): L
   };
 }
 
-/** A log-friendly view: prints only what changed since the previous status. */
-export function plainView(out: LiveOutput, now = Date.now): LiveView {
+/**
+ * How long the plain view holds a line before printing it, so an audit entry that arrives a poll or
+ * two after a later line still comes out in time order.
+ */
+export const ORDER_HORIZON_MS = 2_000;
+
+/** A log-friendly view: what changed since the previous status, one time-ordered stream of timed lines. */
+export function plainView(out: LiveOutput, now = Date.now, horizonMs = ORDER_HORIZON_MS): LiveView {
   let previous: RolloutStatus | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const timeline = new Timeline(horizonMs);
+  const print = (lines: ReturnType<Timeline['flush']>) => {
+    for (const line of lines) out.write(`${renderOrdered(line)}\n`);
+  };
+  const schedule = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    const due = timeline.nextDue();
+    if (due === undefined) return;
+    timer = setTimeout(() => (print(timeline.release(now())), schedule()), Math.max(0, due - now()));
+    timer.unref();
+  };
   return {
     update(status) {
-      for (const line of statusChanges(previous, status, now())) out.write(`${line}\n`);
+      timeline.add(statusChanges(previous, status, now()));
       previous = status;
+      print(timeline.release(now()));
+      schedule();
     },
-    finish() {},
+    finish() {
+      if (timer) clearTimeout(timer);
+      timer = undefined;
+      print(timeline.flush());
+    },
   };
 }
 

@@ -102,7 +102,12 @@ export function renderStatus(status: RolloutStatus, nowMs: number): string {
 
 /** `12:00:03Z us-east-1 analysis-failed: <reason> [error_rate=0.08] (by alice)` */
 export function renderAuditLine(entry: AuditEntry): string {
-  const where = entry.region ? ` ${entry.region}` : '';
+  return `${clockTime(entry.at)} ${auditText(entry)}`;
+}
+
+/** An audit entry without its time: `us-east-1 analysis-failed: <reason> [error_rate=0.08] (by alice)`. */
+export function auditText(entry: AuditEntry): string {
+  const where = entry.region ? `${entry.region} ` : '';
   const values = entry.data?.values;
   const measured =
     values && typeof values === 'object'
@@ -112,7 +117,7 @@ export function renderAuditLine(entry: AuditEntry): string {
           .join(', ')}]`
       : '';
   const actor = entry.actor && entry.actor !== 'meridian' ? ` (by ${entry.actor})` : '';
-  return `${clockTime(entry.at)}${where} ${entry.action}: ${entry.reason}${measured}${actor}`;
+  return `${where}${entry.action}: ${entry.reason}${measured}${actor}`;
 }
 
 /** The audit entries that stopped the rollout, without repeating the same reason twice. */

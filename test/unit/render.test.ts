@@ -1,6 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AuditEntry, RegionStatus, RolloutStatus } from '../../domain/status';
-import { statusChanges } from '../../cli/changes';
+import { auditLine, statusChanges } from '../../cli/changes';
 import { plainView, redrawView, wantsRedraw } from '../../cli/live';
 import { renderAuditLine, renderStatus, renderSummary, renderSustained, rollbackCauses, weightBar } from '../../cli/render';
 import type { AuditData } from '../../domain/vocabulary';
@@ -217,12 +217,13 @@ describe('rollbackCauses', () => {
 
 describe('statusChanges (plain live mode)', () => {
   const base = rollout({ regions: [region('eu-west-1', { phase: 'Progressing', weight: 10 }), region('us-east-1')] });
+  const texts = (lines: { at: number; text: string }[]) => lines.map((l) => [l.at, l.text]);
 
-  it('prints everything the first time, then only what changed', () => {
-    expect(statusChanges(undefined, base, T0)).toEqual([
-      `10:00:00Z ${ID} Progressing wave 2/3 early`,
-      '10:00:00Z eu-west-1 Progressing 10%',
-      '10:00:00Z us-east-1 Pending 0%',
+  it('gives everything the first time, then only what changed, status at the poll and audit entries at their own time', () => {
+    expect(texts(statusChanges(undefined, base, T0))).toEqual([
+      [T0, `${ID} Progressing wave 2/3 early`],
+      [T0, 'eu-west-1 Progressing 10%'],
+      [T0, 'us-east-1 Pending 0%'],
     ]);
     const next = rollout({
       regions: [
@@ -231,8 +232,13 @@ describe('statusChanges (plain live mode)', () => {
       ],
       audit: [failed],
     });
-    expect(statusChanges(base, next, T0 + 5000)).toEqual(['10:00:05Z eu-west-1 Progressing 25% step 3/6 setWeight', renderAuditLine(failed)]);
-    expect(statusChanges(next, structuredClone(next), T0 + 6000)).toEqual([]);
+    const changes = statusChanges(base, next, T0 + 35_000);
+    expect(texts(changes)).toEqual([
+      [T0 + 35_000, 'eu-west-1 Progressing 25% step 3/6 setWeight'],
+      [Date.parse(failed.at), renderAuditLine(failed).slice('10:00:30Z '.length)],
+    ]);
+    expect(changes[1]!.key).toBe(auditLine(failed).key);
+    expect(statusChanges(next, structuredClone(next), T0 + 36_000)).toEqual([]);
   });
 });
 
@@ -277,11 +283,46 @@ describe('live views', () => {
 
   it('prints plain change lines', () => {
     const { chunks, out } = sink(false);
-    const view = plainView(out, () => T0);
+    const view = plainView(out, () => T0, 0);
     view.update(rollout());
     view.update(rollout());
     view.update(rollout({ phase: 'Succeeded' }));
     expect(chunks).toEqual([`10:00:00Z ${ID} Progressing wave 2/3 early\n`, `10:00:00Z ${ID} Succeeded wave 2/3 early\n`]);
+  });
+
+  describe('plain lines in time order', () => {
+    afterEach(() => void vi.useRealTimers());
+    it('holds lines for the horizon, so an audit entry seen a poll after a later status line goes before it', () => {
+      vi.useFakeTimers({ now: T0 + 10_000 });
+      const { chunks, out } = sink(false);
+      const view = plainView(out, Date.now, 2_000);
+      const first = entry('set-weight', { weight: 10 }, { at: at(9), region: 'eu-west-1' });
+      const second = entry('set-weight', { weight: 25 }, { at: at(9.5), region: 'eu-west-1' });
+      view.update(rollout({ audit: [first] }));
+      expect(chunks).toEqual([]);
+      vi.advanceTimersByTime(1_000);
+      expect(chunks).toEqual([`${renderAuditLine(first)}\n`]);
+      view.update(rollout({ regions: [region('eu-west-1', { weight: 25 })], audit: [first, second] }));
+      vi.advanceTimersByTime(1_000);
+      view.finish();
+      expect(chunks).toEqual([
+        `${renderAuditLine(first)}\n`,
+        `${renderAuditLine(second)}\n`,
+        `10:00:10Z ${ID} Progressing wave 2/3 early\n`,
+        '10:00:11Z eu-west-1 Pending 25%\n',
+      ]);
+    });
+
+    it('prints an entry seen again only once, even after a poll that lacked it', () => {
+      const { chunks, out } = sink(false);
+      const view = plainView(out, () => T0 + 60_000, 0);
+      const seen = entry('abort', { reason: 'bad release' }, { at: at(30), region: 'eu-west-1' });
+      view.update(rollout({ audit: [seen] }));
+      view.update(rollout({ audit: [] }));
+      view.update(rollout({ audit: [seen] }));
+      view.finish();
+      expect(chunks.filter((c) => c === `${renderAuditLine(seen)}\n`)).toHaveLength(1);
+    });
   });
 });
 
