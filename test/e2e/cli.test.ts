@@ -39,11 +39,24 @@ function cli(args: string[]): Promise<Ran> {
   });
 }
 
-/** A worker in its own process, like an operator's. */
-async function startWorker(): Promise<ChildProcess> {
-  const child = await startWorkerProcess({ address: server.address, fleetFile });
+/** A worker in its own process, like an operator's; `taskQueue` reaches it as MERIDIAN_TASK_QUEUE. */
+async function startWorker(taskQueue?: string): Promise<ChildProcess> {
+  const child = await startWorkerProcess({ address: server.address, fleetFile, env: taskQueue ? { MERIDIAN_TASK_QUEUE: taskQueue } : {} });
   workers.push(child);
   return child;
+}
+
+async function kill(worker: ChildProcess): Promise<void> {
+  const closed = new Promise((r) => worker.once('close', r));
+  worker.kill('SIGKILL');
+  await closed;
+}
+
+/** `cli` and how long it took, in milliseconds. */
+async function timed(args: string[]): Promise<Ran & { ms: number }> {
+  const started = Date.now();
+  const r = await cli(args);
+  return { ...r, ms: Date.now() - started };
 }
 
 async function statusJson(id: string): Promise<RolloutStatus> {
@@ -61,6 +74,31 @@ async function until(id: string, predicate: (s: RolloutStatus) => boolean, what:
     await new Promise((r) => setTimeout(r, 250));
   }
   throw new Error(`timed out waiting for ${what}: ${JSON.stringify(last?.regions)}`);
+}
+
+/** One region behind an approval gate: it waits for alice, then succeeds. */
+function gateSpec(service: string): string {
+  const file = join(dir, `${service}.yaml`);
+  writeFileSync(
+    file,
+    [
+      `service: ${service}`,
+      'version: 1.0.0',
+      `image: ${NEW}`,
+      'regions:',
+      `  - name: eu-west-1`,
+      `    target: { kind: simulated, initial: { image: ${OLD} } }`,
+      'waves:',
+      '  - name: only',
+      '    regions: [eu-west-1]',
+      '    steps:',
+      '      - { kind: setWeight, weight: 50 }',
+      '      - { kind: approval, name: go-live, approvers: [alice] }',
+      'steps:',
+      '  - { kind: setWeight, weight: 100 }',
+    ].join('\n'),
+  );
+  return file;
 }
 
 beforeAll(async () => {
@@ -130,8 +168,7 @@ describe('end to end on the real dev server, through the CLI', () => {
       'live sustained-health progress',
     );
     expect(live.regions.find((r) => r.wave === 1 && r.sustained)!.sustained).toMatchObject({ requiredMs: 15000, minSamples: 5 });
-    worker.kill('SIGKILL');
-    await new Promise((r) => worker.once('close', r));
+    await kill(worker);
     worker = await startWorker();
 
     const watched = await watch;
@@ -159,5 +196,76 @@ describe('end to end on the real dev server, through the CLI', () => {
     const listed = await cli(['list', '--json']);
     expect(listed.code, listed.stderr).toBe(0);
     expect(JSON.parse(listed.stdout)).toEqual(expect.arrayContaining([expect.objectContaining({ id, phase: 'Succeeded' })]));
+  });
+
+  it('with no worker, start warns and status, watch and approve say so at once; an approve that was not sent never applies', async () => {
+    const queue = 'e2e-idle';
+    const spec = gateSpec('basket');
+    const started = await cli(['start', spec, '--by', 'carol', '--task-queue', queue, '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    const { id, taskQueue, workerPolling } = JSON.parse(started.stdout) as { id: string; taskQueue: string; workerPolling: boolean };
+    expect({ taskQueue, workerPolling }).toEqual({ taskQueue: queue, workerPolling: false });
+    expect(started.stderr).toContain(`meridian worker --task-queue ${queue}`);
+
+    const status = await timed(['status', id, '--json']);
+    expect(status.code, status.stderr).toBe(7);
+    expect(status.ms).toBeLessThan(5_000);
+    expect(status.stderr).toContain(`meridian worker --task-queue ${queue}`);
+    expect(JSON.parse(status.stdout)).toMatchObject({ id, live: false, ended: false, phase: 'Pending', taskQueue: queue, worker: { polling: false } });
+
+    const watch = await timed(['watch', id]);
+    expect(watch.code, watch.stderr).toBe(7);
+    expect(watch.ms).toBeLessThan(5_000);
+
+    const approve = await timed(['approve', id, '--region', 'eu-west-1', '--by', 'alice']);
+    expect(approve.code, approve.stderr).toBe(7);
+    expect(approve.ms).toBeLessThan(5_000);
+    expect(approve.stderr).toContain(`task queue "${queue}"`);
+
+    const worker = await startWorker(queue);
+    const gate = await until(id, (s) => s.pendingApprovals.length > 0, 'the go-live gate');
+    expect(gate.audit.filter((a) => a.action === 'approve')).toEqual([]);
+
+    // A killed worker stays listed for minutes: status waits out its query timeout, then says no worker answered.
+    await kill(worker);
+    const unanswered = await timed(['status', id, '--json']);
+    expect(unanswered.code, unanswered.stderr).toBe(7);
+    expect(unanswered.ms).toBeLessThan(20_000);
+    expect(JSON.parse(unanswered.stdout)).toMatchObject({ id, live: false, phase: 'AwaitingApproval', worker: { polling: true } });
+  });
+
+  it('an ended rollout shows its final status with no worker, and refuses commands saying how and when it ended', async () => {
+    const queue = 'e2e-ending';
+    const worker = await startWorker(queue);
+    const started = await cli(['start', gateSpec('till'), '--by', 'carol', '--task-queue', queue, '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    const { id, workerPolling } = JSON.parse(started.stdout) as { id: string; workerPolling: boolean };
+    expect(workerPolling).toBe(true);
+    await until(id, (s) => s.pendingApprovals.length > 0, 'the go-live gate');
+    const approved = await cli(['approve', id, '--region', 'eu-west-1', '--by', 'alice']);
+    expect(approved.code, approved.stderr).toBe(0);
+    await until(id, (s) => s.phase === 'Succeeded', 'the end');
+    await kill(worker);
+
+    const final = await timed(['status', id, '--json']);
+    expect(final.code, final.stderr).toBe(0);
+    expect(final.ms).toBeLessThan(5_000);
+    const shown = JSON.parse(final.stdout) as RolloutStatus & { ended: boolean; closedAt: string; execution: string };
+    expect(shown).toMatchObject({ id, ended: true, phase: 'Succeeded', execution: 'COMPLETED' });
+    expect(Date.parse(shown.closedAt)).toBeGreaterThan(Date.parse(shown.startedAt));
+    expect(shown.audit.find((a) => a.action === 'approve')).toMatchObject({ actor: 'alice' });
+
+    for (const command of [
+      ['abort', id, '--reason', 'too late', '--by', 'alice'],
+      ['approve', id, '--region', 'eu-west-1', '--by', 'alice'],
+    ]) {
+      const refused = await timed(command);
+      expect(refused.code, refused.stderr).toBe(6);
+      expect(refused.ms).toBeLessThan(5_000);
+      expect(refused.stderr).toContain(`Succeeded at ${shown.closedAt}`);
+    }
+    const missing = await cli(['abort', 'rollout/nothing/0.0.0', '--reason', 'x', '--by', 'alice']);
+    expect(missing.code).toBe(6);
+    expect(missing.stderr).toContain('no rollout rollout/nothing/0.0.0');
   });
 });

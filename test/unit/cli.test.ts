@@ -1,17 +1,22 @@
 import { spawnSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommanderError } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { RolloutCommandError } from '../../client/rollout-client';
+import { NoWorkerError, RolloutCommandError, RolloutEndedError, type RolloutRecord } from '../../client/rollout-client';
 import { ConnectionFailedError } from '../../client/connection';
 import { compilePlan } from '../../domain/plan';
 import { rolloutSpec } from '../../domain/spec';
 import type { RolloutStatus } from '../../domain/status';
 import { classifyError } from '../../cli/errors';
 import { CliError, ExitCode, exitCodeForPhase } from '../../cli/exit-codes';
+import { registerDemo } from '../../cli/commands/demo';
+import { buildProgram, DEMO_COMMANDS, namesDemo } from '../../cli/program';
+import { DEFAULT_DB_FILE, DEFAULT_PORT, DEFAULT_UI_PORT } from '../../worker/dev-server';
+import { DEFAULT_FLEET_FILE } from '../../worker/index';
 import { knownGoodProblems, promotedProblems, type FleetRegion } from '../../cli/fleet-check';
 import { faultRegions } from '../../cli/demo';
 import { parseScenario, rehearsalPlan } from '../../cli/rehearse';
@@ -27,7 +32,12 @@ function withoutTemporalEnv(): NodeJS.ProcessEnv {
 }
 
 function meridian(...args: string[]) {
-  const run = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args], {
+  return spawned([], ...args);
+}
+
+/** `meridian` with extra node flags before the entry point. */
+function spawned(nodeFlags: string[], ...args: string[]) {
+  const run = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', 'cli/main.ts', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     env: withoutTemporalEnv(),
@@ -74,6 +84,7 @@ describe('meridian (spawned)', () => {
       '  4  the rollout ended NeedsAttention',
       '  5  cannot reach Temporal',
       '  6  the workflow rejected the command',
+      "  7  no worker polls the rollout's task queue",
     ]) {
       expect(r.stdout).toContain(line);
     }
@@ -85,12 +96,32 @@ describe('meridian (spawned)', () => {
     expect(r.stderr).toContain("required option '--region <region>' not specified");
   });
 
-  it('exits 5 with one line when Temporal cannot be reached', async () => {
+  it('exits 5 with one line, at once, when the port refuses', async () => {
     const address = `127.0.0.1:${await closedPort()}`;
+    const started = performance.now();
     const r = meridian('status', 'rollout/checkout/2.4.0', '--address', address);
+    const took = performance.now() - started;
     expect(r.code).toBe(5);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
-    expect(r.stderr).toContain(`cannot reach Temporal at ${address}`);
+    expect(r.stderr).toContain(`cannot reach Temporal at ${address} (connection refused)`);
+    // The gRPC client alone retries a refused port for its whole 5 s connect timeout.
+    expect(took).toBeLessThan(4_000);
+  }, 30_000);
+
+  it('loads neither the worker, Kubernetes, the demo nor the fleet for --help and status', async () => {
+    const loaded = (...args: string[]) =>
+      spawned(['--import', `data:text/javascript,${encodeURIComponent(RESOLVE_LOGGER)}`], ...args)
+        .stderr.split('\n')
+        .filter((l) => l.startsWith('RESOLVED '));
+    const help = loaded('--help');
+    const status = loaded('status', 'rollout/checkout/2.4.0', '--address', `127.0.0.1:${await closedPort()}`);
+    expect(help.length).toBeGreaterThan(0);
+    expect(status.some((l) => l.includes('@temporalio/client'))).toBe(true);
+    for (const [what, urls] of [['--help', help], ['status', status]] as const) {
+      const heavy = urls.filter((l) => /@temporalio\/(worker|testing)|@kubernetes|\/cli\/(demo|rehearse|scenario|sandbox)|\/cli\/commands\/demo|\/activities\/fleet/.test(l));
+      expect(heavy, what).toEqual([]);
+    }
+    expect(help.filter((l) => l.includes('@temporalio/')), '--help').toEqual([]);
   }, 30_000);
 
   it('exits 2 on a bad scenario line before starting anything', () => {
@@ -100,6 +131,99 @@ describe('meridian (spawned)', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toContain(`${scenario}:4:`);
     expect(r.stdout).toBe('');
+  });
+});
+
+/** Logs every module URL the process resolves, CommonJS and ESM alike. */
+const RESOLVE_LOGGER = `
+import { registerHooks } from 'node:module';
+import { writeSync } from 'node:fs';
+registerHooks({ resolve(specifier, context, next) { const r = next(specifier, context); writeSync(2, 'RESOLVED ' + r.url + '\\n'); return r; } });
+`;
+
+/** Runs the command line in this process; returns the exit code main() would and what commander wrote to stderr. */
+async function parsed(...args: string[]): Promise<{ code: ExitCode; err: string; out: string }> {
+  let err = '';
+  let out = '';
+  const program = buildProgram({ out: (t) => (out += t), err: (t) => (err += t) }, namesDemo(['node', 'meridian', ...args]) ? registerDemo : undefined);
+  try {
+    await program.parseAsync(['node', 'meridian', ...args]);
+    return { code: ExitCode.Success, err, out };
+  } catch (e) {
+    return { code: classifyError(e).code, err, out };
+  }
+}
+
+describe('option values', () => {
+  const noServer = ['--address', '127.0.0.1:1'];
+  it.each([
+    [['list', '--limit', 'abc'], '--limit'],
+    [['list', '--limit', '0'], '--limit'],
+    [['list', '--limit', '2.5'], '--limit'],
+    [['list', '--limit', '99999999'], '--limit'],
+    [['list', '--phase', 'Done'], '--phase'],
+    [['list', '--service', ''], '--service'],
+    [['start', 'examples/demo.yaml', '--id', ''], '--id'],
+    [['start', 'examples/demo.yaml', '--id', 'has space'], '--id'],
+    [['start', 'examples/demo.yaml', '--by', ''], '--by'],
+    [['status', ''], "argument 'id'"],
+    [['watch', ' '], "argument 'id'"],
+    [['approve', '', '--region', 'eu-west-1', '--by', 'alice'], "argument 'id'"],
+    [['approve', 'r', '--region', '', '--by', 'alice'], '--region'],
+    [['approve', 'r', '--region', 'eu-west-1', '--by', 'alice', '--gate', ''], '--gate'],
+    [['approve', 'r', '--region', 'eu-west-1', '--by', 'alice', '--comment', '  '], '--comment'],
+    [['abort', 'r', '--reason', '', '--by', 'alice'], '--reason'],
+    [['abort', 'r', '--reason', 'why', '--by', ''], '--by'],
+    [['pause', 'r', '--by', 'alice', '--reason', ''], '--reason'],
+    [['resume', 'r', '--by', 'alice', '--region', ''], '--region'],
+    [['retry', 'r', '--by', 'alice', '--reason', ' '], '--reason'],
+    [['worker', '--fleet-file', ''], '--fleet-file'],
+    [['dev', '--port', 'x'], '--port'],
+    [['dev', '--port', '70000'], '--port'],
+    [['dev', '--ui-port', '0'], '--ui-port'],
+    [['dev', '--db-file', ''], '--db-file'],
+    [['dev', '--fleet-file', ''], '--fleet-file'],
+    [['status', 'r', '--address', 'localhost'], '--address'],
+    [['status', 'r', '--address', 'localhost:99999'], '--address'],
+    [['--address', 'http://localhost:7233', 'list'], '--address'],
+    [['list', '--namespace', ''], '--namespace'],
+    [['list', '--task-queue', 'two words'], '--task-queue'],
+    [['start', 'examples/demo.yaml', '--task-queue', ''], '--task-queue'],
+  ])('%j is a usage error naming %s', async (args, option) => {
+    const r = await parsed(...args, ...(args.includes('--address') ? [] : noServer));
+    expect(r.code).toBe(ExitCode.Usage);
+    expect(r.err).toContain(option);
+  });
+
+  it('a malformed option exits 2 from the command line too', () => {
+    const r = meridian('list', '--limit', 'abc');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("option '--limit <n>' argument 'abc' is invalid");
+  });
+});
+
+describe('help', () => {
+  it("shows the global options in a subcommand's help", async () => {
+    const r = await parsed('status', '--help');
+    expect(r.code).toBe(ExitCode.Success);
+    expect(r.out).toMatch(/Global Options:[\s\S]*--address[\s\S]*--namespace[\s\S]*--task-queue/);
+  });
+
+  it('lists demo and rehearse as the real commands describe themselves, without loading them', () => {
+    const real = new Command('meridian');
+    registerDemo(real);
+    expect(Object.fromEntries(real.commands.map((c) => [c.name(), c.description()]))).toEqual(DEMO_COMMANDS);
+    expect(namesDemo(['node', 'meridian', '--address', 'h:1', 'demo', '--keep'])).toBe(true);
+    expect(namesDemo(['node', 'meridian', 'help', 'rehearse'])).toBe(true);
+    expect(namesDemo(['node', 'meridian', 'status', 'rollout/x/1'])).toBe(false);
+  });
+
+  it('states the defaults of worker and dev that it does not load', async () => {
+    const dev = (await parsed('dev', '--help')).out.replace(/\s+/g, ' ');
+    for (const shown of [`(default: ${DEFAULT_PORT})`, `(default: ${DEFAULT_UI_PORT})`, `(default: ${DEFAULT_DB_FILE})`, `(default: ${DEFAULT_FLEET_FILE})`]) {
+      expect(dev).toContain(shown);
+    }
+    expect((await parsed('worker', '--help')).out.replace(/\s+/g, ' ')).toContain(`(default: ${DEFAULT_FLEET_FILE})`);
   });
 });
 
@@ -121,6 +245,36 @@ describe('exit codes', () => {
     expect(classifyError(new CommanderError(1, 'commander.missingArgument', 'x'))).toEqual({ code: ExitCode.Usage });
     expect(classifyError(new CommanderError(0, 'commander.helpDisplayed', 'x'))).toEqual({ code: ExitCode.Success });
     expect(classifyError(new Error('boom'))).toEqual({ code: ExitCode.Unexpected, message: 'unexpected error: boom' });
+  });
+
+  const record: RolloutRecord = {
+    id: 'rollout/cart/1.0.0',
+    service: 'cart',
+    version: '1.0.0',
+    phase: 'Progressing',
+    regions: ['eu-west-1'],
+    taskQueue: 'q',
+    execution: 'RUNNING',
+    startedAt: '2025-01-01T00:00:00.000Z',
+    historyLength: 10,
+  };
+
+  it('no worker is exit 7 and names the task queue and the command that starts a worker', () => {
+    const presence = { taskQueue: 'q', polling: false, pollers: 0 };
+    for (const err of [new NoWorkerError(presence, record), new NoWorkerError(presence, record, { command: 'approve', fate: 'not-sent' })]) {
+      const r = classifyError(err);
+      expect(r.code).toBe(ExitCode.NoWorker);
+      expect(r.message).toContain('task queue "q"');
+      expect(r.message).toContain('meridian worker --task-queue q');
+    }
+  });
+
+  it('a command to an ended rollout is rejected (exit 6) with how and when it ended', () => {
+    const ended = { ...record, execution: 'TERMINATED' as const, closedAt: '2025-01-02T00:00:00.000Z' };
+    const byPhase = classifyError(new RolloutEndedError('abort', { ...ended, execution: 'FAILED' }, 'RolledBack'));
+    expect(byPhase.code).toBe(ExitCode.Rejected);
+    expect(byPhase.message).toContain('RolledBack at 2025-01-02T00:00:00.000Z');
+    expect(classifyError(new RolloutEndedError('abort', ended)).message).toContain('terminated while Progressing at 2025-01-02T00:00:00.000Z');
   });
 });
 
