@@ -86,10 +86,14 @@ export type RolloutState = RolloutStatus & {
   execution: WorkflowExecutionStatusName;
 };
 
-/** How long a query may wait for a worker to answer before the client says none did. */
-export const QUERY_TIMEOUT_MS = 10_000;
-/** How long an update may wait for a worker to accept it. */
-export const UPDATE_ACCEPT_TIMEOUT_MS = 10_000;
+/**
+ * How long a query may wait for a worker to answer before the client says none did. A workflow whose
+ * worker died is first asked on that worker's sticky queue, for the SDK's 10 s sticky schedule-to-start
+ * timeout, before the server asks on the normal queue: this leaves a replacement worker time to answer.
+ */
+export const QUERY_TIMEOUT_MS = 15_000;
+/** How long an update may wait for a worker to accept it; as long as a query, for the same reason. */
+export const UPDATE_ACCEPT_TIMEOUT_MS = 15_000;
 
 function currentUser(): string {
   try {
