@@ -65,8 +65,8 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
   }
 }
 
-function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions, observe?: Observe): Promise<ExitCode> {
-  return runScenario({
+async function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions, observe?: Observe): Promise<ExitCode> {
+  const { code } = await runScenario({
     plan,
     id: rolloutWorkflowId(plan.service, `${plan.version}-demo-${runStamp()}`),
     taskQueue: DEMO_TASK_QUEUE,
@@ -79,4 +79,5 @@ function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', 
     server: opts.server,
     observe,
   });
+  return code;
 }

@@ -6,7 +6,8 @@ import { runStamp } from './demo';
 import { CliError, ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
-import { runScenario } from './scenario';
+import { freePorts, portFree } from '../lib/ports';
+import { runScenario, type ScenarioResult, type ServerPlacement } from './scenario';
 
 export const REHEARSAL_FLEET_FILE = '.meridian/rehearsal-fleet.json';
 export const REHEARSAL_TASK_QUEUE = 'meridian-rehearsal';
@@ -42,14 +43,59 @@ export function rehearsalPlan(plan: RolloutPlan, faults: string[]): RolloutPlan 
   };
 }
 
-export interface RehearseOptions {
+/** Where a rehearsal runs: on the server at an address given explicitly, else on a server of its own. */
+export interface RehearsalServerOptions {
+  /** `--address`, only when given on the command line; TEMPORAL_ADDRESS and config profiles never choose it. */
+  address?: string;
+  namespace?: string;
+  port?: number;
+  uiPort?: number;
+  /** Keep the rehearsal's server state in this file; in memory when absent. */
+  dbFile?: string;
+}
+
+/**
+ * The server a rehearsal runs on. Without an explicit address it starts a dev server of its own, on
+ * free ports (`free`) unless told which, in memory unless given a file, and never reuses a server it
+ * finds on its port: a rehearsal must not land on a shared Temporal.
+ */
+export function rehearsalServer(opts: RehearsalServerOptions, free: [number, number]): ServerPlacement {
+  if (opts.address) return { address: opts.address, namespace: opts.namespace };
+  return {
+    port: opts.port ?? free[0],
+    uiPort: opts.uiPort ?? free[1],
+    ...(opts.dbFile ? { dbFile: opts.dbFile } : { inMemory: true }),
+    reuse: false,
+    namespace: opts.namespace,
+  };
+}
+
+export interface RehearseOptions extends RehearsalServerOptions {
   specFile: string;
   scenarioFile?: string;
+  /** The simulated fleet's state file; defaults to {@link REHEARSAL_FLEET_FILE}. */
+  fleetFile?: string;
   startedBy: string;
   out: LiveOutput;
 }
 
 export async function runRehearsal(opts: RehearseOptions): Promise<ExitCode> {
+  return (await rehearse(opts)).code;
+}
+
+async function placement(opts: RehearsalServerOptions): Promise<ServerPlacement> {
+  if (!opts.address && opts.port !== undefined && !(await portFree(opts.port))) {
+    throw new CliError(
+      `port ${opts.port} is taken; a rehearsal starts a server of its own, so pick a free --port, or pass --address 127.0.0.1:${opts.port} to rehearse on the server there`,
+      ExitCode.Usage,
+    );
+  }
+  const free = await freePorts(2);
+  return rehearsalServer(opts, [free[0]!, free[1]!]);
+}
+
+/** Runs the rehearsal and returns how it ended, with the rollout's id, server and last status. */
+export async function rehearse(opts: RehearseOptions): Promise<ScenarioResult> {
   const { plan } = await loadSpecOrFail(opts.specFile);
   let faults = plan.simulation?.faults ?? [];
   if (opts.scenarioFile) {
@@ -67,15 +113,17 @@ export async function runRehearsal(opts: RehearseOptions): Promise<ExitCode> {
       ExitCode.Usage,
     );
   }
+  const server = await placement(opts);
   opts.out.write(`Rehearsing the rollback of ${plan.service} ${plan.version} on a simulated fleet with: ${faults.join('; ')}\n`);
   return runScenario({
     plan: rehearsalPlan(plan, faults),
     id: rolloutWorkflowId(plan.service, `${plan.version}-rehearsal-${runStamp()}`),
     taskQueue: REHEARSAL_TASK_QUEUE,
-    fleetFile: REHEARSAL_FLEET_FILE,
+    fleetFile: opts.fleetFile ?? REHEARSAL_FLEET_FILE,
     expect: 'RolledBack',
     startedBy: opts.startedBy,
     keep: false,
     out: opts.out,
+    server,
   });
 }

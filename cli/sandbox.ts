@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { DefaultLogger, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import { RolloutClient } from '../client/rollout-client';
-import { startDevServer, type DevServer } from '../worker/dev-server';
+import { serverAt, startDevServer, type DevServer } from '../worker/dev-server';
 import { createWorker } from '../worker/index';
 
 export interface SandboxOptions {
@@ -10,6 +10,13 @@ export interface SandboxOptions {
   port?: number;
   uiPort?: number;
   dbFile?: string;
+  /** The local server keeps its state in memory only. */
+  inMemory?: boolean;
+  /** False: never reuse a server already on the port. */
+  reuse?: boolean;
+  /** Run on the server at this address instead of a local one. */
+  address?: string;
+  namespace?: string;
   log: (line: string) => void;
   /** The SDK's own log level; MERIDIAN_DEBUG=1 turns everything on. */
   sdkLogLevel?: LogLevel;
@@ -37,7 +44,11 @@ export interface Sandbox {
 
 export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   installRuntime(opts.sdkLogLevel ?? 'ERROR');
-  const server = await startDevServer({ port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile, log: opts.log });
+  const { address, namespace, log } = opts;
+  if (address) log(`using the Temporal server at ${address}`);
+  const server = address
+    ? await serverAt(address, { namespace, log })
+    : await startDevServer({ port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile, inMemory: opts.inMemory, reuse: opts.reuse, namespace, log });
   const fleetFile = resolve(opts.fleetFile);
   let worker: Worker;
   try {

@@ -2,7 +2,7 @@ import { SimulatedFleet } from '../activities/fleet/index';
 import type { RolloutPlan } from '../domain/plan';
 import type { RolloutStatus } from '../domain/status';
 import { targetTraits } from '../domain/targets';
-import { uiUrlFor } from '../worker/dev-server';
+import { workflowUrl } from '../worker/dev-server';
 import { ExitCode, exitCodeForPhase } from './exit-codes';
 import { knownGoodProblems, promotedProblems, type FleetRegion } from './fleet-check';
 import { followRollout } from './follow';
@@ -24,7 +24,7 @@ export interface ScenarioOptions {
   /** Leaves the server and worker up after the rollout until Ctrl-C. */
   keep: boolean;
   out: LiveOutput;
-  /** Where the local server listens and keeps its state; defaults 7233, UI 8233, .meridian/temporal.db. */
+  /** Where the local server listens and keeps its state (defaults 7233, UI 8233, .meridian/temporal.db), or the server to use. */
   server?: ServerPlacement;
   /** Reads what each region runs from its real target; the simulated fleet is read when absent. */
   observe?: () => Promise<Record<string, FleetRegion | undefined>>;
@@ -34,6 +34,21 @@ export interface ServerPlacement {
   port?: number;
   uiPort?: number;
   dbFile?: string;
+  /** The local server keeps no state file. */
+  inMemory?: boolean;
+  /** False: a server already on the port is refused, not reused. */
+  reuse?: boolean;
+  /** Use the server at this address; nothing is started. */
+  address?: string;
+  namespace?: string;
+}
+
+export interface ScenarioResult {
+  code: ExitCode;
+  id: string;
+  /** The Temporal frontend the rollout ran on. */
+  address: string;
+  status: RolloutStatus;
 }
 
 export interface Judgement {
@@ -83,7 +98,7 @@ async function known(observe: NonNullable<ScenarioOptions['observe']>): Promise<
 }
 
 /** Runs one rollout on a fresh simulated fleet in a local sandbox, shows it live, and judges how it ended. */
-export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
+export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult> {
   const say = (line: string) => opts.out.write(`${line}\n`);
   const fleet = new SimulatedFleet(opts.fleetFile);
   const seeded = seedFleet(fleet, opts.plan);
@@ -92,7 +107,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
   try {
     const id = await sandbox.client.start(opts.plan, { id: opts.id, startedBy: opts.startedBy });
     say(`started ${id}`);
-    say(`Temporal UI: ${uiUrlFor(id, sandbox.server.namespace, opts.server?.uiPort)}`);
+    say(`Temporal UI: ${workflowUrl(sandbox.server.uiUrl, id, sandbox.server.namespace)}`);
     say('');
     const interrupted = new AbortController();
     const stopFollowing = () => interrupted.abort();
@@ -110,7 +125,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ExitCode> {
       say(`kept running: Temporal at ${sandbox.server.address}, UI ${sandbox.server.uiUrl}; press Ctrl-C to stop`);
       await sandbox.workerDone.catch(() => {});
     }
-    return verdict.code;
+    return { code: verdict.code, id, address: sandbox.server.address, status };
   } finally {
     await sandbox.stop();
   }

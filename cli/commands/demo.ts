@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { defaultUser } from '../context';
+import { nonBlank, port } from '../options';
 import { runDemo } from '../demo';
 import { runRehearsal } from '../rehearse';
 
@@ -9,9 +10,9 @@ export function registerDemo(program: Command): void {
     .description('roll examples/demo.yaml out on a local server and simulated fleet, nothing needed beforehand')
     .option('--no-fault', 'drop the scripted fault: the rollout should succeed')
     .option('--keep', 'leave the server and worker running afterwards, until Ctrl-C')
-    .option('--port <port>', 'Temporal port of the local server (default 7233; a server already there is reused)', Number)
-    .option('--ui-port <port>', 'Web UI port of the local server (default 8233)', Number)
-    .option('--db-file <file>', 'SQLite file of the local server (default .meridian/temporal.db)')
+    .option('--port <port>', 'Temporal port of the local server (default 7233; a server already there is reused)', port)
+    .option('--ui-port <port>', 'Web UI port of the local server (default 8233)', port)
+    .option('--db-file <file>', 'SQLite file of the local server (default .meridian/temporal.db)', nonBlank)
     .option('--simulated-metrics', 'judge on the simulated fleet\'s metrics even when Prometheus is installed')
     .option('--kubernetes', 'roll out to the local Kubernetes test bed (npm run testbed) instead of the simulated fleet; starts it when it is down')
     .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean }) => {
@@ -28,15 +29,28 @@ export function registerDemo(program: Command): void {
 
   program
     .command('rehearse')
-    .description("rehearse a spec's rollback on a local server and simulated fleet with scripted faults")
+    .description("rehearse a spec's rollback on a simulated fleet with scripted faults, on a Temporal dev server of its own (or the one --address names)")
     .argument('<spec>', 'rollout spec file (YAML)')
     .option('--scenario <file>', 'faults, one per line, same syntax as simulation.faults (default: the spec\'s own)')
-    .action(async (specFile: string, opts: { scenario?: string }) => {
+    .option('--port <port>', 'Temporal port of the rehearsal\'s own server (default: a free port; a taken port is refused)', port)
+    .option('--ui-port <port>', 'Web UI port of the rehearsal\'s own server (default: a free port)', port)
+    .option('--db-file <file>', 'SQLite file of the rehearsal\'s own server (default: state in memory)', nonBlank)
+    .action(async (specFile: string, opts: { scenario?: string; port?: number; uiPort?: number; dbFile?: string }, cmd: Command) => {
       process.exitCode = await runRehearsal({
         specFile,
         scenarioFile: opts.scenario,
         startedBy: defaultUser() ?? 'rehearsal',
         out: process.stdout,
+        ...explicitServer(cmd),
+        port: opts.port,
+        uiPort: opts.uiPort,
+        dbFile: opts.dbFile,
       });
     });
+}
+
+/** `--address` and `--namespace` only when typed on the command line: a rehearsal never follows TEMPORAL_ADDRESS or a profile to a shared server. */
+function explicitServer(cmd: Command): { address?: string; namespace?: string } {
+  const typed = (key: string) => (cmd.getOptionValueSourceWithGlobals(key) === 'cli' ? cmd.optsWithGlobals<Record<string, string | undefined>>()[key] : undefined);
+  return { address: typed('address'), namespace: typed('namespace') };
 }
