@@ -80,6 +80,9 @@ function noWorkerMessage(p: WorkerPresence, rollout: RolloutRecord, d: NoWorkerD
     ? `no worker on task queue "${p.taskQueue}" answered within ${d.waitedMs / 1000}s${p.lastPollAt ? ` (last poll at ${p.lastPollAt})` : ''}`
     : describePresence(p);
   const start = `start one with: ${workerCommand(p.taskQueue)}`;
+  if (!d.command && rollout.closedAt) {
+    return `${why}, and rollout ${rollout.id} ended ${howItEnded(rollout)} at ${rollout.closedAt} with no final status of its own: only a worker can replay it; ${start}`;
+  }
   if (!d.command) return `${why}, so rollout ${rollout.id} cannot report its live state; ${start}`;
   if (d.fate === 'unconfirmed') {
     return (

@@ -8,7 +8,7 @@ export const FLEET_FILE_HELP = 'state file of the simulated fleet (default: .mer
 export function registerWorker(program: Command): void {
   program
     .command('worker')
-    .description('run a worker that executes rollouts, polling the task queue of --task-queue; stops cleanly on Ctrl-C')
+    .description('run a worker that executes the rollouts of the task queue (--task-queue); stops cleanly on Ctrl-C')
     .option('--fleet-file <file>', FLEET_FILE_HELP, nonBlank)
     .action(async (opts: { fleetFile?: string }, cmd: Command) => {
       const [{ runWorker }, { DEFAULT_FLEET_FILE }] = await Promise.all([import('../../worker/main'), import('../../worker/index')]);
