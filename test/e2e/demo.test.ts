@@ -13,6 +13,18 @@ const ROOT = join(import.meta.dirname, '..', '..');
 const NEW = 'registry.example.com/shop/checkout@sha256:4f1c9a3b2e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d9c8b7a6f5e4d3c2b';
 const OLD = 'registry.example.com/shop/checkout:2.3.1';
 const REGIONS = ['eu-west-1', 'us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'];
+/** What `temporal server start-dev` prints about itself on start. */
+const DEV_SERVER_BANNER = /^(Temporal CLI \d|Temporal (Server|Persistence|Metrics): |Temporal UI: {2,})/m;
+
+/** The seconds of the day of every live line (`12:00:03Z ...`), in the order printed. */
+function liveTimes(out: string): number[] {
+  return [...out.matchAll(/^(\d\d):(\d\d):(\d\d)Z /gm)].map(([, h, m, sec]) => Number(h) * 3600 + Number(m) * 60 + Number(sec));
+}
+
+/** Lines printed before an earlier one's time; a run across midnight may go back once, to 00:00. */
+function outOfOrder(times: number[]): [number, number][] {
+  return times.flatMap((t, i) => (i > 0 && t < times[i - 1]! && !(times[i - 1]! > 86_000 && t < 400) ? [[times[i - 1]!, t] as [number, number]] : []));
+}
 
 
 /** `npm run demo` as CI runs it: no TTY, CI set. */
@@ -35,6 +47,9 @@ describe('npm run demo', () => {
     const { code, out, uiPort } = await demo([]);
     expect(code, out).toBe(0);
     expect(out).not.toMatch(/\x1b\[/);
+    expect(out).not.toMatch(DEV_SERVER_BANNER);
+    expect(liveTimes(out).length, out).toBeGreaterThan(20);
+    expect(outOfOrder(liveTimes(out)), out).toEqual([]);
     expect(out).toMatch(new RegExp(`Temporal UI: http://localhost:${uiPort}/namespaces/default/workflows/rollout%2Fcheckout%2F2\\.4\\.0-demo-\\d{8}T\\d{6}`));
     expect(out).toMatch(/scraped every 1s by Prometheus at http:\/\/127\.0\.0\.1:\d+/);
     expect(out).toMatch(/us-east-1 analysis-failed: us-east-1 failed analysis at (25|50)%: error_rate 0\.\d+ > max 0\.02/);
@@ -50,6 +65,8 @@ describe('npm run demo', () => {
   it('--no-fault --simulated-metrics promotes every region on the simulated fleet\'s metrics and exits 0', async () => {
     const { code, out } = await demo(['--no-fault', '--simulated-metrics']);
     expect(code, out).toBe(0);
+    expect(out).not.toMatch(DEV_SERVER_BANNER);
+    expect(outOfOrder(liveTimes(out)), out).toEqual([]);
     expect(out).not.toMatch(/Prometheus at/);
     expect(out).toMatch(/ended Succeeded/);
     const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
