@@ -11,11 +11,14 @@ export interface FollowOptions {
 /** Feeds every status change into `view` until the rollout reaches a terminal phase; returns the last status. */
 export async function followRollout(client: RolloutClient, id: string, view: LiveView, opts: FollowOptions = {}): Promise<RolloutStatus> {
   let last: RolloutStatus | undefined;
-  for await (const status of client.watch(id, { intervalMs: opts.intervalMs ?? 500, signal: opts.signal })) {
-    last = status;
-    view.update(status);
+  try {
+    for await (const status of client.watch(id, { intervalMs: opts.intervalMs ?? 500, signal: opts.signal })) {
+      last = status;
+      view.update(status);
+    }
+  } finally {
+    view.finish();
   }
-  view.finish();
   if (!last || !TERMINAL_PHASES.includes(last.phase)) {
     throw new CliError(
       `stopped following ${id} before it ended${last ? ` (it is ${last.phase})` : ''}; it keeps running, follow it again with: meridian watch ${id}`,
