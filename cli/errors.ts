@@ -13,6 +13,9 @@ export interface Reported {
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
+/** Errors of client/start-checks.ts, matched by name so that --help does not load the SDK they use. */
+const START_REFUSALS = new Set(['PayloadTooLargeError', 'InvalidIdentityError']);
+
 const HELP_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
 /** The SDK's own test for a gRPC error (a numeric code, string details), without loading gRPC for every command line. */
@@ -29,6 +32,7 @@ export function classifyError(err: unknown): Reported {
   if (err instanceof CommanderError) {
     return HELP_CODES.has(err.code) ? { code: ExitCode.Success } : { code: ExitCode.Usage };
   }
+  if (err instanceof Error && START_REFUSALS.has(err.name)) return { code: ExitCode.Usage, message: err.message };
   if (err instanceof ConnectionFailedError) return { code: ExitCode.Unreachable, message: err.message };
   if (err instanceof NoWorkerError) return { code: ExitCode.NoWorker, message: err.message };
   if (err instanceof RolloutCommandError) return { code: ExitCode.Rejected, message: `rejected: ${err.message}` };

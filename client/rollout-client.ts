@@ -44,6 +44,7 @@ import { connectClient, type ConnectionOverrides } from './connection';
 import { NoWorkerError, RolloutCommandError, RolloutEndedError } from './rollout-errors';
 import { recordOf, type RolloutRecord } from './rollout-record';
 import { workerPresence, type WorkerPresence } from './task-queue';
+import { assertStartable } from './start-checks';
 
 export { NoWorkerError, RolloutCommandError, RolloutEndedError, type CommandFate } from './rollout-errors';
 export type { RolloutRecord } from './rollout-record';
@@ -170,6 +171,7 @@ export class RolloutClient {
       searchAttributes: this.searchAttributes,
       analysisChunkMs: opts.analysisChunkMs,
     };
+    assertStartable(input);
     const regions = plan.waves.flatMap((w) => w.regions);
     const typedSearchAttributes: SearchAttributePair[] = [
       { key: MeridianService, value: plan.service },
