@@ -1,5 +1,11 @@
 import type { Undo, UndoRecord } from './status';
 
+/**
+ * The instant traffic cut runs a region's restoreTraffic undo under the undo's key plus this suffix,
+ * so a driver call tells the cut from the ordered restore by its key alone.
+ */
+export const TRAFFIC_CUT_KEY_SUFFIX = '-first';
+
 export interface RegionUndo {
   region: string;
   wave: number;

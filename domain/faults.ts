@@ -1,4 +1,5 @@
 import { formatDuration, parseDuration } from './duration';
+
 /** Scripted faults of the simulated fleet, written one per line in `simulation.faults`. */
 
 export type Comparison = '>=' | '>' | '<=' | '<';
@@ -41,11 +42,6 @@ export function faultHits(op: FaultOp, call: FaultCall): boolean {
   return HITS[op].includes(call);
 }
 
-/**
- * The instant traffic cut runs a region's restoreTraffic undo under the undo's key plus this suffix,
- * so a driver call tells the cut from the ordered restore by its key alone.
- */
-export const TRAFFIC_CUT_KEY_SUFFIX = '-first';
 
 /** The operation fails its next `times` calls in `region`; `always` fails it forever. */
 export interface OperationFault {

@@ -1,6 +1,6 @@
 import { CancellationScope, condition, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { RolloutActivities } from '../activities/types';
-import { compensationPlan, describeUndo } from '../domain/compensation';
+import { compensationPlan, describeUndo, TRAFFIC_CUT_KEY_SUFFIX } from '../domain/compensation';
 import { rootMessage } from '../domain/errors';
 import type { Undo, UndoRecord } from '../domain/status';
 import { assertNever } from '../domain/status';
@@ -57,7 +57,7 @@ export class Saga {
           .flatMap((n) => (s.undo.get(n) ?? []).filter((u) => u.kind === 'restoreTraffic'))
           .map(async (u) => {
             try {
-              await this.run({ ...u, key: `${u.key}-first` });
+              await this.run({ ...u, key: `${u.key}${TRAFFIC_CUT_KEY_SUFFIX}` });
               s.record('traffic-cut', `traffic in ${u.region} moved back to stable at once`, { region: u.region });
             } catch (err) {
               if (isCancellation(err)) throw err;

@@ -1,4 +1,5 @@
-import { TRAFFIC_CUT_KEY_SUFFIX, type Fault, type FaultCall } from '../../domain/faults';
+import { TRAFFIC_CUT_KEY_SUFFIX } from '../../domain/compensation';
+import type { Fault, FaultCall } from '../../domain/faults';
 import type { KnownGood } from '../../domain/status';
 
 export interface Workload {

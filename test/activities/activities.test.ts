@@ -68,7 +68,7 @@ describe('preflight', () => {
     expect(problems).toEqual([
       { region: 'eu-west-1', message: 'target kind "nomad" has no driver (known: simulated, kubernetes)' },
       { message: 'metric "latency": provider type "datadog" is not registered (known: simulated, prometheus, web, sql)' },
-      { message: 'faults[0]: unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, restore)' },
+      { message: 'faults[0]: unknown operation "rollback" (known: snapshot, deploy, setWeight, promote, cutTraffic, restoreTraffic, restoreWorkload, restore)' },
       { message: 'faults[1]: region "ap-south-1" is not part of this rollout (regions: eu-west-1, us-east-1)' },
       { region: 'us-east-1', message: `faults[2]: metric "cpu" is not one of the rollout's metrics (error_rate, latency)` },
       {

@@ -4,7 +4,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import type { RegionRef } from '../../activities/types';
-import { parseFaults, TRAFFIC_CUT_KEY_SUFFIX } from '../../domain/faults';
+import { TRAFFIC_CUT_KEY_SUFFIX } from '../../domain/compensation';
+import { parseFaults } from '../../domain/faults';
 import { tempDir } from '../support/temp-dir';
 
 const NEW = { image: 'registry.example.com/shop/checkout@sha256:abc', config: { FEATURE: 'on' } };
