@@ -1,10 +1,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { stopChild } from './stop';
 import { freePort } from '../lib/ports';
+import { requireTool } from '../lib/tools';
 
 export interface ScrapeTarget {
   /** host:port or a base URL; `/metrics` is scraped. */
@@ -19,34 +20,6 @@ export interface RunningPrometheus {
   waitForTargets(timeoutMs?: number): Promise<void>;
 }
 
-const DEBIAN_BINARY = '/usr/bin/prometheus';
-
-/** PROMETHEUS_PATH, else `prometheus` on PATH, else Debian's; undefined when none is there. */
-export function findPrometheus(): string | undefined {
-  const candidates = [
-    process.env.PROMETHEUS_PATH,
-    ...(process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'prometheus')),
-    DEBIAN_BINARY,
-  ];
-  for (const path of candidates) {
-    if (!path) continue;
-    try {
-      accessSync(path, constants.X_OK);
-      return path;
-    } catch {}
-  }
-  return undefined;
-}
-
-/** The Prometheus binary; a missing one fails the test that asked. */
-export function prometheusBinary(): string {
-  const found = findPrometheus();
-  if (found) return found;
-  throw new Error(
-    'Prometheus is not installed: these tests run a real one. Install it with `apt-get install prometheus` (.ci/run does), or set PROMETHEUS_PATH.',
-  );
-}
-
 /** Starts Prometheus on a free loopback port, scraping `targets` every second, with its data in a fresh temporary folder. */
 export async function startPrometheus(
   targets: ScrapeTarget[],
@@ -54,7 +27,7 @@ export async function startPrometheus(
   /** A fixed port, to bring a stopped Prometheus back at the same address. */
   fixedPort?: number,
 ): Promise<RunningPrometheus> {
-  const binary = prometheusBinary();
+  const binary = requireTool('prometheus');
   const dir = mkdtempSync(join(tmpdir(), 'meridian-prometheus-'));
   const config = {
     global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },

@@ -1,4 +1,3 @@
-import { startPrometheus as start } from '../../demo-service/prometheus';
 import { requireTool } from '../../lib/tools';
 
 export * from '../../demo-service/prometheus';
@@ -7,9 +6,3 @@ export * from '../../demo-service/prometheus';
 export function prometheusBinary(): string {
   return requireTool('prometheus');
 }
-
-/** Starts Prometheus like the demo does, with the binary the test setup provisioned. */
-export const startPrometheus: typeof start = (...args) => {
-  process.env.PROMETHEUS_PATH = prometheusBinary();
-  return start(...args);
-};
