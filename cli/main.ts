@@ -1,3 +1,4 @@
+import '../lib/require-node.js';
 import { classifyError } from './errors';
 import { buildProgram, namesDemo } from './program';
 

@@ -36,6 +36,9 @@ describe('entry points on an old Node', () => {
   it.each([
     ['the CLI', [BIN, 'status', 'rollout/x/1']],
     ['the CLI help', [BIN, '--help']],
+    ...['cli/main.ts', 'testbed/main.ts'].map(
+      (entry): [string, string[]] => [`${entry} as npm scripts run it`, ['--import', 'tsx', entry, '--help']],
+    ),
   ])('%s stops with one line and exit 1, before any dependency loads', (_name, args) => {
     const run = runAs('20.20.2', args);
     expect(run.status).toBe(1);
