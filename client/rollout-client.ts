@@ -2,6 +2,7 @@ import { userInfo } from 'node:os';
 import {
   ApplicationFailure,
   Client,
+  isGrpcCancelledError,
   isGrpcDeadlineError,
   WorkflowExecutionAlreadyStartedError,
   WorkflowFailedError,
@@ -237,7 +238,8 @@ export class RolloutClient {
     try {
       return await this.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, run);
     } catch (err) {
-      if (isGrpcDeadlineError(err)) {
+      // At the deadline the call ends DEADLINE_EXCEEDED, or CANCELLED when the SDK aborts it first.
+      if (isGrpcDeadlineError(err) || isGrpcCancelledError(err)) {
         throw new NoWorkerError(presence, record, { waitedMs: QUERY_TIMEOUT_MS }, { cause: err });
       }
       throw err;

@@ -37,8 +37,13 @@ function serverUser(): string {
   return user;
 }
 
+/** util-linux's runuser lives in sbin, which a non-login root shell may leave off PATH. */
+function runuser(): string {
+  return ['/usr/sbin/runuser', '/sbin/runuser'].find((path) => existsSync(path)) ?? 'runuser';
+}
+
 function asServerUser(command: string, args: string[]): [string, string[]] {
-  return process.getuid?.() === 0 ? ['runuser', ['-u', serverUser(), '--', command, ...args]] : [command, args];
+  return process.getuid?.() === 0 ? [runuser(), ['-u', serverUser(), '--', command, ...args]] : [command, args];
 }
 
 async function exec(command: string, args: string[]): Promise<void> {
