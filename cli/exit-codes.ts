@@ -41,11 +41,14 @@ export function exitCodeForPhase(phase: RolloutPhase): ExitCode {
 
 /** A failure the CLI reports as one line with a chosen exit code. */
 export class CliError extends Error {
+  readonly code: ExitCode;
+
   constructor(
     message: string,
-    readonly code: ExitCode,
+    code: ExitCode,
   ) {
     super(message);
+    this.code = code;
     this.name = 'CliError';
   }
 }

@@ -32,7 +32,11 @@ export class Timeline {
   private reached = -Infinity;
   private seq = 0;
 
-  constructor(private readonly horizonMs: number) {}
+  private readonly horizonMs: number;
+
+  constructor(horizonMs: number) {
+    this.horizonMs = horizonMs;
+  }
 
   add(lines: readonly TimedLine[]): void {
     for (const line of lines) {

@@ -8,12 +8,17 @@ import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 export const PAYLOAD_LIMIT_BYTES = 2 * 1024 * 1024;
 
 export class PayloadTooLargeError extends Error {
+  readonly sizeBytes: number;
+  readonly limitBytes: number;
+
   constructor(
-    readonly sizeBytes: number,
-    readonly limitBytes: number,
+    sizeBytes: number,
+    limitBytes: number,
     message: string,
   ) {
     super(message);
+    this.sizeBytes = sizeBytes;
+    this.limitBytes = limitBytes;
     this.name = 'PayloadTooLargeError';
   }
 }

@@ -140,10 +140,13 @@ export class RolloutClient {
   readonly taskQueue: string;
   private readonly searchAttributes: boolean;
 
+  readonly client: Client;
+
   constructor(
-    readonly client: Client,
+    client: Client,
     opts: RolloutClientOptions = {},
   ) {
+    this.client = client;
     this.namespace = opts.namespace ?? client.options.namespace ?? DEFAULT_NAMESPACE;
     this.taskQueue = opts.taskQueue ?? TASK_QUEUE;
     this.searchAttributes = opts.searchAttributes !== false;

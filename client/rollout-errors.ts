@@ -32,10 +32,14 @@ export class RolloutCommandError extends Error {
 
 /** A command sent to a rollout whose workflow has closed: it says how and when it ended. */
 export class RolloutEndedError extends RolloutCommandError {
+  readonly command: string;
+  readonly rollout: RolloutRecord;
+  readonly finalPhase?: RolloutPhase;
+
   constructor(
-    readonly command: string,
-    readonly rollout: RolloutRecord,
-    readonly finalPhase?: RolloutPhase,
+    command: string,
+    rollout: RolloutRecord,
+    finalPhase?: RolloutPhase,
     options?: { cause?: unknown },
   ) {
     super(
@@ -43,6 +47,9 @@ export class RolloutEndedError extends RolloutCommandError {
         `see its final state with: meridian status ${rollout.id}`,
       options,
     );
+    this.command = command;
+    this.rollout = rollout;
+    this.finalPhase = finalPhase;
     this.name = 'RolloutEndedError';
   }
 }
@@ -64,13 +71,20 @@ export interface NoWorkerDetails {
 
 /** No worker polls the rollout's task queue, so nothing answers for it; carries the server's own record. */
 export class NoWorkerError extends Error {
+  readonly presence: WorkerPresence;
+  readonly rollout: RolloutRecord;
+  readonly details: NoWorkerDetails;
+
   constructor(
-    readonly presence: WorkerPresence,
-    readonly rollout: RolloutRecord,
-    readonly details: NoWorkerDetails = {},
+    presence: WorkerPresence,
+    rollout: RolloutRecord,
+    details: NoWorkerDetails = {},
     options?: { cause?: unknown },
   ) {
     super(noWorkerMessage(presence, rollout, details), options);
+    this.presence = presence;
+    this.rollout = rollout;
+    this.details = details;
     this.name = 'NoWorkerError';
   }
 }

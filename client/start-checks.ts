@@ -3,11 +3,14 @@ import type { RolloutPlan } from '../domain/plan';
 import { payloadTooLarge, type PayloadCheck } from './payload-size';
 
 export class InvalidIdentityError extends Error {
+  readonly field: IdentityField;
+
   constructor(
-    readonly field: IdentityField,
+    field: IdentityField,
     message: string,
   ) {
     super(message);
+    this.field = field;
     this.name = 'InvalidIdentityError';
   }
 }

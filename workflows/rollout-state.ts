@@ -87,11 +87,18 @@ export class RolloutState {
   private lastPhase?: RolloutPhase;
   private readonly startedAt = new Date().toISOString();
 
+  readonly id: string;
+  readonly plan: RolloutPlan;
+  readonly searchAttributes: boolean;
+
   constructor(
-    readonly id: string,
-    readonly plan: RolloutPlan,
-    readonly searchAttributes: boolean,
+    id: string,
+    plan: RolloutPlan,
+    searchAttributes: boolean,
   ) {
+    this.id = id;
+    this.plan = plan;
+    this.searchAttributes = searchAttributes;
     this.order = plan.waves.flatMap((w) => w.regions);
     this.regions = new Map(
       this.order.map((name) => [name, { name, wave: plan.regions[name]!.wave, phase: 'Pending', weight: 0, verdicts: [] }]),

@@ -17,7 +17,11 @@ const undoActivities = proxyActivities<RolloutActivities>(PRESETS.undo);
 export class Saga {
   private trafficCut?: Promise<unknown>;
 
-  constructor(private readonly s: RolloutState) {}
+  private readonly s: RolloutState;
+
+  constructor(s: RolloutState) {
+    this.s = s;
+  }
 
   run(u: Undo): Promise<unknown> {
     const { s } = this;

@@ -29,7 +29,10 @@ const JOURNAL_LIMIT = 1000;
 export class SimulatedFleet {
   private readonly store: JsonFileStore<FleetState>;
 
-  constructor(readonly file: string) {
+  readonly file: string;
+
+  constructor(file: string) {
+    this.file = file;
     this.store = new JsonFileStore<FleetState>(file, () => ({ regions: {}, rollouts: {} }));
   }
 

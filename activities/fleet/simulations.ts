@@ -16,7 +16,11 @@ const REMEMBERED = 10_000;
 export class RolloutSimulations {
   private readonly registered = new Set<string>();
 
-  constructor(private readonly fleet: SimulatedFleet) {}
+  private readonly fleet: SimulatedFleet;
+
+  constructor(fleet: SimulatedFleet) {
+    this.fleet = fleet;
+  }
 
   /** After a preflight without problems: registers the rollout and brings its simulated regions into the fleet. */
   start(input: PreflightInput, faults: Fault[]): void {

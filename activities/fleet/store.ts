@@ -14,10 +14,16 @@ const HEADER = /^\{"revision":"([0-9a-f-]{36})"/;
 export class JsonFileStore<T> {
   private cache?: { revision: string; state: T };
 
+  readonly file: string;
+  private readonly empty: () => T;
+
   constructor(
-    readonly file: string,
-    private readonly empty: () => T,
-  ) {}
+    file: string,
+    empty: () => T,
+  ) {
+    this.file = file;
+    this.empty = empty;
+  }
 
   /** The current document; callers must not mutate it. */
   read(): T {

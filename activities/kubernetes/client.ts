@@ -12,12 +12,17 @@ import { KUBE_FAILURE_PREFIX } from '../../domain/vocabulary';
 
 /** A failed API call: the HTTP status and the API server's own Status message. */
 export class KubeError extends Error {
+  readonly status: number;
+  readonly reason: string;
+
   constructor(
-    readonly status: number,
-    readonly reason: string,
+    status: number,
+    reason: string,
     message: string,
   ) {
     super(message);
+    this.status = status;
+    this.reason = reason;
     this.name = 'KubeError';
   }
 }
@@ -38,11 +43,18 @@ export class KubeClient {
   /** Keeps connections open between calls: a readiness wait polls, and a TLS handshake per call costs more than the call. */
   private readonly agent: HttpsAgent | HttpAgent;
 
+  private readonly kc: KubeConfig;
+  readonly context: string;
+  readonly server: string;
+
   constructor(
-    private readonly kc: KubeConfig,
-    readonly context: string,
-    readonly server: string,
+    kc: KubeConfig,
+    context: string,
+    server: string,
   ) {
+    this.kc = kc;
+    this.context = context;
+    this.server = server;
     this.agent = server.startsWith('https:') ? new HttpsAgent({ keepAlive: true }) : new HttpAgent({ keepAlive: true });
   }
 

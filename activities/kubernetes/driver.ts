@@ -40,7 +40,10 @@ class Region {
   readonly t: KubernetesTarget;
   readonly client: KubeClient;
 
-  constructor(readonly ref: RegionRef) {
+  readonly ref: RegionRef;
+
+  constructor(ref: RegionRef) {
+    this.ref = ref;
     this.t = kube(ref.target);
     this.client = clientFor(this.t);
   }
