@@ -15,4 +15,4 @@ ENV NODE_ENV=production \
     TEMPORAL_ADDRESS=temporal:7233 \
     TEMPORAL_NAMESPACE=default
 
-CMD ["npx", "tsx", "cli/main.ts", "worker"]
+CMD ["node", "bin/meridian.js", "worker"]

@@ -68,7 +68,7 @@ async function waitFor(what: string, check: () => boolean | Promise<boolean>, ti
 
 /** The worker runs in its own process, as in production, so its memory is measured alone. */
 async function startWorker(address: string, fleetFile: string) {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'worker', '--fleet-file', fleetFile, '--address', address], {
+  const child = spawn(process.execPath, ['bin/meridian.js', 'worker', '--fleet-file', fleetFile, '--address', address], {
     cwd: ROOT,
     env: { ...process.env, CI: 'true' },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -27,7 +27,7 @@ const workers: ChildProcess[] = [];
 
 function cli(args: string[]): Promise<Ran> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', ...args, '--address', server.address], {
+    const child = spawn(process.execPath, ['bin/meridian.js', ...args, '--address', server.address], {
       cwd: ROOT,
       env: { ...process.env, CI: 'true', MERIDIAN_TASK_QUEUE: '' },
     });

@@ -282,7 +282,7 @@ describe('a worker killed between a canary apply and its readiness wait', () => 
     const specFile = join(dir, 'spec.yaml');
     writeFileSync(specFile, JSON.stringify(spec));
     let worker = await startWorker(dir);
-    const started = spawnSync(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start', specFile, '--json', '--address', server.address], {
+    const started = spawnSync(process.execPath, ['bin/meridian.js', 'start', specFile, '--json', '--address', server.address], {
       cwd: ROOT,
       env: { ...process.env, CI: 'true' },
       encoding: 'utf8',

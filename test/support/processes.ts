@@ -28,7 +28,7 @@ export const ROOT = join(import.meta.dirname, '..', '..');
  */
 export function startWorkerProcess(opts: { address: string; fleetFile: string; env?: Record<string, string> }): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'worker', '--fleet-file', opts.fleetFile, '--address', opts.address], {
+    const child = spawn(process.execPath, ['bin/meridian.js', 'worker', '--fleet-file', opts.fleetFile, '--address', opts.address], {
       cwd: ROOT,
       env: { ...process.env, ...opts.env, CI: 'true' },
     });

@@ -37,7 +37,7 @@ function meridian(...args: string[]) {
 
 /** `meridian` with extra node flags before the entry point. */
 function spawned(nodeFlags: string[], ...args: string[]) {
-  const run = spawnSync(process.execPath, [...nodeFlags, '--import', 'tsx', 'cli/main.ts', ...args], {
+  const run = spawnSync(process.execPath, [...nodeFlags, 'bin/meridian.js', ...args], {
     cwd: ROOT,
     encoding: 'utf8',
     env: withoutTemporalEnv(),

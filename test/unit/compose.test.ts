@@ -82,7 +82,7 @@ describe('docker-compose.yml agrees with the code', () => {
     const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^FROM node:24\b/m);
     expect(dockerfile).toMatch(/npm ci/);
-    expect(dockerfile).toContain('CMD ["npx", "tsx", "cli/main.ts", "worker"]');
+    expect(dockerfile).toContain('CMD ["node", "bin/meridian.js", "worker"]');
   });
 });
 
