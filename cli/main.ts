@@ -1,11 +1,10 @@
 import '../lib/require-node.js';
 import { classifyError } from './errors';
-import { buildProgram, namesDemo } from './program';
+import { buildProgram } from './program';
 
 export async function main(argv: string[] = process.argv): Promise<number> {
   try {
-    const registerDemo = namesDemo(argv) ? (await import('./commands/demo')).registerDemo : undefined;
-    await buildProgram(undefined, registerDemo).parseAsync(argv);
+    await buildProgram().parseAsync(argv);
     return Number(process.exitCode ?? 0);
   } catch (err) {
     const { code, message } = classifyError(err);

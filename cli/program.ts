@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { registerDemo } from './commands/demo';
 import { registerDev } from './commands/dev';
 import { registerList } from './commands/list';
 import { registerOperatorCommands } from './commands/operator';
@@ -15,31 +17,13 @@ export interface ProgramIo {
   err: (text: string) => void;
 }
 
-/** Registers `demo` and `rehearse` with their options; it loads the demo, so only when the command line names one. */
-export type RegisterDemo = (program: Command) => void;
-
-/**
- * `demo` and `rehearse` as the command list shows them when their module is not loaded; the real
- * commands (cli/commands/demo.ts) must describe themselves the same way, which a test checks.
- */
-export const DEMO_COMMANDS: Record<string, string> = {
-  demo: 'roll examples/demo.yaml out on a local server and simulated fleet, nothing needed beforehand',
-  rehearse: "rehearse a spec's rollback on a simulated fleet with scripted faults, on a Temporal dev server of its own (or the one --address names)",
-};
-
-/** True when `argv` may run or describe `demo` or `rehearse`, so their module must be loaded. */
-export function namesDemo(argv: readonly string[]): boolean {
-  return argv.slice(2).some((a) => a in DEMO_COMMANDS);
-}
-
 /**
  * The whole command tree; parse errors throw CommanderError instead of exiting, so main() picks the exit code.
  * Each command loads its heavy modules (the SDK, the worker, the demo) inside its action, so --help and
- * `status` start quickly; `registerDemo` is given only when the command line needs the demo.
+ * `status` start quickly.
  */
 export function buildProgram(
   io: ProgramIo = { out: (t) => process.stdout.write(t), err: (t) => process.stderr.write(t) },
-  registerDemo?: RegisterDemo,
 ): Command {
   const program = new Command('meridian')
     .description('Roll a new version of a service out across regions as Temporal workflows, with automatic rollback.')
@@ -51,6 +35,7 @@ export function buildProgram(
         'task queue: start puts rollouts on it, worker and dev poll it (default: MERIDIAN_TASK_QUEUE, or meridian); status and the operator commands use the rollout\'s own',
       ).argParser(name),
     )
+    .version(packageVersion(), '-V, --version', 'print the version of Meridian')
     .configureOutput({ writeOut: io.out, writeErr: io.err })
     .configureHelp({ showGlobalOptions: true })
     .exitOverride()
@@ -65,7 +50,10 @@ export function buildProgram(
   registerList(program);
   registerWorker(program);
   registerDev(program);
-  if (registerDemo) registerDemo(program);
-  else for (const [command, description] of Object.entries(DEMO_COMMANDS)) program.command(command).description(description);
+  registerDemo(program);
   return program;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }

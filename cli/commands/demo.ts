@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { defaultUser } from '../context';
 import { nonBlank, port } from '../options';
-import { runDemo } from '../demo';
-import { runRehearsal } from '../rehearse';
 
 export function registerDemo(program: Command): void {
   program
@@ -16,6 +14,7 @@ export function registerDemo(program: Command): void {
     .option('--simulated-metrics', 'judge on the simulated fleet\'s metrics even when Prometheus is installed')
     .option('--kubernetes', 'roll out to the local Kubernetes test bed (npm run testbed) instead of the simulated fleet; starts it when it is down')
     .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean }) => {
+      const { runDemo } = await import('../demo');
       process.exitCode = await runDemo({
         fault: opts.fault,
         keep: opts.keep === true,
@@ -36,6 +35,7 @@ export function registerDemo(program: Command): void {
     .option('--ui-port <port>', 'Web UI port of the rehearsal\'s own server (default: a free port)', port)
     .option('--db-file <file>', 'SQLite file of the rehearsal\'s own server (default: state in memory)', nonBlank)
     .action(async (specFile: string, opts: { scenario?: string; port?: number; uiPort?: number; dbFile?: string }, cmd: Command) => {
+      const { runRehearsal } = await import('../rehearse');
       process.exitCode = await runRehearsal({
         specFile,
         scenarioFile: opts.scenario,
