@@ -123,6 +123,22 @@ describe('meridian (spawned)', () => {
     expect(help.filter((l) => l.includes('@temporalio/')), '--help').toEqual([]);
   }, 30_000);
 
+  it('validate --json gives the parsed waves and regions, or every problem with its place and exit 2', () => {
+    const good = meridian('validate', 'examples/demo.yaml', '--json');
+    expect(good.code).toBe(0);
+    const plan = JSON.parse(good.stdout);
+    expect(plan).toMatchObject({ file: 'examples/demo.yaml', valid: true, warnings: [] });
+    expect(plan.waves.map((w: { name: string }) => w.name)).toEqual(['canary', 'early', 'rest']);
+    expect(plan.regions).toEqual(['eu-west-1', 'us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1']);
+
+    const bad = meridian('validate', 'test/fixtures/specs/bad/many-problems.yaml', '--json');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toBe('');
+    const report = JSON.parse(bad.stdout);
+    expect(report.valid).toBe(false);
+    expect(report.problems).toContainEqual(expect.objectContaining({ field: 'taget', line: 12, column: 5 }));
+  });
+
   it('exits 2 on a bad scenario line before starting anything', () => {
     const scenario = join(scratch, 'faults.txt');
     writeFileSync(scenario, '# comment\nus-east-1: error_rate 0.08 when weight >= 25\n\nus-east-1: explode\n');
