@@ -1,0 +1,166 @@
+import { describe, expect, it } from 'vitest';
+import {
+  breakingChanges,
+  contractVersionProblems,
+  parseBufAnnotations,
+  protobufPathProblem,
+  verdict,
+  type BreakingChange,
+  type ContractContext,
+} from '../../domain/contract-verdict';
+import { captured } from '../fixtures/contracts/load';
+
+/** The breaking changes in what buf printed for a fixture case (captured by the activity test from the real buf). */
+const changesOf = (name: string) => breakingChanges('orders-api', parseBufAnnotations(captured(name)), 'next');
+const elements = (changes: BreakingChange[]) => changes.map((c) => [c.element, c.rule]);
+
+describe('parseBufAnnotations', () => {
+  it('reads each line with its position; a package-wide finding has no path', () => {
+    expect(parseBufAnnotations(captured('change-field-type'))).toEqual([
+      {
+        type: 'FIELD_WIRE_JSON_COMPATIBLE_TYPE',
+        message: expect.stringMatching(/^Field "2" with name "total_cents" on message "Order" changed type from "int64" to "string"\./),
+        path: 'next/orders.proto',
+        line: 7,
+        column: 3,
+      },
+    ]);
+    expect(parseBufAnnotations(captured('delete-package'))).toEqual([{ type: 'PACKAGE_NO_DELETE', message: 'Previously present package "admin.v1" was deleted.', line: 1, column: 1 }]);
+  });
+
+  it('reads nothing from a compatible change', () => {
+    expect(parseBufAnnotations(captured('add-field'))).toEqual([]);
+  });
+
+  it.each([
+    ['a line that is not JSON', 'Failure: decode next/buf.yaml: unknown file version', 'not JSON'],
+    ['an object without type', '{"path":"a.proto","message":"x"}', 'without type and message'],
+  ])('throws on %s', (_name, output, error) => {
+    expect(() => parseBufAnnotations(output)).toThrow(error);
+  });
+});
+
+describe('breakingChanges', () => {
+  it.each([
+    ['remove-field', [['field Order.currency (#3)', 'FIELD_NO_DELETE_UNLESS_NAME_RESERVED'], ['field Order.currency (#3)', 'FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED']]],
+    ['change-field-type', [['field Order.total_cents (#2)', 'FIELD_WIRE_JSON_COMPATIBLE_TYPE']]],
+    ['rename-field', [['field Order.currency (#3)', 'FIELD_SAME_JSON_NAME'], ['field Order.currency (#3)', 'FIELD_SAME_NAME']]],
+    ['remove-enum-value', [['enum value Status.STATUS_SHIPPED (#2)', 'ENUM_VALUE_NO_DELETE_UNLESS_NAME_RESERVED'], ['enum value Status.STATUS_SHIPPED (#2)', 'ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED']]],
+    ['rename-rpc', [['rpc Orders.GetOrder', 'RPC_NO_DELETE']]],
+    ['delete-service', [['service orders.v1.Orders', 'PACKAGE_SERVICE_NO_DELETE']]],
+    ['delete-package', [['package admin.v1', 'PACKAGE_NO_DELETE']]],
+    ['import-breaking', [['field Money.units (#2)', 'FIELD_WIRE_JSON_COMPATIBLE_TYPE']]],
+    ['add-field', []],
+    ['reserve-removed-field', []],
+    ['import-compatible', []],
+  ])('names the element of %s, by the name an old consumer knows', (name, expected) => {
+    expect(elements(changesOf(name))).toEqual(expected);
+  });
+
+  it('names every element of a change that breaks many things at once', () => {
+    expect(elements(changesOf('many-changes'))).toEqual([
+      ['field Money.units (#1)', 'FIELD_WIRE_JSON_COMPATIBLE_TYPE'],
+      ['field Money.currency_code (#2)', 'FIELD_SAME_JSON_NAME'],
+      ['field Money.currency_code (#2)', 'FIELD_SAME_NAME'],
+      ['service orders.v1.Admin', 'PACKAGE_SERVICE_NO_DELETE'],
+      ['field Order.currency (#3)', 'FIELD_NO_DELETE_UNLESS_NAME_RESERVED'],
+      ['field Order.currency (#3)', 'FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED'],
+      ['field Order.status (#4)', 'FIELD_SAME_JSON_NAME'],
+      ['field Order.status (#4)', 'FIELD_SAME_NAME'],
+      ['field Order.note (#5)', 'FIELD_WIRE_JSON_COMPATIBLE_TYPE'],
+      ['field Order.tags (#6)', 'FIELD_WIRE_JSON_COMPATIBLE_CARDINALITY'],
+      ['field Line.qty (#2)', 'FIELD_WIRE_JSON_COMPATIBLE_TYPE'],
+      ['field Order.card (#8)', 'FIELD_SAME_ONEOF'],
+      ['enum value Status.STATUS_SHIPPED (#2)', 'ENUM_VALUE_NO_DELETE_UNLESS_NAME_RESERVED'],
+      ['enum value Status.STATUS_SHIPPED (#2)', 'ENUM_VALUE_NO_DELETE_UNLESS_NUMBER_RESERVED'],
+      ['rpc Orders.GetOrder', 'RPC_NO_DELETE'],
+      ['rpc Orders.Watch', 'RPC_SAME_SERVER_STREAMING'],
+      ['rpc Orders.Cancel', 'RPC_SAME_REQUEST_TYPE'],
+    ]);
+  });
+
+  it('gives paths inside the contract, with line and column', () => {
+    expect(changesOf('import-breaking')).toEqual([
+      { contract: 'orders-api', element: 'field Money.units (#2)', rule: 'FIELD_WIRE_JSON_COMPATIBLE_TYPE', message: expect.any(String), path: 'money/v1/money.proto', line: 7, column: 3 },
+    ]);
+  });
+
+  it('leaves compile errors out: they are not breaking changes', () => {
+    expect(parseBufAnnotations(captured('syntax-error')).map((a) => a.type)).toEqual(['COMPILE']);
+    expect(changesOf('syntax-error')).toEqual([]);
+  });
+
+  it('names an element of a message it does not know by its file, or its rule', () => {
+    expect(breakingChanges('c', [{ type: 'SOME_NEW_RULE', message: 'Something changed.', path: 'next/a.proto' }], 'next')[0]!.element).toBe('file a.proto');
+    expect(breakingChanges('c', [{ type: 'SOME_NEW_RULE', message: 'Something changed.' }])[0]!.element).toBe('SOME_NEW_RULE');
+  });
+});
+
+describe('verdict', () => {
+  const ctx: ContractContext = {
+    contract: 'orders-api',
+    provider: { service: 'orders', from: 'v1.4.0', to: 'v1.5.0' },
+    consumers: [{ service: 'checkout', version: 'v2.3.0', regions: ['eu-west-1', 'us-east-1'] }],
+  };
+
+  it.each([
+    ['a compatible change', 'add-field', ctx],
+    ['a breaking change with no consumer of the old version running', 'remove-field', { ...ctx, consumers: [] }],
+    ['a breaking change whose consumers run in no region', 'remove-field', { ...ctx, consumers: [{ service: 'checkout', version: 'v2.3.0', regions: [] }] }],
+    ['a breaking change of another contract', 'remove-field', { ...ctx, contract: 'ledger.v1' }],
+  ])('allows %s', (_name, fixture, context) => {
+    expect(verdict(changesOf(fixture), context)).toEqual({ allow: true });
+  });
+
+  it('refuses a breaking change that meets an old consumer, naming contract, element, versions and regions', () => {
+    const v = verdict(changesOf('remove-field'), ctx);
+    expect(v).toMatchObject({ allow: false, contract: 'orders-api', elements: ['field Order.currency (#3)'], consumers: ctx.consumers });
+    expect(v.allow === false && v.message).toBe(
+      [
+        'contract "orders-api": orders v1.5.0 breaks field Order.currency (#3) of the version v1.4.0 provides, while checkout v2.3.0 (eu-west-1, us-east-1) still consumes that version:',
+        '  - field Order.currency (#3) at orders.proto:5:1: Previously present field "3" with name "currency" on message "Order" was deleted without reserving the name "currency". Previously present field "3" with name "currency" on message "Order" was deleted without reserving the number "3". [FIELD_NO_DELETE_UNLESS_NAME_RESERVED, FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED]',
+        'Keep this element in orders until no consumer of v1.4.0 runs, or roll the consumers to a version that no longer needs it first.',
+      ].join('\n'),
+    );
+  });
+
+  it('lists every element once, and every consumer with its regions', () => {
+    const consumers = [...ctx.consumers, { service: 'search', version: 'v0.9.1', regions: ['ap-south-1'] }];
+    const v = verdict(changesOf('many-changes'), { ...ctx, consumers });
+    if (v.allow) throw new Error('expected a refusal');
+    expect(v.elements).toHaveLength(13);
+    expect(v.message).toContain('while checkout v2.3.0 (eu-west-1, us-east-1) and search v0.9.1 (ap-south-1) still consume that version');
+    expect(v.message).toContain('  - rpc Orders.GetOrder at orders.proto:37:1: ');
+    expect(v.message).toContain('  - service orders.v1.Admin at orders.proto:1:1: ');
+    expect(v.message).toContain('Keep these elements in orders');
+  });
+
+  it('names an element without a file by itself alone', () => {
+    const v = verdict(changesOf('delete-package'), ctx);
+    expect(v.allow === false && v.message).toContain('\n  - package admin.v1: Previously present package "admin.v1" was deleted. [PACKAGE_NO_DELETE]\n');
+  });
+});
+
+describe('contract file paths', () => {
+  it.each([
+    ['orders.proto', undefined],
+    ['orders/v1/orders.proto', undefined],
+    ['orders.txt', 'is not a .proto file'],
+    ['/etc/orders.proto', 'is not a relative /-separated path'],
+    ['orders\\v1\\orders.proto', 'is not a relative /-separated path'],
+    ['../orders.proto', 'has an empty, "." or ".." step'],
+    ['orders//orders.proto', 'has an empty, "." or ".." step'],
+  ])('%s', (path, problem) => {
+    const found = protobufPathProblem(path);
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toContain(problem);
+  });
+
+  it('reports every bad path of a version at once, and a version without files', () => {
+    expect(contractVersionProblems({ contract: 'c', kind: 'protobuf', files: { 'a.proto': '', 'b.txt': '', '../c.proto': '' } })).toEqual([
+      expect.stringContaining('contract "c": "b.txt"'),
+      expect.stringContaining('contract "c": "../c.proto"'),
+    ]);
+    expect(contractVersionProblems({ contract: 'c', kind: 'protobuf', files: {} })).toEqual(['contract "c" has no files']);
+  });
+});
