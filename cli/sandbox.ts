@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { DefaultLogger, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
 import { RolloutClient } from '../client/rollout-client';
+import { workerPresence } from '../client/task-queue';
 import { serverAt, startDevServer, type DevServer } from '../worker/dev-server';
 import { createWorker } from '../worker/index';
 
@@ -60,6 +61,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   }
   const workerDone = worker.run();
   const client = new RolloutClient(server.client, { namespace: server.namespace, taskQueue: opts.taskQueue });
+  await Promise.race([untilPolled(server, opts.taskQueue), workerDone.catch(() => undefined)]);
   return {
     server,
     client,
@@ -71,4 +73,18 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
       await server.stop();
     },
   };
+}
+
+/**
+ * Waits, for a few seconds at most, until the server lists the worker as a poller of its task
+ * queue: the CLI's commands ask the server that before they query, and a worker's first poll
+ * reaches it a moment after the worker starts.
+ */
+async function untilPolled(server: DevServer, taskQueue: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const presence = await workerPresence(server.client, server.namespace, taskQueue).catch(() => undefined);
+    if (presence?.polling) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
