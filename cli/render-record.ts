@@ -1,4 +1,4 @@
-import type { RolloutRecord, RolloutState } from '../client/rollout-client';
+import type { RolloutRecord, RolloutView } from '../client/rollout-client';
 import { howItEnded } from '../client/rollout-errors';
 
 /** What the server recorded about a rollout no worker answers for: its last published phase and its execution. */
@@ -12,6 +12,6 @@ export function renderRecord(r: RolloutRecord): string {
 }
 
 /** The line above a closed rollout's final status. */
-export function endedLine(s: RolloutState): string {
+export function endedLine(s: RolloutView): string {
   return `${s.id} ended ${s.phase} at ${s.closedAt} (workflow ${s.execution})`;
 }

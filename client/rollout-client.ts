@@ -80,7 +80,7 @@ export interface StartOptions {
 }
 
 /** A rollout's status, and whether its workflow has closed; a closed one's status is its last. */
-export type RolloutState = RolloutStatus & {
+export type RolloutView = RolloutStatus & {
   ended: boolean;
   /** When the workflow closed, ISO 8601. */
   closedAt?: string;
@@ -124,7 +124,7 @@ function statusFromFailure(cause: unknown): RolloutStatus | undefined {
   return first && typeof first.phase === 'string' && Array.isArray(first.regions) ? (first as RolloutStatus) : undefined;
 }
 
-function ended(status: RolloutStatus, record: RolloutRecord): RolloutState {
+function ended(status: RolloutStatus, record: RolloutRecord): RolloutView {
   return { ...status, ended: true, closedAt: record.closedAt, execution: record.execution };
 }
 
@@ -210,7 +210,7 @@ export class RolloutClient {
    * A closed rollout answers from its result, with no worker; a running one needs a worker, and
    * NoWorkerError says when none polls its task queue or none answered within QUERY_TIMEOUT_MS.
    */
-  async status(id: string): Promise<RolloutState> {
+  async status(id: string): Promise<RolloutView> {
     const record = await this.record(id);
     if (record.closedAt) {
       const final = await this.finalStatus(record);
@@ -220,7 +220,6 @@ export class RolloutClient {
     if (!presence.polling) throw new NoWorkerError(presence, record);
     const status = await this.answered(record, presence, () => this.call(id, () => this.client.workflow.getHandle(id).query(statusQuery)));
     if (record.closedAt) return ended(status, record);
-    if (TERMINAL_PHASES.includes(status.phase)) return { ...status, ended: false, execution: record.execution };
     const live = await Promise.all(status.regions.map((r) => (STAGE_PHASES.has(r.phase) ? this.liveRegion(status.id, r) : { region: r, audit: [] })));
     status.regions = live.map((l) => l.region);
     status.audit = [...status.audit, ...live.flatMap((l) => l.audit)];
@@ -377,7 +376,7 @@ export class RolloutClient {
    * or when `signal` aborts. No worker polling the task queue ends it with NoWorkerError; a query
    * that went unanswered while a worker is still listed (one restarting) is asked again.
    */
-  async *watch(id: string, opts: { intervalMs?: number; signal?: AbortSignal } = {}): AsyncIterable<RolloutState> {
+  async *watch(id: string, opts: { intervalMs?: number; signal?: AbortSignal } = {}): AsyncIterable<RolloutView> {
     const intervalMs = opts.intervalMs ?? 1_000;
     let last: string | undefined;
     while (!opts.signal?.aborted) {
