@@ -7,7 +7,8 @@ import { CliError, ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
 import { freePorts, portFree } from '../lib/ports';
-import { runScenario, type ScenarioResult, type ServerPlacement } from './scenario';
+import type { ServerPlacement } from './sandbox';
+import { runScenario, type ScenarioResult } from './scenario';
 
 export const REHEARSAL_FLEET_FILE = '.meridian/rehearsal-fleet.json';
 export const REHEARSAL_TASK_QUEUE = 'meridian-rehearsal';

@@ -5,19 +5,23 @@ import { workerPresence } from '../client/task-queue';
 import { serverAt, startDevServer, type DevServer } from '../worker/dev-server';
 import { createWorker } from '../worker/index';
 
-export interface SandboxOptions {
-  fleetFile: string;
-  taskQueue: string;
+/** Where a demo or rehearsal runs: a local dev server it starts (or reuses), or a server at `address`. */
+export interface ServerPlacement {
   port?: number;
   uiPort?: number;
   dbFile?: string;
-  /** The local server keeps its state in memory only. */
+  /** The local server keeps no state file. */
   inMemory?: boolean;
-  /** False: never reuse a server already on the port. */
+  /** False: a server already on the port is refused, not reused. */
   reuse?: boolean;
-  /** Run on the server at this address instead of a local one. */
+  /** Use the server at this address; nothing is started. */
   address?: string;
   namespace?: string;
+}
+
+export interface SandboxOptions extends ServerPlacement {
+  fleetFile: string;
+  taskQueue: string;
   log: (line: string) => void;
   /** The SDK's own log level; MERIDIAN_DEBUG=1 turns everything on. */
   sdkLogLevel?: LogLevel;

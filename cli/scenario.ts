@@ -8,7 +8,7 @@ import { knownGoodProblems, promotedProblems, type FleetRegion } from './fleet-c
 import { followRollout } from './follow';
 import { liveView, type LiveOutput } from './live';
 import { renderSummary, rollbackCauses } from './render';
-import { startSandbox, type Sandbox } from './sandbox';
+import { startSandbox, type Sandbox, type ServerPlacement } from './sandbox';
 
 export type Expectation = 'Succeeded' | 'RolledBack';
 
@@ -28,19 +28,6 @@ export interface ScenarioOptions {
   server?: ServerPlacement;
   /** Reads what each region runs from its real target; the simulated fleet is read when absent. */
   observe?: () => Promise<Record<string, FleetRegion | undefined>>;
-}
-
-export interface ServerPlacement {
-  port?: number;
-  uiPort?: number;
-  dbFile?: string;
-  /** The local server keeps no state file. */
-  inMemory?: boolean;
-  /** False: a server already on the port is refused, not reused. */
-  reuse?: boolean;
-  /** Use the server at this address; nothing is started. */
-  address?: string;
-  namespace?: string;
 }
 
 export interface ScenarioResult {
