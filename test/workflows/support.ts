@@ -76,3 +76,11 @@ export async function withRollout(
   });
   return fleet;
 }
+
+/** How a rollout ended, for an assertion's message: the failure that closed it and its last audit entries. */
+export function endedHow(status: RolloutStatus, failure?: WorkflowFailedError): string {
+  const cause = failure?.cause;
+  const closed = cause ? `closed by ${cause.name}: ${cause.message}` : 'completed';
+  const last = status.audit.slice(-6).map((a) => `${a.region ?? '-'} ${a.action}: ${a.reason}`);
+  return `${closed}; last audit: ${last.join(' | ')}`;
+}
