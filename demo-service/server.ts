@@ -7,11 +7,20 @@ export interface Behaviour {
   errorRate: number;
   /** Time `GET /` takes, give or take 10%. */
   latencyMs: number;
+  /**
+   * Base URL of the service this version depends on, or null for none. With one, `GET /` also asks
+   * `GET <upstream>/order` and answers 500 when that fails or its JSON has no numeric `total`.
+   */
+  upstream: string | null;
+  /** Fields `GET /order` leaves out of its answer, e.g. `['total']`: a version that breaks its callers while answering 200. */
+  dropFields: string[];
 }
 
 export interface DemoServiceOptions {
   versions: { version: string; port?: number; behaviour?: Partial<Behaviour> }[];
   host?: string;
+  /** Adds a `service` label with this value to every series, so services scraped by one Prometheus are told apart; without it the series carry only `version` (and `code`). */
+  service?: string;
 }
 
 export interface RunningDemoService {
@@ -20,19 +29,27 @@ export interface RunningDemoService {
   close(): Promise<void>;
 }
 
+const DEFAULT_BEHAVIOUR: Behaviour = { errorRate: 0, latencyMs: 5, upstream: null, dropFields: [] };
+
 /** Latency buckets fine enough that histogram_quantile lands near a configured latency. */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5];
 
+/** The field of the upstream's `GET /order` answer that `GET /` reads. */
+export const UPSTREAM_FIELD = 'total';
+
 /**
  * Serves each version on its own port, each with its own `/metrics`, so Prometheus scrapes them as
- * separate targets: `GET /` does the work, `POST /control {version, errorRate?, latencyMs?}` changes
- * a version's behaviour (on any port), `GET /control` shows them all.
+ * separate targets: `GET /` does the work, `GET /order` does the same work and answers an order as
+ * JSON (`id`, `version`, `items`, `total`, `currency`, minus `dropFields`), `POST /control {version,
+ * errorRate?, latencyMs?, upstream?, dropFields?}` changes a version's behaviour (on any port; `upstream:
+ * null` removes it), `GET /control` shows them all. Both work routes count in `http_requests_total`
+ * and `http_request_duration_seconds`.
  */
 export async function startDemoService(options: DemoServiceOptions): Promise<RunningDemoService> {
   const host = options.host ?? '127.0.0.1';
   const state = new Map<string, { behaviour: Behaviour; errorDebt: number }>();
   for (const v of options.versions) {
-    state.set(v.version, { behaviour: { errorRate: 0, latencyMs: 5, ...v.behaviour }, errorDebt: 0 });
+    state.set(v.version, { behaviour: checked({ ...DEFAULT_BEHAVIOUR, ...v.behaviour }), errorDebt: 0 });
   }
   const set = (version: string, change: Partial<Behaviour>): Behaviour => {
     const entry = state.get(version);
@@ -45,7 +62,7 @@ export async function startDemoService(options: DemoServiceOptions): Promise<Run
   const versions: RunningDemoService['versions'] = [];
   try {
     for (const v of options.versions) {
-      const server = createServer(handler(v.version, state, set));
+      const server = createServer(handler(v.version, options.service, state, set));
       servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -60,27 +77,42 @@ export async function startDemoService(options: DemoServiceOptions): Promise<Run
   return { versions, set, close: () => closeAll(servers) };
 }
 
+type Entry = { behaviour: Behaviour; errorDebt: number };
+type Route = '/' | '/order';
+interface Series {
+  requests: Counter<string>;
+  duration: Histogram<string>;
+  /** The labels every series of this version carries, before `code`. */
+  labels: Record<string, string>;
+}
+
 function handler(
   version: string,
-  state: Map<string, { behaviour: Behaviour; errorDebt: number }>,
+  service: string | undefined,
+  state: Map<string, Entry>,
   set: (version: string, change: Partial<Behaviour>) => Behaviour,
 ) {
   const registry = new Registry();
-  const requests = new Counter({ name: 'http_requests_total', help: 'Requests served', labelNames: ['version', 'code'], registers: [registry] });
-  const duration = new Histogram({
-    name: 'http_request_duration_seconds',
-    help: 'Time to serve a request',
-    labelNames: ['version'],
-    buckets: BUCKETS,
-    registers: [registry],
-  });
+  const labels: Record<string, string> = service === undefined ? { version } : { service, version };
+  const names = Object.keys(labels);
+  const series: Series = {
+    labels,
+    requests: new Counter({ name: 'http_requests_total', help: 'Requests served', labelNames: [...names, 'code'], registers: [registry] }),
+    duration: new Histogram({
+      name: 'http_request_duration_seconds',
+      help: 'Time to serve a request',
+      labelNames: names,
+      buckets: BUCKETS,
+      registers: [registry],
+    }),
+  };
   // Both codes exist from the first scrape, so rate() sees the first errors too.
-  requests.labels(version, '200').inc(0);
-  requests.labels(version, '500').inc(0);
+  series.requests.labels({ ...labels, code: '200' }).inc(0);
+  series.requests.labels({ ...labels, code: '500' }).inc(0);
 
   return (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (req.method === 'GET' && path === '/') return void work(version, state.get(version)!, requests, duration, res);
+    if (req.method === 'GET' && (path === '/' || path === '/order')) return void work(version, path, state.get(version)!, series, res);
     if (req.method === 'GET' && path === '/metrics') {
       return void registry.metrics().then((text) => reply(res, 200, text, registry.contentType));
     }
@@ -92,23 +124,54 @@ function handler(
   };
 }
 
-async function work(
-  version: string,
-  entry: { behaviour: Behaviour; errorDebt: number },
-  requests: Counter<'version' | 'code'>,
-  duration: Histogram<'version'>,
-  res: ServerResponse,
-): Promise<void> {
-  const stop = duration.startTimer({ version });
-  const { errorRate, latencyMs } = entry.behaviour;
+async function work(version: string, route: Route, entry: Entry, series: Series, res: ServerResponse): Promise<void> {
+  const stop = series.duration.startTimer(series.labels);
+  const { errorRate, latencyMs, upstream, dropFields } = entry.behaviour;
   entry.errorDebt += errorRate;
   const fail = entry.errorDebt >= 1 - 1e-9;
   if (fail) entry.errorDebt -= 1;
   await new Promise((resolve) => setTimeout(resolve, latencyMs * (0.9 + 0.2 * Math.random())));
-  const code = fail ? 500 : 200;
-  requests.labels(version, String(code)).inc();
+  let code = fail ? 500 : 200;
+  let body: Record<string, unknown> = { version, ok: !fail };
+  if (!fail && upstream !== null) {
+    const answer = await callUpstream(upstream);
+    if ('error' in answer) {
+      code = 500;
+      body = { version, ok: false, error: answer.error };
+    } else {
+      body = { version, ok: true, [UPSTREAM_FIELD]: answer.value };
+    }
+  }
+  if (code === 200 && route === '/order') body = order(version, dropFields);
+  series.requests.labels({ ...series.labels, code: String(code) }).inc();
   stop();
-  reply(res, code, JSON.stringify({ version, ok: !fail }));
+  reply(res, code, JSON.stringify(body));
+}
+
+function order(version: string, dropFields: string[]): Record<string, unknown> {
+  const full: Record<string, unknown> = {
+    id: 'order-1001',
+    version,
+    items: [{ sku: 'sku-1', quantity: 2, price: 12.5 }],
+    total: 25,
+    currency: 'EUR',
+  };
+  for (const field of dropFields) delete full[field];
+  return full;
+}
+
+async function callUpstream(upstream: string): Promise<{ value: number } | { error: string }> {
+  const url = new URL('/order', upstream);
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(5_000) });
+    const text = await res.text();
+    if (!res.ok) return { error: `upstream ${url} answered ${res.status}` };
+    const value = (JSON.parse(text) as Record<string, unknown>)[UPSTREAM_FIELD];
+    if (typeof value !== 'number') return { error: `upstream ${url} answered without a numeric "${UPSTREAM_FIELD}"` };
+    return { value };
+  } catch (err) {
+    return { error: `upstream ${url}: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 async function control(req: IncomingMessage, res: ServerResponse, set: (version: string, change: Partial<Behaviour>) => Behaviour) {
@@ -127,13 +190,28 @@ function pick(change: Partial<Behaviour>): Partial<Behaviour> {
   const out: Partial<Behaviour> = {};
   if (change.errorRate !== undefined) out.errorRate = change.errorRate;
   if (change.latencyMs !== undefined) out.latencyMs = change.latencyMs;
+  if (change.upstream !== undefined) out.upstream = change.upstream;
+  if (change.dropFields !== undefined) out.dropFields = change.dropFields;
   return out;
 }
 
 function checked(b: Behaviour): Behaviour {
   if (typeof b.errorRate !== 'number' || !(b.errorRate >= 0 && b.errorRate <= 1)) throw new Error(`errorRate must be between 0 and 1, got ${b.errorRate}`);
   if (typeof b.latencyMs !== 'number' || !(b.latencyMs >= 0 && b.latencyMs <= 60_000)) throw new Error(`latencyMs must be between 0 and 60000, got ${b.latencyMs}`);
-  return b;
+  if (b.upstream !== null && !isHttpUrl(b.upstream)) throw new Error(`upstream must be an http(s) base URL or null, got ${JSON.stringify(b.upstream)}`);
+  if (!Array.isArray(b.dropFields) || !b.dropFields.every((f) => typeof f === 'string')) {
+    throw new Error(`dropFields must be a list of field names, got ${JSON.stringify(b.dropFields)}`);
+  }
+  return { ...b, dropFields: [...b.dropFields] };
+}
+
+function isHttpUrl(value: unknown): boolean {
+  if (typeof value !== 'string') return false;
+  try {
+    return ['http:', 'https:'].includes(new URL(value).protocol);
+  } catch {
+    return false;
+  }
 }
 
 function reply(res: ServerResponse, status: number, body: string, contentType = 'application/json'): void {
