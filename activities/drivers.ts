@@ -1,3 +1,4 @@
+import type { RecordedContracts } from '../domain/recorded-contracts';
 import type { Target } from '../domain/spec';
 import type { KnownGood } from '../domain/status';
 import { simulatedDriver } from './fleet/driver';
@@ -20,6 +21,14 @@ export interface TargetDriver {
   promote(input: DeployInput): Promise<void>;
   restoreTraffic(input: RegionRef & { weight: number }): Promise<void>;
   restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void>;
+  /** The contracts recorded when Meridian last promoted `ref.service` in `ref.region`; undefined when none were. Kept with the target. */
+  readContracts?(ref: RegionRef): Promise<RecordedContracts | undefined>;
+  /**
+   * Keeps `record` as the region's recorded contracts, with `key` beside it: the same key again
+   * changes nothing, any other key replaces the record. A malformed record, or one that names
+   * another service or region than `ref`, fails non-retryable.
+   */
+  recordContracts?(input: RegionRef & { record: RecordedContracts }): Promise<void>;
 }
 
 /** The driver of every target kind, one line each. */
