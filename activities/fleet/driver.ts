@@ -18,5 +18,7 @@ export function simulatedDriver(fleet: SimulatedFleet): TargetDriver {
     promote: async (input) => (await slow(input, 'promote'), fleet.promote(input)),
     restoreTraffic: async (input) => (await slow(input, 'restoreTraffic'), fleet.restoreTraffic(input)),
     restoreWorkload: async (input) => (await slow(input, 'restoreWorkload'), fleet.restoreWorkload(input)),
+    readContracts: async (ref) => fleet.readContracts(ref),
+    recordContracts: async (input) => fleet.recordContracts(input),
   };
 }

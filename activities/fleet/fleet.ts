@@ -1,6 +1,12 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Fault, FaultCall, FaultOp } from '../../domain/faults';
 import { faultHits, metricFaultApplies } from '../../domain/faults';
+import {
+  invalidRecordMessage,
+  RECORDED_CONTRACTS_FAILURE,
+  recordedContractsProblemsFor,
+  type RecordedContracts,
+} from '../../domain/recorded-contracts';
 import type { Target } from '../../domain/spec';
 import type { KnownGood } from '../../domain/status';
 import { targetTraits } from '../../domain/targets';
@@ -111,6 +117,33 @@ export class SimulatedFleet {
     });
   }
 
+  /** The contracts recorded at the region's last promotion; a stored entry that is not a record fails non-retryable. */
+  readContracts(ref: Pick<RegionRef, 'service' | 'region'>): RecordedContracts | undefined {
+    const entry = this.store.read().contracts?.[regionKey(ref.service, ref.region)];
+    if (entry === undefined) return undefined;
+    const problems = recordedContractsProblemsFor(entry.record, ref.service, ref.region);
+    if (problems.length > 0) {
+      throw ApplicationFailure.nonRetryable(
+        `${ref.service} in ${ref.region}: the recorded contracts in fleet state ${this.file} are malformed: ${problems.join('; ')}`,
+        RECORDED_CONTRACTS_FAILURE.malformed,
+      );
+    }
+    return structuredClone(entry.record);
+  }
+
+  /** Keeps `record` under `key`: the key the region's record has already changes nothing, any other replaces it. */
+  recordContracts(input: RegionRef & { record: RecordedContracts }): void {
+    const problems = recordedContractsProblemsFor(input.record, input.service, input.region);
+    if (problems.length > 0) {
+      throw ApplicationFailure.nonRetryable(invalidRecordMessage(input.service, input.region, problems), RECORDED_CONTRACTS_FAILURE.invalid);
+    }
+    const key = regionKey(input.service, input.region);
+    if (this.store.read().contracts?.[key]?.key === input.key) return;
+    this.store.update((state) => {
+      state.contracts = { ...state.contracts, [key]: { key: input.key, at: new Date().toISOString(), record: structuredClone(input.record) } };
+    });
+  }
+
   /** The baseline value of a metric, or a scripted fault's value when it applies to that role at the current weight. */
   metricValue(service: string, region: string, metric: string, role: 'canary' | 'stable', rolloutId: string): number | undefined {
     const state = this.store.read();
@@ -168,6 +201,7 @@ export class SimulatedFleet {
       state.regions = {};
       state.rollouts = {};
       state.observedWeights = {};
+      state.contracts = {};
     });
   }
 

@@ -1,3 +1,3 @@
 export { SimulatedFleet } from './fleet';
 export { withSimulatedMetrics } from './simulated-metrics';
-export type { FleetOp, JournalEntry, RegionState, RegionView, RolloutSimulation, Workload } from './state';
+export type { ContractsEntry, FleetOp, JournalEntry, RegionState, RegionView, RolloutSimulation, Workload } from './state';

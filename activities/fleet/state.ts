@@ -1,5 +1,6 @@
 import { TRAFFIC_CUT_KEY_SUFFIX } from '../../domain/compensation';
 import type { Fault, FaultCall } from '../../domain/faults';
+import type { RecordedContracts } from '../../domain/recorded-contracts';
 import type { KnownGood } from '../../domain/status';
 
 export interface Workload {
@@ -52,11 +53,20 @@ export interface RolloutSimulation {
   image?: string;
 }
 
+/** A region's recorded contracts and the key they were recorded under. */
+export interface ContractsEntry {
+  key: string;
+  at: string;
+  record: RecordedContracts;
+}
+
 export interface FleetState {
   regions: Record<string, RegionState>;
   rollouts: Record<string, RolloutSimulation>;
   /** Canary weights of regions on other targets, by region key, so simulated metrics follow them too. */
   observedWeights?: Record<string, number>;
+  /** The contracts recorded at each region's last promotion, by region key; apart from the journal, which drops old entries. */
+  contracts?: Record<string, ContractsEntry>;
 }
 
 export interface RegionView extends RegionState {
