@@ -1,6 +1,7 @@
-import type { DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, RolloutSpec, Step, Target } from './spec';
+import type { ContractKind, DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, ReleaseServiceSpec, RolloutSpec, Step, Target } from './spec';
 import { DEFAULT_ALARM_BLOCKER, type AlarmBlocker } from './spec-defaults';
 import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stateful';
+import type { ReleasePlan } from './release';
 import { targetTraits } from './targets';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
@@ -43,6 +44,8 @@ export interface RolloutPlan {
   migrations?: MigrationSpec[];
   database?: DatabaseSettings;
   reconciliations?: ReconciliationSpec[];
+  /** A release of several services: each service's own plan, its dependencies and contracts. Absent for one service. */
+  release?: ReleasePlan;
 }
 
 /** A region whose stage touches its database: it names one and the rollout has migrations or reconciliations. */
@@ -59,14 +62,20 @@ export function regionMetrics(plan: RolloutPlan, region: string): MetricSpec[] {
 }
 
 /** A region fills `{{namespace}}` from its target's namespace unless a label says otherwise. */
-function withTargetNamespace(r: RegionSpec): Record<string, string> {
+function withTargetNamespace(r: RegionSpec & { target: Target }): Record<string, string> {
   const namespace = targetTraits(r.target).namespace;
   return namespace && !r.labels.namespace ? { ...r.labels, namespace } : r.labels;
 }
 
-/** Region overrides wave, wave overrides the rollout's defaults. */
+/** Region overrides wave, wave overrides the rollout's defaults; a release compiles each service's plan. */
 export function compilePlan(spec: RolloutSpec): RolloutPlan {
-  const byName = new Map<string, RegionSpec>(spec.regions.map((r) => [r.name, r]));
+  return spec.services ? compileRelease(spec, spec.services) : compileOne(spec);
+}
+
+type TargetedRegion = RegionSpec & { target: Target };
+
+function compileOne(spec: RolloutSpec): RolloutPlan {
+  const byName = new Map<string, TargetedRegion>(spec.regions.flatMap((r) => (r.target ? [[r.name, { ...r, target: r.target }]] : [])));
   const regions: Record<string, RegionPlan> = {};
   const waves: WavePlan[] = spec.waves.map((w, index) => {
     for (const regionName of w.regions) {
@@ -93,7 +102,7 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
   return {
     service: spec.service,
     version: spec.version,
-    image: spec.image,
+    image: spec.image ?? '',
     config: spec.config,
     failurePolicy: spec.failurePolicy,
     waves,
@@ -105,4 +114,76 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
     ...(spec.database ? { database: spec.database } : {}),
     ...(spec.reconciliations?.length ? { reconciliations: spec.reconciliations } : {}),
   };
+}
+
+/** Scripted faults of a release name their service: `checkout/eu-west-1: error_rate 0.08 when weight >= 25`. */
+export const RELEASE_FAULT = /^\s*([a-z0-9-]+)\/(.*)$/;
+
+function serviceSimulation(spec: RolloutSpec, service: string): RolloutSpec['simulation'] {
+  if (!spec.simulation) return undefined;
+  const faults = spec.simulation.faults.flatMap((line) => {
+    const m = RELEASE_FAULT.exec(line);
+    return m && m[1] === service ? [m[2]!] : [];
+  });
+  return { ...spec.simulation, faults };
+}
+
+/**
+ * A release: each service compiles to a plan of its own over the regions it has a target in (its
+ * target there, else the region's), with its steps and bake before the region's and the wave's, and
+ * every metric of the release so a service's analysis can judge another's. The rollout's own plan
+ * keeps the regions and waves for the parent and names no image of its own.
+ */
+function compileRelease(spec: RolloutSpec, services: ReleaseServiceSpec[]): RolloutPlan {
+  const metrics = [...spec.metrics, ...services.flatMap((svc) => svc.metrics.map((m) => ({ ...m, service: m.service ?? svc.name })))];
+  const release: ReleasePlan = {
+    externalContracts: spec.externalContracts,
+    services: services.map((svc) => {
+      const regions = spec.regions.flatMap((r) => {
+        const target = svc.targets[r.name] ?? r.target;
+        return target ? [{ ...r, target, steps: svc.steps ?? r.steps, bake: svc.bake ?? r.bake }] : [];
+      });
+      const names = new Set(regions.map((r) => r.name));
+      const plan = compileOne({
+        ...spec,
+        service: svc.name,
+        version: svc.version ?? spec.version,
+        image: svc.image,
+        config: svc.config,
+        regions,
+        waves: spec.waves.map((w) => ({ ...w, regions: w.regions.filter((n) => names.has(n)), steps: svc.steps ?? w.steps, bake: svc.bake ?? w.bake })),
+        steps: svc.steps ?? spec.steps,
+        bake: svc.bake ?? spec.bake,
+        metrics,
+        migrations: svc.migrations,
+        reconciliations: svc.reconciliations,
+        simulation: serviceSimulation(spec, svc.name),
+        services: undefined,
+      });
+      return {
+        name: svc.name,
+        dependsOn: svc.dependsOn,
+        contracts: {
+          provides: svc.provides.map((c) => ({
+            contract: c.contract,
+            kind: c.kind,
+            files: c.files,
+            ...(c.entry ? { entry: c.entry } : {}),
+            ...(c.running ? { running: { contract: c.contract, kind: c.kind, files: c.running.files, ...(c.running.entry ? { entry: c.running.entry } : {}) } } : {}),
+          })),
+          consumes: svc.consumes.map((c) => ({ contract: c.contract, kind: kindOf(services, c.contract), files: c.files ?? {}, ...(c.entry ? { entry: c.entry } : {}) })),
+        },
+        plan,
+      };
+    }),
+  };
+  const first = (region: string) => release.services.map((s) => s.plan.regions[region]?.target).find(Boolean);
+  const regions = spec.regions.map((r) => ({ ...r, target: r.target ?? first(r.name)! }));
+  const top = compileOne({ ...spec, regions, metrics, image: release.services.map((s) => `${s.name} ${s.plan.version}`).join(', '), migrations: [], reconciliations: [], services: undefined });
+  return { ...top, release };
+}
+
+/** A consumed contract's kind: its provider's in the release, else the first kind (an external contract carries no files to check). */
+function kindOf(services: ReleaseServiceSpec[], contract: string): ContractKind {
+  return services.flatMap((s) => s.provides).find((p) => p.contract === contract)?.kind ?? 'protobuf';
 }

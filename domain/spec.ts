@@ -12,6 +12,7 @@ import {
   WEEKDAYS,
 } from './spec-defaults';
 import { IDENTITY_FORMS } from './identity';
+import { DEPENDENCY_POINTS } from './release-graph';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
@@ -150,6 +151,8 @@ export const PROVIDER_TYPES = ['simulated', 'prometheus', 'web', 'sql'] as const
 export const metric = z
   .strictObject({
     name: z.string().min(1),
+    /** In a release: the service whose metric this is; `{{service}}` in its query is that service. */
+    service: serviceName.optional(),
     /** `threshold` (the default when absent) judges the canary's value; `compare` tests canary against stable. */
     kind: z.enum(METRIC_KINDS).optional(),
     provider,
@@ -167,7 +170,8 @@ const stagePolicy = {
 
 export const region = z.strictObject({
   name,
-  target,
+  /** Required in a one-service spec; in a release, the default for services that name no target of their own here. */
+  target: target.optional(),
   labels: z.record(z.string(), z.string()).default({}),
   windows: z.array(deploymentWindow).optional(),
   /** The database this region's migrations and reconciliations run on: a name the worker resolves, never a URL. */
@@ -184,10 +188,61 @@ export const wave = z.strictObject({
 
 export const FAILURE_POLICIES = ['rollback-all', 'rollback-region', 'pause'] as const;
 
+export const CONTRACT_KINDS = ['protobuf', 'openapi'] as const;
+
+/**
+ * One version of a contract's files. In the spec file `files` lists paths under `root` (relative to
+ * the spec file); the loader replaces the list with each file's text keyed by its path, so the plan
+ * carries the reviewed text and never a path. `entry` is an OpenAPI document's root file.
+ */
+export const contractFiles = {
+  files: z.record(z.string(), z.string()),
+  entry: z.string().min(1).optional(),
+};
+export const providedContract = z.strictObject({
+  contract: z.string().min(1),
+  kind: z.enum(CONTRACT_KINDS),
+  ...contractFiles,
+  /** What a region runs now where Meridian has recorded no promotion of this service yet. */
+  running: z.strictObject(contractFiles).optional(),
+});
+export const consumedContract = z.strictObject({
+  contract: z.string().min(1),
+  /** The version this service is built against; absent, it is taken to need nothing the provider's running version lacks. */
+  ...contractFiles,
+  files: contractFiles.files.optional(),
+});
+export const dependency = z.strictObject({
+  service: serviceName,
+  until: z.enum(DEPENDENCY_POINTS).default('promoted'),
+});
+
+/** One service of a release; steps, bake, targets and its stateful parts default to the release's. */
+export const releaseService = z.strictObject({
+  name: serviceName,
+  /** Defaults to the release's version. */
+  version: versionTag.optional(),
+  image: z.string().min(1),
+  config: z.record(z.string(), z.string()).default({}),
+  /** Per region; a region without one here uses the region's own target. */
+  targets: z.record(z.string(), target).default({}),
+  steps: z.array(step).min(1).optional(),
+  bake: duration(MAX.wait).optional(),
+  /** Metrics of this service; the release's metrics name their service with `service`. */
+  metrics: z.array(metric).default([]),
+  migrations: z.array(migration).default([]),
+  reconciliations: z.array(reconciliation).default([]),
+  dependsOn: z.array(dependency).default([]),
+  provides: z.array(providedContract).default([]),
+  consumes: z.array(consumedContract).default([]),
+});
+
 export const rolloutSpec = z.strictObject({
+  /** The service, or in a release of several services the release's name. */
   service: serviceName,
   version: versionTag,
-  image: z.string().min(1),
+  /** Required in a one-service spec; a release gives each service its own. */
+  image: z.string().min(1).optional(),
   config: z.record(z.string(), z.string()).default({}),
   regions: z.array(region).min(1),
   waves: z.array(wave).min(1),
@@ -207,6 +262,10 @@ export const rolloutSpec = z.strictObject({
       interval: duration(MAX.sampleInterval).default(DEFAULT_ALARM_BLOCKER.intervalMs),
     })
     .optional(),
+  /** A release of several services: each rolls out in every region of the waves, in dependency order. */
+  services: z.array(releaseService).min(1).optional(),
+  /** Contracts the release's services consume that no service of it provides. */
+  externalContracts: z.array(z.string().min(1)).default([]),
   simulation: z
     .strictObject({
       /** Scripted faults, one per line: `eu-west-1: error_rate 0.08 when weight >= 25`, `us-east-1: fail restore 3 times`. */
@@ -220,6 +279,10 @@ export const rolloutSpec = z.strictObject({
 export type RolloutSpec = z.output<typeof rolloutSpec>;
 export type RolloutSpecInput = z.input<typeof rolloutSpec>;
 export type RegionSpec = z.output<typeof region>;
+export type ReleaseServiceSpec = z.output<typeof releaseService>;
+export type ProvidedContractSpec = z.output<typeof providedContract>;
+export type ConsumedContractSpec = z.output<typeof consumedContract>;
+export type ContractKind = (typeof CONTRACT_KINDS)[number];
 export type WaveSpec = z.output<typeof wave>;
 export type Target = z.output<typeof target>;
 export type KubernetesTarget = z.output<typeof kubernetesTarget>;

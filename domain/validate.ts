@@ -9,6 +9,7 @@ import { parseFault } from './faults';
 import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
 import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, MAX_DURATION_MS } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
+import { faultWithoutService, oneServiceProblems, releaseProblems } from './validate-release';
 
 interface Found {
   path: PathSegment[];
@@ -170,9 +171,13 @@ function semanticProblems(input: unknown): Found[] {
 
   const regionNames = checkUnique(list(input.regions), 'regions', 'name', 'region name', add);
   checkWaves(input, regionNames, add);
-  const metricNames = checkUnique(list(input.metrics), 'metrics', 'name', 'metric name', add);
+  const release = input.services !== undefined;
+  if (!release) oneServiceProblems(input, add);
+  const releaseMetrics = release ? releaseProblems(input, regionNames, add) : undefined;
+  const metricNames = releaseMetrics ?? checkUnique(list(input.metrics), 'metrics', 'name', 'metric name', add);
   // When `metrics` is present but malformed, the schema reports it and metric references go unchecked.
   const definedMetrics = input.metrics === undefined || Array.isArray(input.metrics) ? metricNames : undefined;
+  list(input.services).forEach((svc, i) => isRec(svc) && checkSteps(svc.steps, ['services', i, 'steps'], definedMetrics, add));
   checkSteps(input.steps, ['steps'], definedMetrics, add);
   list(input.waves).forEach((w, i) => isRec(w) && checkSteps(w.steps, ['waves', i, 'steps'], definedMetrics, add));
   list(input.regions).forEach((r, i) => {
@@ -180,7 +185,7 @@ function semanticProblems(input: unknown): Found[] {
     checkSteps(r.steps, ['regions', i, 'steps'], definedMetrics, add);
     list(r.windows).forEach((w, k) => isRec(w) && checkWindow(w, ['regions', i, 'windows', k], add));
   });
-  if (isRec(input.simulation)) checkFaults(list(input.simulation.faults), regionNames, add);
+  if (isRec(input.simulation)) checkFaults(list(input.simulation.faults).map((f) => (release && typeof f === 'string' ? faultWithoutService(f) : f)), regionNames, add);
   statefulProblems(input, add);
   return out;
 }
