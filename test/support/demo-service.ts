@@ -13,9 +13,24 @@ export interface DemoService {
   stop(): Promise<void>;
 }
 
-/** Runs demo-service/main.ts under tsx in its own process, on free loopback ports. */
-export async function startDemoService(versions: string[], timeoutMs = 20_000): Promise<DemoService> {
-  const args = ['--import', 'tsx', join(ROOT, 'demo-service', 'main.ts'), '--port', '0', ...versions.flatMap((v) => ['--version', v])];
+export interface DemoServiceStart {
+  /** The `service` label on every series; without it the series carry only `version` (and `code`). */
+  service?: string;
+  versions: { version: string; upstream?: string; dropFields?: string[] }[];
+}
+
+/**
+ * Runs demo-service/main.ts under tsx in its own process, on free loopback ports: a list of versions,
+ * or a service name with versions that may each have an upstream and fields dropped from `GET /order`.
+ */
+export async function startDemoService(versions: string[] | DemoServiceStart, timeoutMs = 20_000): Promise<DemoService> {
+  const start: DemoServiceStart = Array.isArray(versions) ? { versions: versions.map((version) => ({ version })) } : versions;
+  const args = ['--import', 'tsx', join(ROOT, 'demo-service', 'main.ts'), '--port', '0', ...start.versions.flatMap((v) => ['--version', v.version])];
+  if (start.service !== undefined) args.push('--service', start.service);
+  if (start.versions.some((v) => v.upstream !== undefined)) args.push(...start.versions.flatMap((v) => ['--upstream', v.upstream ?? '']));
+  if (start.versions.some((v) => v.dropFields !== undefined)) {
+    args.push(...start.versions.flatMap((v) => ['--drop-fields', (v.dropFields ?? []).join(',')]));
+  }
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
