@@ -5,6 +5,7 @@ import type { KnownGood } from '../../domain/status';
 import type { TargetDriver } from '../drivers';
 import type { DeployInput, RegionRef, WeightInput } from '../types';
 import { clientFor, findObject, withKubeRetries, type KubeClient } from './client';
+import { readRecordedContracts, recordContracts } from './contracts';
 import { detectDrift, driftFailure } from './drift';
 import {
   ANNOTATION,
@@ -333,5 +334,8 @@ export function kubernetesDriver(): TargetDriver {
   return {
     kind: 'kubernetes',
     preflight: (input) => kubernetesPreflight({ region: input.region, target: kube(input.target) }),
-    snapshot, deployCanary, setWeight, promote, restoreTraffic, restoreWorkload };
+    snapshot, deployCanary, setWeight, promote, restoreTraffic, restoreWorkload,
+    readContracts: async (ref) => readRecordedContracts(ref, kube(ref.target)),
+    recordContracts: async (input) => recordContracts(input, kube(input.target)),
+  };
 }

@@ -1,3 +1,4 @@
+import type { RecordedContracts } from '../../domain/recorded-contracts';
 import type { KubernetesTarget } from '../../domain/spec';
 
 export const FIELD_MANAGER = 'meridian';
@@ -8,6 +9,8 @@ export const LABEL = {
   role: 'meridian.dev/role',
   canaryOf: 'meridian.dev/canary-of',
   region: 'meridian.dev/region',
+  /** On the recorded-contracts ConfigMap: the Deployment whose contracts it holds. */
+  contractsOf: 'meridian.dev/contracts-of',
 } as const;
 export const ANNOTATION = {
   rollout: 'meridian.dev/rollout',
@@ -18,6 +21,8 @@ export const ANNOTATION = {
   /** On the canary: the HTTPRoute's rules (JSON) as Meridian last wrote them. */
   routeRules: 'meridian.dev/route-rules',
   weight: 'meridian.dev/weight',
+  /** On the recorded-contracts ConfigMap: the key its record was written under; the same key again is a no-op. */
+  contractsKey: 'meridian.dev/contracts-key',
 } as const;
 
 export type Obj = Record<string, any>;
@@ -28,11 +33,36 @@ export const paths = {
   pods: (ns: string) => `/api/v1/namespaces/${ns}/pods`,
   service: (ns: string, name: string) => `/api/v1/namespaces/${ns}/services/${name}`,
   route: (ns: string, name: string) => `/apis/gateway.networking.k8s.io/v1/namespaces/${ns}/httproutes/${name}`,
+  configMap: (ns: string, name: string) => `/api/v1/namespaces/${ns}/configmaps/${name}`,
 };
 
 export const canaryName = (t: KubernetesTarget) => `${t.deployment}-canary`;
 export const canaryServiceName = (t: KubernetesTarget) =>
   t.traffic.strategy === 'gatewayAPI' ? (t.traffic.canaryService ?? `${t.traffic.stableService}-canary`) : undefined;
+
+/** The ConfigMap that holds what the last promotion of the target's Deployment recorded. */
+export const contractsConfigMapName = (t: KubernetesTarget) => `${t.deployment}-meridian-contracts`;
+/** Its one data key: the record as JSON (ConfigMap keys allow no `/`, so the files stay inside the JSON). */
+export const CONTRACTS_DATA_KEY = 'contracts.json';
+/** The API server refuses a ConfigMap whose data values together exceed this many bytes. */
+export const CONFIGMAP_MAX_BYTES = 1024 * 1024;
+
+/** The record as the ConfigMap's data value. */
+export const contractsData = (record: RecordedContracts) => JSON.stringify(record);
+
+export function contractsConfigMap(p: { target: KubernetesTarget; region: string; rolloutId: string; key: string; data: string }): Obj {
+  return {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: {
+      name: contractsConfigMapName(p.target),
+      namespace: p.target.namespace,
+      labels: { [LABEL.managedBy]: FIELD_MANAGER, [LABEL.region]: p.region, [LABEL.role]: 'contracts', [LABEL.contractsOf]: p.target.deployment },
+      annotations: { [ANNOTATION.rollout]: p.rolloutId, [ANNOTATION.contractsKey]: p.key },
+    },
+    data: { [CONTRACTS_DATA_KEY]: p.data },
+  };
+}
 
 /** The container whose image Meridian changes: the named one, else the first. */
 export function targetContainer(template: Obj, target: KubernetesTarget): Obj {
