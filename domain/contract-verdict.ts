@@ -1,12 +1,18 @@
+/** The kinds of contract a release may carry: protobuf files checked with buf, OpenAPI documents checked with oasdiff. */
+export const CONTRACT_KINDS = ['protobuf', 'openapi'] as const;
+export type ContractKind = (typeof CONTRACT_KINDS)[number];
+
 /**
  * One version of a contract as the release carries it: the text of every file, read when the spec
- * is loaded, keyed by its path inside the contract (`orders/v1/orders.proto`). Imports between the
- * files resolve against those paths.
+ * is loaded, keyed by its path inside the contract (`orders/v1/orders.proto`, `schemas/order.yaml`).
+ * Imports and relative `$ref`s between the files resolve against those paths.
  */
 export interface ContractVersion {
   contract: string;
-  kind: 'protobuf';
+  kind: ContractKind;
   files: Record<string, string>;
+  /** The OpenAPI root document, one of `files`; required for openapi. Protobuf has no root file. */
+  entry?: string;
 }
 
 /** One finding of `buf breaking`, as buf printed it with `--error-format json`. */
@@ -26,34 +32,67 @@ export const BUF_COMPILE = 'COMPILE';
 /** A change in a contract that a consumer of the previous version may not survive. */
 export interface BreakingChange {
   contract: string;
-  /** What changed, named for people: `field Order.currency (#3)`, `rpc Orders.GetOrder`, `service orders.v1.Admin`. */
+  /**
+   * What changed, named for people: `field Order.currency (#3)`, `rpc Orders.GetOrder`,
+   * `service orders.v1.Admin`; `response field total of GET /orders/{id}`, `path POST /orders/{id}/cancel`.
+   */
   element: string;
-  /** buf's rule id, e.g. `FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED`. */
+  /** The checker's rule id: buf's (`FIELD_NO_DELETE_UNLESS_NUMBER_RESERVED`) or oasdiff's (`response-required-property-removed`). */
   rule: string;
   message: string;
-  /** The file inside the contract, in the new version. */
+  /**
+   * The file inside the contract, in the new version; for an OpenAPI element the new version no
+   * longer has, where the previous version had it.
+   */
   path?: string;
   line?: number;
   column?: number;
 }
 
-/** A path a contract's file may have: relative, `/`-separated, no `.` or `..` step, ending in `.proto`. */
-export function protobufPathProblem(path: string): string | undefined {
-  const rule = 'write a relative path inside the contract, like orders/v1/orders.proto';
-  if (!path.endsWith('.proto')) return `"${path}" is not a .proto file; ${rule}`;
+const PATH_RULES: Record<ContractKind, { extensions: readonly string[]; example: string }> = {
+  protobuf: { extensions: ['.proto'], example: 'orders/v1/orders.proto' },
+  openapi: { extensions: ['.yaml', '.yml', '.json'], example: 'schemas/order.yaml' },
+};
+
+/**
+ * A path a contract's file may have: relative, `/`-separated, no empty, `.` or `..` step, ending in
+ * one of the kind's extensions. An OpenAPI path holds no `:` either, which oasdiff reads as a git revision.
+ */
+export function contractPathProblem(kind: ContractKind, path: string): string | undefined {
+  const { extensions, example } = PATH_RULES[kind];
+  const rule = `write a relative path inside the contract, like ${example}`;
+  if (!extensions.some((ext) => path.endsWith(ext))) return `"${path}" is not a ${extensions.join(' or ')} file; ${rule}`;
   if (path.startsWith('/') || path.includes('\\') || /^[A-Za-z]:/.test(path)) return `"${path}" is not a relative /-separated path; ${rule}`;
   if (path.split('/').some((step) => step === '' || step === '.' || step === '..')) return `"${path}" has an empty, "." or ".." step; ${rule}`;
+  if (kind === 'openapi' && path.includes(':')) return `"${path}" holds a ":"; ${rule}`;
   return undefined;
 }
 
-/** Every problem of a contract version's file list at once. */
+/** A path a protobuf contract's file may have: see contractPathProblem. */
+export function protobufPathProblem(path: string): string | undefined {
+  return contractPathProblem('protobuf', path);
+}
+
+/** Every problem of a contract version's kind, file list and entry at once. */
 export function contractVersionProblems(version: ContractVersion): string[] {
+  const named = `contract "${version.contract}"`;
+  if (!(CONTRACT_KINDS as readonly string[]).includes(version.kind)) return [`${named} is of kind "${String(version.kind)}"; write one of ${CONTRACT_KINDS.join(', ')}`];
   const paths = Object.keys(version.files);
-  if (paths.length === 0) return [`contract "${version.contract}" has no files`];
-  return paths.flatMap((p) => {
-    const problem = protobufPathProblem(p);
-    return problem === undefined ? [] : [`contract "${version.contract}": ${problem}`];
-  });
+  const files =
+    paths.length === 0
+      ? [`${named} has no files`]
+      : paths.flatMap((p) => {
+          const problem = contractPathProblem(version.kind, p);
+          return problem === undefined ? [] : [`${named}: ${problem}`];
+        });
+  return [...files, ...entryProblems(version, named, paths)];
+}
+
+function entryProblems(version: ContractVersion, named: string, paths: readonly string[]): string[] {
+  if (version.kind !== 'openapi') return [];
+  if (version.entry === undefined || version.entry === '') return [`${named} names no entry: set it to the path of the root OpenAPI document among its files`];
+  if (paths.length > 0 && !Object.hasOwn(version.files, version.entry)) return [`${named}: the entry "${version.entry}" is not among its files (${paths.join(', ')})`];
+  return [];
 }
 
 /** buf's `--error-format json` output: one JSON object a line. Throws on a line that is not one. */
@@ -159,6 +198,100 @@ export function breakingChanges(contract: string, annotations: readonly BufAnnot
   });
 }
 
+/** What a naming of an oasdiff finding reads: its rule id, where it is, and its sentence. */
+export interface OasdiffFindingText {
+  /** oasdiff's rule id, e.g. `response-required-property-removed`. */
+  id: string;
+  /** The HTTP method, e.g. `GET`. */
+  operation?: string;
+  /** The path template, e.g. `/orders/{id}`. */
+  path?: string;
+  /** The part of the document: `paths`, `components`, … */
+  section?: string;
+  /** oasdiff's English sentence, which puts each name it mentions in backquotes. */
+  message: string;
+}
+
+/** A backquoted name in an oasdiff sentence, with the prose on either side of it. */
+interface Quoted {
+  name: string;
+  before: string;
+  after: string;
+}
+
+function quotedNames(message: string): Quoted[] {
+  const pieces = message.split('`');
+  const out: Quoted[] = [];
+  for (let i = 1; i < pieces.length - 1; i += 2) out.push({ name: pieces[i]!, before: pieces[i - 1]!, after: pieces[i + 1]! });
+  return out;
+}
+
+/** The first name whose prose after it fits `suffix` ("`note` request property"), else the first whose prose before it fits `prefix` ("property `total`"). */
+function nameNear(message: string, suffix: RegExp | undefined, prefix: RegExp | undefined): string | undefined {
+  const quoted = quotedNames(message);
+  return (suffix && quoted.find((q) => suffix.test(q.after))?.name) ?? (prefix && quoted.find((q) => prefix.test(q.before))?.name);
+}
+
+/**
+ * `limit (query)`, from "the `query` request parameter `limit`" or "added the new path request
+ * parameter `id`"; a header's property names the header: "the `x-tenant` request header's property `id`".
+ */
+function parameterName(message: string): string | undefined {
+  const quoted = quotedNames(message);
+  const at = quoted.findIndex((q) => /request parameter $/.test(q.before));
+  if (at < 0) {
+    const header = quoted.find((q) => /^ request header's property/.test(q.after));
+    return header && `${header.name} (header)`;
+  }
+  const { name, before } = quoted[at]!;
+  const where = before === ' request parameter ' && at > 0 ? quoted[at - 1]!.name : /\b(path|query|header|cookie) request parameter $/.exec(before)?.[1];
+  return where === undefined ? name : `${name} (${where})`;
+}
+
+type Namer = (message: string) => string | undefined;
+
+/** "the `note` request property's max", "the `items/id` response's property `type`", "removed the required property `total`". */
+const PROPERTY: Namer = (m) => nameNear(m, /^ (request|response)('s)?( [\w-]+)? property/, /property $/);
+
+/**
+ * How oasdiff's rule ids name the element a finding is about, tried in order: the kind of element
+ * from the id, its name from the sentence. An element of an operation ends in ` of GET /orders`.
+ */
+const OPENAPI_ELEMENTS: { id: RegExp; kind: string; name?: Namer; ofOperation?: false }[] = [
+  { id: /^api-path-/, kind: 'path' },
+  { id: /^(api-removed|api-deprecated|api-sunset|api-invalid-stability|api-stability|sunset-deleted)/, kind: 'operation' },
+  { id: /^api-security-component-/, kind: 'security scheme', name: (m) => nameNear(m, undefined, /security scheme $/), ofOperation: false },
+  { id: /^api-(global-)?security-/, kind: 'security', name: (m) => nameNear(m, undefined, /security (scheme )?$/) },
+  { id: /^(new-request-path-parameter|new-required-request-(default-)?parameter|new-required-request-header|request-parameter-|request-header-)/, kind: 'request parameter', name: parameterName },
+  { id: /^(new-required-request-property|request-property-|request-(required|optional|read-only)-property-)/, kind: 'request field', name: PROPERTY },
+  { id: /^request-body-/, kind: 'request body' },
+  { id: /^(response-property-|response-(required|optional|write-only)-(write-only-)?property-)/, kind: 'response field', name: PROPERTY },
+  { id: /^(response-header-|(required|optional)-response-header-)/, kind: 'response header', name: (m) => nameNear(m, /^ response header/, /response header $/) },
+  { id: /^(response-media-type-|response-mediatype-)/, kind: 'response media type', name: (m) => nameNear(m, undefined, /media type $/) },
+  { id: /^response-(success|non-success)-status-/, kind: 'response', name: (m) => nameNear(m, undefined, /status $/) },
+  { id: /^response-/, kind: 'response body' },
+  { id: /^webhook-/, kind: 'webhook', name: (m) => quotedNames(m)[0]?.name, ofOperation: false },
+];
+
+/**
+ * The element an oasdiff finding is about, named for people: `response field total of GET /orders/{id}`,
+ * `request parameter limit (query) of GET /orders`, `path DELETE /orders/{id}`. A property inside
+ * arrays and objects keeps oasdiff's path (`items/total`). A rule not known here names the
+ * operation, else the component the sentence names first, else the rule.
+ */
+export function openapiElementOf(f: OasdiffFindingText): string {
+  const operation = f.operation !== undefined && f.path !== undefined ? `${f.operation} ${f.path}` : f.path;
+  const known = OPENAPI_ELEMENTS.find((e) => e.id.test(f.id));
+  if (known && known.kind !== 'path' && known.kind !== 'operation') {
+    const name = known.name?.(f.message);
+    const element = name === undefined ? known.kind : `${known.kind} ${name}`;
+    return operation === undefined || known.ofOperation === false ? element : `${element} of ${operation}`;
+  }
+  if (operation !== undefined) return `${known?.kind ?? 'operation'} ${operation}`;
+  const first = quotedNames(f.message)[0]?.name;
+  return first !== undefined && f.section === 'components' ? `component ${first}` : f.id;
+}
+
 /** `file:line:column`, as far as it is known. */
 export function location(at: { path?: string; line?: number; column?: number }): string | undefined {
   if (at.path === undefined) return undefined;
@@ -185,8 +318,8 @@ export type ContractVerdict =
   | { allow: false; message: string; contract: string; elements: string[]; changes: BreakingChange[]; consumers: ConsumerVersion[] };
 
 /**
- * Whether the new provider may meet the consumers still running: refused when buf found a breaking
- * change and some consumer of the old contract runs in a region during the release.
+ * Whether the new provider may meet the consumers still running: refused when the checker found a
+ * breaking change and some consumer of the old contract runs in a region during the release.
  */
 export function verdict(changes: readonly BreakingChange[], ctx: ContractContext): ContractVerdict {
   const consumers = ctx.consumers.filter((c) => c.regions.length > 0);

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import {
   breakingChanges,
+  contractPathProblem,
   contractVersionProblems,
+  openapiElementOf,
   parseBufAnnotations,
   protobufPathProblem,
   verdict,
@@ -162,5 +164,90 @@ describe('contract file paths', () => {
       expect.stringContaining('contract "c": "../c.proto"'),
     ]);
     expect(contractVersionProblems({ contract: 'c', kind: 'protobuf', files: {} })).toEqual(['contract "c" has no files']);
+  });
+});
+
+describe('OpenAPI contract versions', () => {
+  /** An OpenAPI version whose entry is `openapi.yaml`, another path, or (null) none. */
+  const version = (files: Record<string, string>, entry: string | null = 'openapi.yaml') => ({ contract: 'c', kind: 'openapi' as const, files, ...(entry === null ? {} : { entry }) });
+
+  it.each([
+    ['openapi.yaml', undefined],
+    ['schemas/order.yml', undefined],
+    ['v1/openapi.json', undefined],
+    ['orders.proto', 'is not a .yaml or .yml or .json file'],
+    ['/etc/openapi.yaml', 'is not a relative /-separated path'],
+    ['schemas\\order.yaml', 'is not a relative /-separated path'],
+    ['../openapi.yaml', 'has an empty, "." or ".." step'],
+    ['schemas/./order.yaml', 'has an empty, "." or ".." step'],
+    ['main:openapi.yaml', 'holds a ":"'],
+  ])('%s', (path, problem) => {
+    const found = contractPathProblem('openapi', path);
+    if (problem === undefined) expect(found).toBeUndefined();
+    else expect(found).toContain(problem);
+  });
+
+  it('finds nothing wrong with a root document among its files', () => {
+    expect(contractVersionProblems(version({ 'openapi.yaml': '', 'schemas/order.yaml': '' }))).toEqual([]);
+  });
+
+  it('wants an entry, and one that is among the files', () => {
+    expect(contractVersionProblems(version({ 'openapi.yaml': '' }, null))).toEqual([expect.stringContaining('contract "c" names no entry')]);
+    expect(contractVersionProblems(version({ 'api.yaml': '', 'schemas/order.yaml': '' }))).toEqual(['contract "c": the entry "openapi.yaml" is not among its files (api.yaml, schemas/order.yaml)']);
+  });
+
+  it('reports every bad path and the entry at once, and a version without files', () => {
+    expect(contractVersionProblems(version({ 'a.yaml': '', 'b.proto': '', '../c.json': '' }, 'x.yaml'))).toEqual([
+      expect.stringContaining('contract "c": "b.proto"'),
+      expect.stringContaining('contract "c": "../c.json"'),
+      expect.stringContaining('the entry "x.yaml" is not among its files'),
+    ]);
+    expect(contractVersionProblems(version({}))).toEqual(['contract "c" has no files']);
+  });
+
+  it('checks protobuf paths as protobuf, whatever entry it carries', () => {
+    expect(contractVersionProblems({ contract: 'c', kind: 'protobuf', files: { 'openapi.yaml': '' }, entry: 'openapi.yaml' })).toEqual([expect.stringContaining('is not a .proto file')]);
+  });
+
+  it('refuses a kind it does not know', () => {
+    expect(contractVersionProblems({ contract: 'c', kind: 'graphql' as 'openapi', files: { 'a.graphql': '' } })).toEqual([expect.stringContaining('contract "c" is of kind "graphql"; write one of protobuf, openapi')]);
+  });
+});
+
+describe('openapiElementOf', () => {
+  const get = { operation: 'GET', path: '/orders', section: 'paths' };
+  // Sentences as oasdiff printed them.
+  it.each([
+    ['response-required-property-removed', { ...get, path: '/orders/{id}' }, 'removed the required property `total` from the response with the `200` status', 'response field total of GET /orders/{id}'],
+    ['response-required-property-removed', get, 'removed the required property `items/lines/items/sku` from the response with the `200` status', 'response field items/lines/items/sku of GET /orders'],
+    ['response-property-type-changed', get, "the `items/id` response's property `type` changed from `string` to `integer` for status `200`", 'response field items/id of GET /orders'],
+    ['response-property-enum-value-added', get, 'added the new `lost` enum value to the `items/status` response property for the response status `200`', 'response field items/status of GET /orders'],
+    ['api-path-removed-without-deprecation', { ...get, operation: 'POST', path: '/orders/{id}/cancel' }, 'API path removed without deprecation', 'path POST /orders/{id}/cancel'],
+    ['api-removed-without-deprecation', { ...get, operation: 'DELETE', path: '/orders/{id}' }, 'API removed without deprecation', 'operation DELETE /orders/{id}'],
+    ['request-parameter-became-required', get, 'the `query` request parameter `limit` became required', 'request parameter limit (query) of GET /orders'],
+    ['new-required-request-parameter', get, 'added the new required `header` request parameter `x-tenant`', 'request parameter x-tenant (header) of GET /orders'],
+    ['request-parameter-enum-value-removed', get, 'removed the enum value `1.00` from the `query` request parameter `limit`', 'request parameter limit (query) of GET /orders'],
+    ['request-parameter-max-length-set', get, 'for the `header` request parameter `x-req`, the maxLength was set to `3`', 'request parameter x-req (header) of GET /orders'],
+    ['new-request-path-parameter', get, 'added the new path request parameter `tag`', 'request parameter tag (path) of GET /orders'],
+    ['new-required-request-property', { ...get, operation: 'POST' }, 'added the new required request property `code`', 'request field code of POST /orders'],
+    ['request-property-type-changed', { ...get, operation: 'POST' }, 'the `note` request property `type` changed from `string` to `integer`', 'request field note of POST /orders'],
+    ['request-property-enum-value-removed', { ...get, operation: 'POST' }, 'removed the enum value `b` of the request property `kind`', 'request field kind of POST /orders'],
+    ['request-body-became-required', { ...get, operation: 'POST' }, 'request body became required', 'request body of POST /orders'],
+    ['request-body-media-type-removed', { ...get, operation: 'PUT' }, 'removed the media type `application/xml` from the request body', 'request body of PUT /orders'],
+    ['response-success-status-removed', { ...get, operation: 'POST' }, 'removed the success response with the status `201`', 'response 201 of POST /orders'],
+    ['required-response-header-removed', get, 'the mandatory response header `x-total` removed for the status `200`', 'response header x-total of GET /orders'],
+    ['response-header-type-changed', get, "the `x-rate` response header's `type` changed from `integer` to `string` for the status `200`", 'response header x-rate of GET /orders'],
+    ['response-media-type-removed', get, 'removed the media type `application/xml` for the response with the status `200`', 'response media type application/xml of GET /orders'],
+    ['response-body-type-changed', get, "the response's body `type` changed from `array<string>` to `object` for status `200`", 'response body of GET /orders'],
+    ['api-security-removed', get, 'the endpoint scheme security `basic` was removed from the API', 'security basic of GET /orders'],
+    ['api-security-component-api-key-in-changed', { section: 'components' }, 'the component security scheme `key` API key location changed from `header` to `query`', 'security scheme key'],
+  ])('%s: %s', (id, at, message, element) => {
+    expect(openapiElementOf({ id, ...at, message })).toBe(element);
+  });
+
+  it('names a finding of a rule it does not know by its operation, else its component, else the rule', () => {
+    expect(openapiElementOf({ id: 'some-new-rule', ...get, message: 'something `x` changed' })).toBe('operation GET /orders');
+    expect(openapiElementOf({ id: 'some-new-rule', section: 'components', message: 'the schema `Order` changed' })).toBe('component Order');
+    expect(openapiElementOf({ id: 'some-new-rule', message: 'something changed' })).toBe('some-new-rule');
   });
 });
