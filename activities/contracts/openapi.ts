@@ -8,7 +8,8 @@ import { requireTool } from '../../lib/tools';
  * OpenAPI contract checks with oasdiff (`lib/tools.ts` provisions it). A document set is the
  * reviewed text of every file of one version of a contract, keyed by its path relative to the set
  * (`openapi.yaml`, `schemas/order.yaml`), so relative `$ref`s between files resolve as they did
- * in the repository. `entry` names the root document in both sets.
+ * in the repository. `entry` names the root document: one path for both sets, or one for each
+ * when the root was renamed.
  */
 export type DocumentSet = Record<string, string>;
 
@@ -16,6 +17,8 @@ export type DocumentSet = Record<string, string>;
 export type OpenApiLevel = 'ERR' | 'WARN' | 'INFO';
 
 export type Side = 'previous' | 'next';
+
+export type Entry = string | Record<Side, string>;
 
 /** A place in one document set; `file` is relative to the set. */
 export interface SourceRef {
@@ -49,6 +52,8 @@ export class OpenApiDocumentError extends Error {
   /** The file at fault, relative to its set, when oasdiff names one; else the entry. */
   readonly file: string;
   readonly line: number | undefined;
+  /** What is wrong, without the side and the file. */
+  readonly detail: string;
 
   constructor(side: Side, file: string, detail: string, line?: number) {
     super(`${side} OpenAPI document ${file}${line === undefined ? '' : `:${line}`}: ${detail}`);
@@ -56,6 +61,7 @@ export class OpenApiDocumentError extends Error {
     this.side = side;
     this.file = file;
     this.line = line;
+    this.detail = detail;
   }
 }
 
@@ -75,7 +81,7 @@ const DEFAULT_TIMEOUT_MS = 60_000;
  * `oasdiff breaking`. Removing a required response property, a path or an operation, or making a
  * request parameter required are ERR; adding an endpoint or an optional property is nothing.
  */
-export function openapiBreaking(previous: DocumentSet, next: DocumentSet, entry: string, opts: OasdiffOptions = {}): Promise<OpenApiFinding[]> {
+export function openapiBreaking(previous: DocumentSet, next: DocumentSet, entry: Entry, opts: OasdiffOptions = {}): Promise<OpenApiFinding[]> {
   return compare('breaking', previous, next, entry, opts);
 }
 
@@ -84,21 +90,22 @@ export function openapiBreaking(previous: DocumentSet, next: DocumentSet, entry:
  * INFO here and absent from `openapiBreaking`, yet it breaks a consumer that reads it; a check that
  * knows what each consumer reads looks for it in this list.
  */
-export function openapiChanges(previous: DocumentSet, next: DocumentSet, entry: string, opts: OasdiffOptions = {}): Promise<OpenApiFinding[]> {
+export function openapiChanges(previous: DocumentSet, next: DocumentSet, entry: Entry, opts: OasdiffOptions = {}): Promise<OpenApiFinding[]> {
   return compare('changelog', previous, next, entry, opts);
 }
 
-async function compare(command: 'breaking' | 'changelog', previous: DocumentSet, next: DocumentSet, entry: string, opts: OasdiffOptions): Promise<OpenApiFinding[]> {
+async function compare(command: 'breaking' | 'changelog', previous: DocumentSet, next: DocumentSet, entry: Entry, opts: OasdiffOptions): Promise<OpenApiFinding[]> {
   const sets: Record<Side, DocumentSet> = { previous, next };
-  for (const side of ['previous', 'next'] as const) checkSet(side, sets[side], entry);
+  const entries: Record<Side, string> = typeof entry === 'string' ? { previous: entry, next: entry } : entry;
+  for (const side of ['previous', 'next'] as const) checkSet(side, sets[side], entries[side]);
   const oasdiff = opts.oasdiff ?? requireTool('oasdiff');
   const root = await mkdtemp(join(tmpdir(), 'meridian-openapi-'));
   try {
     for (const side of ['previous', 'next'] as const) await writeSet(join(root, side), sets[side]);
     const run = (args: string[]) => oasdiffRun(oasdiff, args, root, opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    for (const side of ['previous', 'next'] as const) await validate(run, sets, side, entry);
-    const r = await run([command, `previous/${entry}`, `next/${entry}`, '--format', 'json']);
-    if (r.code === LOAD_FAILED) throw loadError(r.stderr, sets, entry);
+    for (const side of ['previous', 'next'] as const) await validate(run, sets, side, entries);
+    const r = await run([command, `previous/${entries.previous}`, `next/${entries.next}`, '--format', 'json']);
+    if (r.code === LOAD_FAILED) throw loadError(r.stderr, sets, entries);
     if (r.code !== 0) throw new Error(`oasdiff ${command} exited with ${r.code}: ${lastLine(r.stderr)}`);
     return parseFindings(r.stdout);
   } finally {
@@ -153,16 +160,16 @@ function oasdiffRun(oasdiff: string, args: string[], cwd: string, timeout: numbe
 }
 
 /** `oasdiff validate` catches what a diff would take in silence: a file that is not OpenAPI, an unknown type. */
-async function validate(run: Run, sets: Record<Side, DocumentSet>, side: Side, entry: string): Promise<void> {
-  const r = await run(['validate', `${side}/${entry}`, '--format', 'json', '--fail-on', 'ERR']);
-  if (r.code === LOAD_FAILED) throw loadError(r.stderr, sets, entry);
+async function validate(run: Run, sets: Record<Side, DocumentSet>, side: Side, entries: Record<Side, string>): Promise<void> {
+  const r = await run(['validate', `${side}/${entries[side]}`, '--format', 'json', '--fail-on', 'ERR']);
+  if (r.code === LOAD_FAILED) throw loadError(r.stderr, sets, entries);
   if (r.code === 0) return;
   if (r.code !== 1) throw new Error(`oasdiff validate exited with ${r.code}: ${lastLine(r.stderr)}`);
   const problems = (JSON.parse(r.stdout) as RawFinding[]).filter((f) => f.level === 3);
   const first = problems[0];
   const at = first?.source && relativeTo(first.source.file);
   const more = problems.length > 1 ? ` (and ${problems.length - 1} more: ${problems.slice(1).map((p) => p.id).join(', ')})` : '';
-  throw new OpenApiDocumentError(side, at?.file ?? entry, `not valid OpenAPI: ${first ? `${first.text} [${first.id}]` : lastLine(r.stdout)}${more}`, first?.source?.line);
+  throw new OpenApiDocumentError(side, at?.file ?? entries[side], `not valid OpenAPI: ${first ? `${first.text} [${first.id}]` : lastLine(r.stdout)}${more}`, first?.source?.line);
 }
 
 /**
@@ -170,9 +177,10 @@ async function validate(run: Run, sets: Record<Side, DocumentSet>, side: Side, e
  * "./order.yaml#/Order": … open next/order.yaml: no such file or directory`. The error names the
  * file at fault when oasdiff does (a missing one, a referenced one in the set), else the entry.
  */
-function loadError(stderr: string, sets: Record<Side, DocumentSet>, entry: string): OpenApiDocumentError {
+function loadError(stderr: string, sets: Record<Side, DocumentSet>, entries: Record<Side, string>): OpenApiDocumentError {
   const message = lastLine(stderr).replace(/^Error:\s*/, '');
   const side: Side = /spec from "next\//.test(message) ? 'next' : 'previous';
+  const entry = entries[side];
   const opened = /open (?:previous|next)\/(\S+?):/.exec(message)?.[1];
   const ref = /error resolving reference "([^"#]+)/.exec(message)?.[1];
   const referenced = ref && posix.normalize(posix.join(posix.dirname(entry), ref));
