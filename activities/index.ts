@@ -3,6 +3,7 @@ import { digestMismatch } from '../domain/kubernetes';
 import type { MetricSpec, Target } from '../domain/spec';
 import { targetTraits } from '../domain/targets';
 import { createRunAnalysis } from './analysis';
+import { checkReleaseContracts, recordReleaseContracts } from './release-contracts';
 import { createDriverRegistry, registeredDrivers, type DriverRegistry, type TargetDriver } from './drivers';
 import type { SimulatedFleet } from './fleet/fleet';
 import { withSimulatedMetrics } from './fleet/simulated-metrics';
@@ -50,6 +51,8 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
       simulations.ensure(input);
       return analyse(input);
     },
+    checkContracts: (input) => checkReleaseContracts(input, drivers),
+    recordContracts: (input) => recordReleaseContracts(input, drivers),
     ...createHealthActivities(providers),
     ...createStatefulActivities(),
   };

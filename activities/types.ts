@@ -1,3 +1,4 @@
+import type { ReleaseContractsInput } from './release-contracts';
 import type { AnalysisStep, MetricSpec, Target } from '../domain/spec';
 import type { AnalysisProgress, KnownGood, SchemaFingerprint, Verdict } from '../domain/status';
 import type { ApplyMigrationsInput, MigrationsResult, RevertMigrationsInput } from './postgres/migrations';
@@ -109,4 +110,8 @@ export interface RolloutActivities extends StatefulActivities {
   measureBaselines(input: BaselineInput): Promise<{ baselines: Baselines; notes: string[] }>;
   /** The running (stable) version's health in one region, judged against the metrics' thresholds. */
   checkHealth(input: HealthCheckInput): Promise<Verdict[]>;
+  /** A release's contract checks against what each region runs now; problems refuse the release before any change. */
+  checkContracts(input: ReleaseContractsInput): Promise<PreflightProblem[]>;
+  /** Records what each service of a release now runs in the given regions, for the next release's checks. */
+  recordContracts(input: ReleaseContractsInput & { regions: string[] }): Promise<void>;
 }

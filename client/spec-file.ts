@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { parseSpecText, type Problem } from '../domain/parse';
 import { formatProblem, validateSpec, type Validation } from '../domain/validate';
 import { payloadTooLarge } from './payload-size';
+import { readContractFiles } from './contract-files';
 import { readSqlFiles } from './sql-files';
 
 export interface LoadOptions {
@@ -12,19 +13,21 @@ export interface LoadOptions {
 
 /**
  * Parses and validates spec text; problems carry line and column where the document allows.
- * Migration `{ file }` sources are read relative to the spec file's directory. A plan too large
+ * Migration `{ file }` sources and a release's contract files are read relative to the spec file's directory. A plan too large
  * for the server to start is a problem too.
  */
 export function validateSpecText(text: string, file: string, opts: LoadOptions = {}): Validation {
   const parsed = parseSpecText(text, file);
   if (!parsed.ok) return parsed;
   const sql = readSqlFiles(parsed.value, dirname(file));
-  const result = validateSpec(sql.value);
-  if (result.ok && sql.problems.length === 0) {
+  const contracts = readContractFiles(sql.value, dirname(file));
+  const result = validateSpec(contracts.value);
+  const read = [...sql.problems, ...contracts.problems];
+  if (result.ok && read.length === 0) {
     const tooLarge = payloadTooLarge([{ plan: result.plan }], { limitBytes: opts.payloadLimitBytes, what: 'the rollout plan', weighed: result.plan });
     return tooLarge ? { ok: false, problems: [{ path: '', message: tooLarge.message }] } : result;
   }
-  return { ok: false, problems: parsed.locate([...sql.problems, ...(result.ok ? [] : result.problems)]) };
+  return { ok: false, problems: parsed.locate([...read, ...(result.ok ? [] : result.problems)]) };
 }
 
 export async function loadSpec(path: string, opts: LoadOptions = {}): Promise<Validation> {

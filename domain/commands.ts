@@ -35,6 +35,8 @@ export interface ApproveRequest {
   region: string;
   /** The gate's name; defaults to the gate the region waits on. */
   gate?: string;
+  /** In a release: the service whose gate it is, needed when gates of several services wait in the region. */
+  service?: string;
   by: string;
   comment?: string;
 }
@@ -47,6 +49,8 @@ export interface OperatorRequest {
   reason?: string;
   /** Limits resume/retry to one region; all regions when absent. */
   region?: string;
+  /** In a release: limits resume/retry to one service's stages. */
+  service?: string;
 }
 
 export type OperatorCommand =
@@ -64,11 +68,11 @@ export const COMMAND_KINDS: readonly CommandKind[] = ['approve', 'abort', 'pause
  * `reanalyse` runs an inconclusive analysis again from a fresh window.
  */
 export type RegionCommand =
-  | { kind: 'approve'; gate: string; by: string; comment?: string }
+  | { kind: 'approve'; gate: string; by: string; comment?: string; service?: string }
   | { kind: 'pause'; by: string; reason?: string }
   | { kind: 'resume'; by: string; reason?: string }
-  | { kind: 'acceptDrift'; by: string; reason?: string }
-  | { kind: 'reanalyse'; by: string; reason?: string; via: 'resume' | 'retry' };
+  | { kind: 'acceptDrift'; by: string; reason?: string; service?: string }
+  | { kind: 'reanalyse'; by: string; reason?: string; via: 'resume' | 'retry'; service?: string };
 
 /** What the rollout knows about one region when a command arrives. */
 export interface RegionFacts {
@@ -80,7 +84,10 @@ export interface RegionFacts {
   held: boolean;
   /** It paused because someone else changed an object Meridian manages. */
   drifted: boolean;
-  approval?: Pick<PendingApproval, 'gate' | 'approvers'>;
+  /** The gates waiting in it: one at most, or in a release one per service at most. */
+  approvals: Pick<PendingApproval, 'gate' | 'approvers' | 'service'>[];
+  /** A release's region: its services, and whether each waits for a go-ahead (inconclusive or drifted). */
+  services?: { name: string; waiting: boolean }[];
 }
 
 export interface CommandContext {
@@ -105,7 +112,7 @@ export interface AuditRecord {
 /** One thing the workflow does, in the order given. */
 export type Effect =
   | { kind: 'audit'; entry: AuditRecord }
-  | { kind: 'clearApproval'; region: string }
+  | { kind: 'clearApproval'; region: string; service?: string }
   /** Signal a region stage and wait until the signal is delivered (or recorded as undeliverable). */
   | { kind: 'forward'; region: string; command: RegionCommand }
   /** Start no wave or region; the saga follows once the stages stop. With an abort, the rollout ends RolledBack by it. */
@@ -166,22 +173,37 @@ function approve(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'appro
   const problem = unknownRegion(cmd.region, ctx) ?? ended(mode, ctx);
   if (problem) return refuse(problem);
   const region = ctx.regions.find((r) => r.name === cmd.region)!;
-  const pending = region.approval;
-  if (!pending) return refuse(`region "${cmd.region}" is not waiting for approval (it is ${region.phase})`);
+  const found = pendingGate(region, cmd);
+  if ('refusal' in found) return found;
+  const pending = found.gate;
   if (cmd.gate && cmd.gate !== pending.gate) return refuse(`region "${cmd.region}" waits on gate "${pending.gate}", not "${cmd.gate}"`);
   if (pending.approvers && !pending.approvers.includes(cmd.by)) {
     return refuse(`"${cmd.by}" may not approve gate "${pending.gate}" in ${cmd.region} (approvers: ${pending.approvers.join(', ')})`);
   }
   const { gate } = pending;
+  const service = pending.service === undefined ? {} : { service: pending.service };
+  const of = pending.service === undefined ? '' : ` of ${pending.service}`;
   return {
     effects: [
-      { kind: 'clearApproval', region: cmd.region },
-      audit({ action: 'approve', actor: cmd.by, region: cmd.region, reason: cmd.comment ?? `gate "${gate}" approved`, data: { gate, approver: cmd.by } }),
-      { kind: 'forward', region: cmd.region, command: { kind: 'approve', gate, by: cmd.by, comment: cmd.comment } },
+      { kind: 'clearApproval', region: cmd.region, ...service },
+      audit({ action: 'approve', actor: cmd.by, region: cmd.region, reason: cmd.comment ?? `gate "${gate}"${of} approved`, data: { gate, approver: cmd.by, ...service } }),
+      { kind: 'forward', region: cmd.region, command: { kind: 'approve', gate, by: cmd.by, comment: cmd.comment, ...service } },
       PUBLISH,
-      reply(`approved gate "${gate}" in ${cmd.region}`),
+      reply(`approved gate "${gate}"${of} in ${cmd.region}`),
     ],
   };
+}
+
+/** The gate an approval means: the region's only one, or the named service's, or the named gate's; several is ambiguous. */
+function pendingGate(region: RegionFacts, cmd: ApproveRequest): { gate: RegionFacts['approvals'][number] } | { refusal: string } {
+  const refuse = (refusal: string) => ({ refusal });
+  if (region.approvals.length === 0) return refuse(`region "${region.name}" is not waiting for approval (it is ${region.phase})`);
+  const candidates = region.approvals.filter((a) => (cmd.service === undefined || a.service === cmd.service) && (cmd.gate === undefined || cmd.service !== undefined || a.gate === cmd.gate));
+  const listed = region.approvals.map((a) => `${a.service ?? 'the service'} (gate "${a.gate}")`).join(', ');
+  if (candidates.length === 0 && cmd.service !== undefined) return refuse(`no gate of service "${cmd.service}" waits in ${region.name}; waiting: ${listed}`);
+  if (candidates.length === 0) return { gate: region.approvals[0]! };
+  if (candidates.length > 1) return refuse(`gates of more than one service wait in ${region.name}: ${listed}; say which with service (--service)`);
+  return { gate: candidates[0]! };
 }
 
 function abort(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'abort' }>, ctx: CommandContext): Decision {
@@ -241,6 +263,9 @@ function resumeOrRetry(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 
   const problem = ended(mode, ctx) ?? unknownRegion(cmd.region, ctx);
   if (problem) return refuse(problem);
   const scope = ctx.regions.filter((r) => cmd.region === undefined || r.name === cmd.region);
+  const ambiguous = cmd.region !== undefined && cmd.service === undefined ? (scope[0]?.services ?? []).filter((x) => x.waiting) : [];
+  if (ambiguous.length > 1) return refuse(`more than one service waits in ${cmd.region}: ${ambiguous.map((x) => x.name).join(', ')}; say which with service (--service)`);
+  const only = cmd.service === undefined ? {} : { service: cmd.service };
   const liftPause = ctx.paused && cmd.region === undefined;
   const held = scope.filter((r) => r.held).map((r) => r.name);
   const waiting = scope.filter((r) => r.phase === 'Inconclusive' || r.drifted);
@@ -269,7 +294,7 @@ function resumeOrRetry(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 
         : []),
       ...held.map((region): Effect => ({ kind: 'releaseHeld', region, command: kind })),
       ...waiting.map(
-        (r): Effect => ({ kind: 'forward', region: r.name, command: r.drifted ? { kind: 'acceptDrift', ...by } : { kind: 'reanalyse', ...by, via: kind } }),
+        (r): Effect => ({ kind: 'forward', region: r.name, command: r.drifted ? { kind: 'acceptDrift', ...by, ...only } : { kind: 'reanalyse', ...by, via: kind, ...only } }),
       ),
       PUBLISH,
       reply(

@@ -10,6 +10,16 @@ export interface RegionUndo {
   region: string;
   wave: number;
   undo: Undo[];
+  /** A release's region: its services in rollback order, consumers first; each service's stack runs newest first. */
+  serviceOrder?: string[];
+}
+
+/** A region's undo steps in the order they run: newest first, and in a release service by service in `serviceOrder`. */
+function regionStack(r: RegionUndo): Undo[] {
+  const newest = [...r.undo].reverse();
+  if (!r.serviceOrder) return newest;
+  const rank = (u: Undo) => (u.service === undefined ? r.serviceOrder!.length : r.serviceOrder!.indexOf(u.service));
+  return newest.map((u, i) => ({ u, i })).sort((a, b) => rank(a.u) - rank(b.u) || a.i - b.i).map(({ u }) => u);
 }
 
 /**
@@ -21,7 +31,7 @@ export function compensationPlan(regions: RegionUndo[], scope: ReadonlySet<strin
   for (const r of regions) {
     if (!scope.has(r.region) || r.undo.length === 0) continue;
     const group = byWave.get(r.wave) ?? [];
-    for (const undo of [...r.undo].reverse()) group.push({ undo, wave: r.wave, outcome: 'pending', attempts: 0 });
+    for (const undo of regionStack(r)) group.push({ undo, wave: r.wave, outcome: 'pending', attempts: 0 });
     byWave.set(r.wave, group);
   }
   return [...byWave.keys()].sort((a, b) => b - a).map((w) => byWave.get(w)!);

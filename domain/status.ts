@@ -98,7 +98,12 @@ export interface DriftReport {
  * One entry of a region's undo stack. Every kind is idempotent. `revertMigrations` and
  * `reconcileData` are the slots stateful rollouts fill.
  */
-export type Undo =
+export type Undo = UndoKind & {
+  /** In a release: the service whose stage pushed it; absent in a one-service rollout. */
+  service?: string;
+};
+
+type UndoKind =
   | { kind: 'restoreTraffic'; region: string; key: string; weight: number }
   | { kind: 'restoreWorkload'; region: string; key: string; snapshot: KnownGood }
   | {
@@ -190,10 +195,22 @@ export interface RegionStatus {
   drift?: DriftReport;
   /** Stateful regions: every migration the stage ran or skipped on its database, oldest first. */
   migrations?: MigrationRecord[];
+  /** In a release: each service's stage in this region, in dependency order. */
+  services?: ServiceStatus[];
+}
+
+/** One service's stage in a region of a release. */
+export interface ServiceStatus extends Omit<RegionStatus, 'services'> {
+  service: string;
+  version: string;
+  /** The providers and points its canary waits for here, until they are reached. */
+  waitsFor?: { service: string; until: string }[];
 }
 
 export interface PendingApproval {
   region: string;
+  /** In a release: the service whose gate it is. */
+  service?: string;
   gate: string;
   since: string;
   timeoutAt?: string;
@@ -205,6 +222,8 @@ export interface AuditEntry {
   actor: string;
   action: AuditAction;
   region?: string;
+  /** In a release: the service it concerns. */
+  service?: string;
   reason: string;
   data?: Record<string, unknown>;
 }

@@ -49,6 +49,9 @@ export const AUDIT_ACTIONS = [
   'drift-accepted',
   'promoted',
   'stage-error',
+  // a release's region: one service's stage starts after its providers, or fails the region
+  'service-start',
+  'service-failed',
   // compensation
   'traffic-cut',
   'traffic-cut-failed',

@@ -52,6 +52,18 @@ export interface RegionInput {
   undo?: Undo[];
   /** This region's metric values before any change. */
   baselines?: Record<string, number>;
+  /**
+   * A service's stage inside a release's region: the release's rollout id. Its undo steps, audit
+   * entries and gates then name the service, and it reports when its weight changes.
+   */
+  releaseOf?: string;
+  /** A release's region stage running again: each service's known-good from its first run. */
+  knownGoods?: Record<string, KnownGood>;
+}
+
+/** A release service's stage in a region: a child of the region's release stage. */
+export function serviceWorkflowId(rolloutId: string, region: string, service: string): string {
+  return `${regionWorkflowId(rolloutId, region)}/${service}`;
 }
 
 /** The operator's requests and the parent's commands to a stage, defined with the command table. */
@@ -78,10 +90,14 @@ export const statusQuery = defineQuery<RolloutStatus>('status');
 /** Child -> parent: the region's live state, so one status query on the parent shows everything. */
 export interface RegionReport {
   status: RegionStatus;
+  /** A release service's stage: the service it runs. */
+  service?: string;
   pendingApproval?: PendingApproval;
   audit: AuditEntry[];
   /** The stage's undo stack; left out of a coalesced report when it has not changed since the last. */
   undo?: Undo[];
+  /** A release's region: every gate waiting in it, one per service at most. */
+  pendingApprovals?: PendingApproval[];
 }
 export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
 

@@ -1,2 +1,3 @@
 export { rolloutWorkflow } from './rollout';
 export { regionRolloutWorkflow } from './region/index';
+export { regionReleaseWorkflow } from './region/release';

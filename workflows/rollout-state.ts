@@ -46,7 +46,7 @@ import { Saga } from './saga';
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
 
-type AuditOptions = { actor?: string; region?: string; data?: Record<string, unknown> };
+type AuditOptions = { actor?: string; region?: string; service?: string; data?: Record<string, unknown> };
 
 /**
  * Everything one rollout workflow knows, shared by its main flow, its saga and its message handlers.
@@ -55,6 +55,9 @@ type AuditOptions = { actor?: string; region?: string; data?: Record<string, unk
  * `publish`. Only workflow APIs touch the outside world from here: search attributes, current
  * details, signals to region stages.
  */
+/** Approvals by region, and by service inside a release's region. */
+const approvalKey = (region: string, service?: string) => (service === undefined ? region : `${region}/${service}`);
+
 export class RolloutState {
   readonly order: string[];
   readonly regions: Map<string, RegionStatus>;
@@ -125,7 +128,8 @@ export class RolloutState {
   }
 
   record(action: AuditAction, why: string, opts: AuditOptions = {}): void {
-    this.audit.push({ at: new Date().toISOString(), actor: opts.actor ?? 'meridian', action, region: opts.region, reason: why, data: opts.data });
+    const service = opts.service === undefined ? {} : { service: opts.service };
+    this.audit.push({ at: new Date().toISOString(), actor: opts.actor ?? 'meridian', action, region: opts.region, ...service, reason: why, data: opts.data });
   }
 
   phase(): RolloutPhase {
@@ -174,14 +178,15 @@ export class RolloutState {
       regions: this.order.map((name) => {
         const r = this.region(name);
         const hold = this.held.get(name);
-        const approval = this.approvals.get(name);
+        const approvals = [...this.approvals.values()].filter((a) => a.region === name);
         return {
           name,
           phase: r.phase,
           inFlight: STAGE_PHASES.has(r.phase) && hold === undefined,
           held: hold === 'waiting',
           drifted: r.drift !== undefined,
-          ...(approval ? { approval: { gate: approval.gate, approvers: approval.approvers } } : {}),
+          approvals: approvals.map((a) => ({ gate: a.gate, approvers: a.approvers, ...(a.service ? { service: a.service } : {}) })),
+          ...(r.services ? { services: r.services.map((x) => ({ name: x.service, waiting: x.phase === 'Inconclusive' || x.drift !== undefined })) } : {}),
         };
       }),
       paused: this.paused,
@@ -206,7 +211,7 @@ export class RolloutState {
       case 'audit':
         return this.recordEntry(e.entry);
       case 'clearApproval':
-        return void this.approvals.delete(e.region);
+        return void this.approvals.delete(approvalKey(e.region, e.service));
       case 'stop':
         if (e.abort) this.abortRequest = e.abort;
         return this.enterStopping();
@@ -349,8 +354,8 @@ export class RolloutState {
     if (!this.regions.has(name)) return;
     if (!this.sagaRuns() || report.status.phase !== 'Cancelled') this.regions.set(name, report.status);
     if (report.undo) this.addUndo(name, report.undo);
-    if (report.pendingApproval) this.approvals.set(name, report.pendingApproval);
-    else this.approvals.delete(name);
+    for (const [key, a] of this.approvals) if (a.region === name) this.approvals.delete(key);
+    for (const a of report.pendingApprovals ?? (report.pendingApproval ? [report.pendingApproval] : [])) this.approvals.set(approvalKey(name, a.service), a);
     this.audit.push(...report.audit);
     this.publish();
   }

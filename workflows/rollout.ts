@@ -26,10 +26,12 @@ import {
 import { registerOperatorHandlers } from './operator';
 import { PRESETS } from './presets';
 import { regionRolloutWorkflow } from './region/index';
+import { regionReleaseWorkflow } from './region/release';
 import { RolloutState } from './rollout-state';
+import { units, unitRolloutId } from '../domain/release';
 import { applyContract, contractRegions } from './contract';
 
-const { preflight, measureBaselines } = proxyActivities<RolloutActivities>(PRESETS.preflight);
+const { preflight, measureBaselines, checkContracts, recordContracts } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
 /**
  * One rollout: preflight, baselines, then each wave's regions as child workflows (up to
@@ -49,15 +51,18 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
 
 /** Every region's target and metric is reachable before anything changes; otherwise the rollout fails untouched. */
 async function checkPreflight(s: RolloutState): Promise<void> {
-  const { plan } = s;
-  const problems = await preflight({
-    rolloutId: s.id,
-    service: plan.service,
-    image: plan.image,
-    regions: s.order.map((n) => ({ name: n, target: plan.regions[n]!.target })),
-    metrics: Object.values(plan.metrics),
-    simulation: plan.simulation,
-  });
+  const checks = units(s.plan).map(({ service, plan }) =>
+    preflight({
+      rolloutId: unitRolloutId(s.id, s.plan, service),
+      service: plan.service,
+      image: plan.image,
+      regions: s.order.filter((n) => plan.regions[n]).map((n) => ({ name: n, target: plan.regions[n]!.target })),
+      metrics: Object.values(plan.metrics),
+      simulation: plan.simulation,
+    }),
+  );
+  if (s.plan.release) checks.push(checkContracts({ rolloutId: s.id, plan: s.plan, order: s.order }));
+  const problems = (await Promise.all(checks)).flat();
   if (problems.length === 0) return;
   const reason = `preflight failed, nothing was changed: ${problems.map((p) => (p.region ? `${p.region}: ${p.message}` : p.message)).join('; ')}`;
   s.end('Failed', reason, 'preflight-failed');
@@ -66,14 +71,20 @@ async function checkPreflight(s: RolloutState): Promise<void> {
 
 /** Every region's metric values before any change, for relative thresholds. */
 async function measure(s: RolloutState): Promise<void> {
-  const { plan } = s;
-  const { baselines, notes } = await measureBaselines({
-    rolloutId: s.id,
-    service: plan.service,
-    version: plan.version,
-    regions: s.order.map((n) => ({ name: n, target: plan.regions[n]!.target, namespace: plan.regions[n]!.labels.namespace })),
-    metrics: Object.values(plan.metrics),
-  });
+  const results = await Promise.all(
+    units(s.plan).map(({ service, plan }) =>
+      measureBaselines({
+        rolloutId: unitRolloutId(s.id, s.plan, service),
+        service: plan.service,
+        version: plan.version,
+        regions: s.order.filter((n) => plan.regions[n]).map((n) => ({ name: n, target: plan.regions[n]!.target, namespace: plan.regions[n]!.labels.namespace })),
+        metrics: Object.values(plan.metrics).filter((m) => !s.plan.release || m.service === service),
+      }),
+    ),
+  );
+  const baselines: Record<string, Record<string, number>> = {};
+  for (const m of results) for (const [region, values] of Object.entries(m.baselines)) baselines[region] = { ...baselines[region], ...values };
+  const notes = results.flatMap((m) => m.notes);
   s.baselines = baselines;
   const measured = Object.entries(baselines).map(([r, m]) => `${r}: ${Object.entries(m).map(([k, v]) => `${k}=${v}`).join(', ')}`);
   s.record('baselines', `measured before any change${measured.length ? `: ${measured.join('; ')}` : ': no data'}`, { data: { baselines, notes } });
@@ -137,7 +148,9 @@ async function runRegion(s: RolloutState, input: RolloutInput, name: string, wav
 
 function startRegion(s: RolloutState, input: RolloutInput, name: string, wave: WavePlan): Promise<RegionOutcome> {
   const { plan } = s;
-  return executeChild(regionRolloutWorkflow, {
+  const services = s.region(name).services;
+  const knownGoods = services && Object.fromEntries(services.flatMap((r) => (r.snapshot ? [[r.service, r.snapshot]] : [])));
+  return executeChild(plan.release ? regionReleaseWorkflow : regionRolloutWorkflow, {
     workflowId: regionWorkflowId(s.id, name),
     args: [
       {
@@ -149,9 +162,12 @@ function startRegion(s: RolloutState, input: RolloutInput, name: string, wave: W
         knownGood: s.region(name).snapshot,
         undo: s.undo.get(name),
         baselines: s.baselines[name],
+        ...(knownGoods ? { knownGoods } : {}),
       },
     ],
-    staticSummary: `${plan.service} ${plan.version} in ${name} (wave ${wave.index + 1}: ${wave.name})`,
+    staticSummary: plan.release
+      ? `release ${plan.service} ${plan.version} in ${name} (wave ${wave.index + 1}: ${wave.name}): ${plan.release.services.map((r) => r.name).join(', ')}`
+      : `${plan.service} ${plan.version} in ${name} (wave ${wave.index + 1}: ${wave.name})`,
     staticDetails: `Region stage of ${s.id}. Steps: ${plan.regions[name]!.steps.length}, failure policy ${plan.failurePolicy}.`,
     typedSearchAttributes: s.searchAttributes
       ? [
@@ -199,6 +215,7 @@ async function finish(s: RolloutState): Promise<RolloutStatus> {
   if (s.stopping()) return rollBack(s);
   if (s.failures.length > 0) return fail(s);
   if (contractRegions(s.plan, s.order).length > 0 && !(await applyContract(s))) return abandonContract(s);
+  if (s.plan.release) await recordContracts({ rolloutId: s.id, plan: s.plan, order: s.order, regions: s.order });
   s.end('Succeeded', `${s.plan.image} runs in every region`, 'succeeded');
   return s.status();
 }

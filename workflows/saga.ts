@@ -5,10 +5,13 @@ import { rootMessage } from '../domain/errors';
 import type { Undo, UndoRecord } from '../domain/status';
 import { assertNever } from '../domain/status';
 import { PRESETS, undoOptions } from './presets';
+import { releaseRollbackOrder, unitPlan, unitRolloutId } from '../domain/release';
 import type { RolloutState } from './rollout-state';
 import { countsOf, reconcileData, revertMigrations } from './stateful-undo';
 
 const undoActivities = proxyActivities<RolloutActivities>(PRESETS.undo);
+
+const serviceOf = (u: Undo) => (u.service === undefined ? {} : { service: u.service });
 
 /**
  * The rollout's compensation: undo every touched region newest wave first, each region's stack
@@ -25,8 +28,10 @@ export class Saga {
 
   run(u: Undo): Promise<unknown> {
     const { s } = this;
-    const target = s.plan.regions[u.region]!.target;
-    const ref = { rolloutId: s.id, service: s.plan.service, region: u.region, target, key: u.key };
+    const plan = unitPlan(s.plan, u.service);
+    const rolloutId = u.service === undefined ? s.id : unitRolloutId(s.id, s.plan, u.service);
+    const target = plan.regions[u.region]!.target;
+    const ref = { rolloutId, service: plan.service, region: u.region, target, key: u.key };
     const options = undoOptions(target);
     switch (u.kind) {
       case 'restoreTraffic':
@@ -38,9 +43,9 @@ export class Saga {
           { ...ref, snapshot: u.snapshot },
         ]);
       case 'revertMigrations':
-        return revertMigrations(s.plan, s.id, u);
+        return revertMigrations(plan, rolloutId, u);
       case 'reconcileData':
-        return reconcileData(s.plan, s.id, u);
+        return reconcileData(plan, rolloutId, u);
       default:
         return assertNever(u);
     }
@@ -78,7 +83,12 @@ export class Saga {
     s.sagaStarted();
     await this.trafficCut;
     const groups = compensationPlan(
-      s.order.map((n) => ({ region: n, wave: s.plan.regions[n]!.wave, undo: s.undo.get(n) ?? [] })),
+      s.order.map((n) => ({
+        region: n,
+        wave: s.plan.regions[n]!.wave,
+        undo: s.undo.get(n) ?? [],
+        ...(s.plan.release ? { serviceOrder: releaseRollbackOrder(s.plan.release, n) } : {}),
+      })),
       scope,
     );
     const records = groups.flat();
@@ -112,13 +122,13 @@ export class Saga {
         rec.error = undefined;
         rec.counts = countsOf(rec.undo, result);
         const counts = rec.counts ? `: found ${rec.counts.found}, fixed ${rec.counts.fixed}, ${rec.counts.remaining} remaining` : '';
-        s.record('undo', `${describeUndo(rec.undo)}${counts}`, { region: name, data: { undo: rec.undo.kind, ...(rec.counts ? { counts: { ...rec.counts } } : {}) } });
+        s.record('undo', `${describeUndo(rec.undo)}${counts}`, { region: name, ...serviceOf(rec.undo), data: { undo: rec.undo.kind, ...(rec.counts ? { counts: { ...rec.counts } } : {}) } });
       } catch (err) {
         if (isCancellation(err)) throw err;
         rec.outcome = 'failed';
         rec.error = rootMessage(err);
         const why = `could not ${describeUndo(rec.undo)} (${rec.attempts} run${rec.attempts > 1 ? 's' : ''} of ${PRESETS.undo.retry.maximumAttempts} attempts): ${rec.error}`;
-        s.record('undo-failed', why, { region: name, data: { undo: rec.undo.kind, attempts: rec.attempts, error: rec.error } });
+        s.record('undo-failed', why, { region: name, ...serviceOf(rec.undo), data: { undo: rec.undo.kind, attempts: rec.attempts, error: rec.error } });
         s.showRegion(name, { phase: 'NeedsAttention', reason: why });
         return;
       }

@@ -14,9 +14,13 @@ export function withSimulatedMetrics(driver: TargetDriver, fleet: SimulatedFleet
     if (!targetTraits(ref.target).simulated) fleet.observeWeight(ref.service, ref.region, weight);
   };
   const preflight = driver.preflight?.bind(driver);
+  const readContracts = driver.readContracts?.bind(driver);
+  const recordContracts = driver.recordContracts?.bind(driver);
   return {
     kind: driver.kind,
     ...(preflight ? { preflight } : {}),
+    ...(readContracts ? { readContracts } : {}),
+    ...(recordContracts ? { recordContracts } : {}),
     snapshot: (ref) => driver.snapshot(ref),
     deployCanary: (input) => driver.deployCanary(input),
     async setWeight(input) {

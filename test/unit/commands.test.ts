@@ -12,14 +12,14 @@ import {
   type RolloutMode,
 } from '../../domain/commands';
 
-const region = (name: string, over: Partial<RegionFacts> = {}): RegionFacts => ({ name, phase: 'Progressing', inFlight: true, held: false, drifted: false, ...over });
+const region = (name: string, over: Partial<RegionFacts> = {}): RegionFacts => ({ name, phase: 'Progressing', inFlight: true, held: false, drifted: false, approvals: [], ...over });
 
 /** Two regions running their steps, one waiting on gate "go" that only alice may approve, one not started. */
 const QUIET: CommandContext = {
   regions: [
     region('eu-west-1', { phase: 'Promoted', inFlight: false }),
     region('us-east-1'),
-    region('eu-central-1', { phase: 'AwaitingApproval', approval: { gate: 'go', approvers: ['alice'] } }),
+    region('eu-central-1', { phase: 'AwaitingApproval', approvals: [{ gate: 'go', approvers: ['alice'] }] }),
     region('ap-south-1', { phase: 'Pending', inFlight: false }),
   ],
   paused: false,
@@ -31,7 +31,7 @@ const WAITING: CommandContext = {
   regions: [
     region('eu-west-1', { phase: 'Promoted', inFlight: false }),
     region('us-east-1', { phase: 'Paused', inFlight: false, held: true }),
-    region('eu-central-1', { phase: 'AwaitingApproval', approval: { gate: 'go', approvers: ['alice'] } }),
+    region('eu-central-1', { phase: 'AwaitingApproval', approvals: [{ gate: 'go', approvers: ['alice'] }] }),
     region('ap-south-1', { phase: 'Paused', drifted: true }),
     region('ap-northeast-1', { phase: 'Inconclusive' }),
   ],

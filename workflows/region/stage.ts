@@ -64,6 +64,8 @@ export class RegionStage {
   private approval: Approval | undefined;
   private paused = false;
   private goAhead: GoAhead | undefined;
+  /** A service's stage in a release's region. */
+  readonly member: boolean;
 
   constructor(input: RegionInput) {
     this.plan = input.plan;
@@ -75,6 +77,7 @@ export class RegionStage {
     this.parentId = input.parentId;
     this.state = { name: this.region.name, wave: this.region.wave, phase: 'Pending', weight: 0, verdicts: [] };
     this.undoStack = [...(input.undo ?? [])];
+    this.member = input.releaseOf !== undefined;
   }
 
   get name(): string {
@@ -135,7 +138,8 @@ export class RegionStage {
   }
 
   record<A extends AuditAction>(action: A, reason: string, data?: DataOf<A>, actor = 'meridian'): void {
-    this.entries.push({ at: new Date().toISOString(), actor, action, region: this.name, reason, data: data as Record<string, unknown> | undefined });
+    const service = this.member ? { service: this.plan.service } : {};
+    this.entries.push({ at: new Date().toISOString(), actor, action, region: this.name, ...service, reason, data: data as Record<string, unknown> | undefined });
   }
 
   update(patch: Partial<Omit<RegionStatus, 'name' | 'wave' | 'phase' | 'reason'>>): void {
@@ -149,7 +153,8 @@ export class RegionStage {
 
   /** Pushes an undo before the change it reverses; an undo already on the stack (by key) is not pushed twice. */
   pushUndo(u: Undo): void {
-    if (!this.undoStack.some((known) => known.key === u.key)) this.undoStack = [...this.undoStack, u];
+    if (this.undoStack.some((known) => known.key === u.key)) return;
+    this.undoStack = [...this.undoStack, this.member ? { ...u, service: this.plan.service } : u];
   }
 
   hasUndo(kind: Undo['kind']): boolean {
@@ -179,7 +184,8 @@ export class RegionStage {
     const s = this.state;
     const step = s.step ? ` · step ${s.step.index + 1}/${s.step.total} ${s.step.description}` : '';
     setCurrentDetails(`**${this.name}** ${s.phase} at ${s.weight}%${step}${s.reason ? `\n\n${s.reason}` : ''}`);
-    const decisive = JSON.stringify([s.phase, s.reason, s.drift, s.waitingUntil, this.pendingApproval, this.undoStack.length]);
+    // A release's region stage starts a dependent when its provider's weight reaches a point, so a member reports weight too.
+    const decisive = JSON.stringify([s.phase, s.reason, s.drift, s.waitingUntil, this.pendingApproval, this.undoStack.length, ...(this.member ? [s.weight] : [])]);
     if (this.coalesce && decisive === this.lastReport) return;
     this.lastReport = decisive;
     const undoChanged = this.undoStack.length !== this.reportedUndo;
@@ -189,6 +195,7 @@ export class RegionStage {
     try {
       await getExternalWorkflowHandle(this.parentId).signal(regionReportSignal, {
         status: { ...s },
+        ...(this.member ? { service: this.plan.service } : {}),
         pendingApproval: this.pendingApproval,
         audit: fresh,
         ...(this.coalesce && !undoChanged ? {} : { undo: this.undoStack }),
@@ -240,7 +247,7 @@ export class RegionStage {
 
   /** Waits at a gate until an operator approves it, or until `timeoutMs` has passed (then undefined). */
   async awaitApproval(pending: PendingApproval, timeoutMs?: number): Promise<Approval | undefined> {
-    this.pendingApproval = pending;
+    this.pendingApproval = this.member ? { ...pending, service: this.plan.service } : pending;
     this.approval = undefined;
     this.setPhase('AwaitingApproval', `waiting for approval of gate "${pending.gate}"`);
     await this.report();

@@ -39,6 +39,8 @@ export async function promote(stage: RegionStage): Promise<void> {
   );
   stage.update({ weight: 100 });
   stage.record('promoted', `${plan.image} promoted to 100%`, { image: plan.image });
+  // Dependents waiting for `promoted` in this region start now, not after the bake.
+  if (stage.member) await stage.report();
 }
 
 /** Watches the promoted region for the bake time before the stage counts it promoted. */
