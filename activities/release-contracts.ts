@@ -63,7 +63,7 @@ export async function checkReleaseContracts(input: ReleaseContractsInput, driver
           if (here.length) problems.push({ region, message: `contract "${next.contract}": Meridian has no record of the version ${provider.name} runs in ${region} and the spec names none; give it under the provider's provides[].running` });
           continue;
         }
-        from = record?.version ?? 'the version running now';
+        from = record?.version ?? 'running now';
         const breaking = same(running, next) ? [] : await cached('breaking', running, next);
         for (const c of here) {
           const expects = c.contracts.consumes.find((k) => k.contract === next.contract)!;
@@ -82,12 +82,12 @@ export async function checkReleaseContracts(input: ReleaseContractsInput, driver
             const index = release.services.indexOf(c);
             problems.push({
               region,
-              message: `contract "${next.contract}": ${c.name} ${c.plan.version} needs ${needsOld.map((n) => n.element).join(', ')}, which ${provider.name} ${from} running in ${region} does not provide; ${c.name} must wait for the new ${provider.name} to be promoted there: add {service: ${provider.name}, until: promoted} to services[${index}].dependsOn`,
+              message: `contract "${next.contract}": ${c.name} ${c.plan.version} needs ${elements(needsOld)}, which the ${provider.name} ${record ? `${record.version} ` : ''}running in ${region} does not provide; ${c.name} must wait for the new ${provider.name} to be promoted there: add {service: ${provider.name}, until: promoted} to services[${index}].dependsOn`,
             });
           }
           const needsNew = await cached('needs', { ...expects, kind: next.kind }, next);
           if (needsNew.length) {
-            problems.push({ region, message: `contract "${next.contract}": ${c.name} ${c.plan.version} needs ${needsNew.map((n) => n.element).join(', ')}, which ${provider.name} ${provider.plan.version} does not provide` });
+            problems.push({ region, message: `contract "${next.contract}": ${c.name} ${c.plan.version} needs ${elements(needsNew)}, which the new ${provider.name} ${provider.plan.version} does not provide` });
           }
         }
       }
@@ -99,6 +99,8 @@ export async function checkReleaseContracts(input: ReleaseContractsInput, driver
   }
   return dedupe(problems);
 }
+
+const elements = (changes: BreakingChange[]) => [...new Set(changes.map((c) => c.element))].join(', ');
 
 function dedupe(problems: PreflightProblem[]): PreflightProblem[] {
   const seen = new Set<string>();
