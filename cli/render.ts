@@ -1,5 +1,5 @@
 import { formatDuration } from '../domain/duration';
-import type { AuditEntry, RegionStatus, RolloutStatus, SustainedProgress, Verdict } from '../domain/status';
+import type { AuditEntry, RegionStatus, RolloutStatus, ServiceStatus, SustainedProgress, Verdict } from '../domain/status';
 import { auditData, type AuditAction } from '../domain/vocabulary';
 import { renderDatabaseLines } from './render-data';
 
@@ -61,11 +61,23 @@ function regionLine(r: RegionStatus, nameWidth: number, nowMs: number): string[]
   const indent = ' '.repeat(nameWidth + 4);
   if (failing) lines.push(`${indent}${failing.phase.toLowerCase()}: ${failing.reason}`);
   if (r.reason && r.reason !== failing?.reason) lines.push(`${indent}${r.reason}`);
+  for (const svc of r.services ?? []) lines.push(...serviceLine(svc, nameWidth));
   return lines;
 }
 
-export function approveCommand(id: string, region: string, gate: string): string {
-  return `meridian approve ${id} --region ${region} --gate ${gate} --by <you>`;
+/** A release's service inside its region's block: `    · orders 2.0.0  Progressing  [####] 25%  step 3/5 setWeight`. */
+function serviceLine(svc: ServiceStatus, nameWidth: number): string[] {
+  const parts = [`${' '.repeat(nameWidth + 2)}· ${`${svc.service} ${svc.version}`.padEnd(18)}`, svc.phase.padEnd(16), weightBar(svc.weight)];
+  if (svc.step) parts.push(`step ${svc.step.index + 1}/${svc.step.total} ${svc.step.kind}`);
+  const lines = [`  ${parts.join('  ').trimEnd()}`];
+  const indent = ' '.repeat(nameWidth + 8);
+  if (svc.waitsFor?.length) lines.push(`${indent}waits for ${svc.waitsFor.map((w) => `${w.service} to be ${w.until === 'canary' ? 'taking canary traffic' : w.until}`).join(' and ')}`);
+  else if (svc.reason) lines.push(`${indent}${svc.reason}`);
+  return lines;
+}
+
+export function approveCommand(id: string, region: string, gate: string, service?: string): string {
+  return `meridian approve ${id} --region ${region}${service ? ` --service ${service}` : ''} --gate ${gate} --by <you>`;
 }
 
 /** The whole rollout at a glance: header, one block per region, pending approvals, and the reason once it ended. */
@@ -84,8 +96,8 @@ export function renderStatus(status: RolloutStatus, nowMs: number): string {
     for (const p of status.pendingApprovals) {
       const timeout = p.timeoutAt ? `, times out at ${clockTime(p.timeoutAt)}` : '';
       const who = p.approvers?.length ? `, approvers: ${p.approvers.join(', ')}` : '';
-      lines.push(`  ${p.region} gate "${p.gate}" since ${clockTime(p.since)}${timeout}${who}`);
-      lines.push(`    ${approveCommand(status.id, p.region, p.gate)}`);
+      lines.push(`  ${p.region}${p.service ? ` ${p.service}` : ''} gate "${p.gate}" since ${clockTime(p.since)}${timeout}${who}`);
+      lines.push(`    ${approveCommand(status.id, p.region, p.gate, p.service)}`);
     }
   }
   const baselines = Object.entries(status.baselines ?? {});
@@ -107,7 +119,7 @@ export function renderAuditLine(entry: AuditEntry): string {
 
 /** An audit entry without its time: `us-east-1 analysis-failed: <reason> [error_rate=0.08] (by alice)`. */
 export function auditText(entry: AuditEntry): string {
-  const where = entry.region ? `${entry.region} ` : '';
+  const where = `${entry.region ? `${entry.region} ` : ''}${entry.service ? `${entry.service} ` : ''}`;
   const values = entry.data?.values;
   const measured =
     values && typeof values === 'object'

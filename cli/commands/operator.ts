@@ -20,10 +20,11 @@ export function registerOperatorCommands(program: Command): void {
     .argument('<id>', 'rollout workflow id', name)
     .requiredOption('--region <region>', 'the region whose gate to approve', name)
     .requiredOption(...by)
+    .option('--service <service>', 'in a release: the service whose gate to approve, needed when gates of several services wait in the region', name)
     .option('--gate <gate>', 'gate name (default: the gate the region waits on)', name)
     .option('--comment <text>', 'why, for the audit trail', nonBlank)
-    .action(async (id: string, o: { region: string; by: string; gate?: string; comment?: string }, cmd: Command) => {
-      const result = await withClient(cmd, (c) => c.approve(id, { region: o.region, gate: o.gate, by: o.by, comment: o.comment }));
+    .action(async (id: string, o: { region: string; service?: string; by: string; gate?: string; comment?: string }, cmd: Command) => {
+      const result = await withClient(cmd, (c) => c.approve(id, { region: o.region, ...(o.service ? { service: o.service } : {}), gate: o.gate, by: o.by, comment: o.comment }));
       report('approve', id, result);
     });
 
@@ -57,9 +58,10 @@ export function registerOperatorCommands(program: Command): void {
       .argument('<id>', 'rollout workflow id', name)
       .requiredOption(...by)
       .option('--region <region>', 'only this region (default: all)', name)
+      .option('--service <service>', "in a release: only this service's stages", name)
       .option('--reason <text>', 'why, for the audit trail', nonBlank)
-      .action(async (id: string, o: { by: string; region?: string; reason?: string }, cmd: Command) => {
-        const req = { by: o.by, region: o.region, reason: o.reason };
+      .action(async (id: string, o: { by: string; region?: string; service?: string; reason?: string }, cmd: Command) => {
+        const req = { by: o.by, region: o.region, ...(o.service ? { service: o.service } : {}), reason: o.reason };
         report(command, id, await withClient(cmd, (c) => (command === 'resume' ? c.resume(id, req) : c.retry(id, req))));
       });
   }

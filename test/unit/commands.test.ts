@@ -232,3 +232,57 @@ describe('what each command carries', () => {
     }
   });
 });
+
+describe('commands in a release region with gates of several services', () => {
+  const RELEASE: CommandContext = {
+    regions: [
+      region('eu-west-1', {
+        phase: 'AwaitingApproval',
+        approvals: [
+          { gate: 'orders-go', service: 'orders' },
+          { gate: 'checkout-go', service: 'checkout', approvers: ['bob'] },
+        ],
+        services: [
+          { name: 'orders', waiting: true },
+          { name: 'checkout', waiting: true },
+        ],
+      }),
+    ],
+    paused: false,
+    aborted: false,
+  };
+
+  it('refuses an approval that does not say which service, listing the candidates', () => {
+    const d = decide('running', { kind: 'approve', region: 'eu-west-1', by: 'bob' }, RELEASE);
+    expect(d).toEqual({ refusal: 'gates of more than one service wait in eu-west-1: orders (gate "orders-go"), checkout (gate "checkout-go"); say which with service (--service)' });
+  });
+
+  it('approves the named service\'s gate and forwards it to that service only', () => {
+    const d = decide('running', { kind: 'approve', region: 'eu-west-1', service: 'checkout', by: 'bob' }, RELEASE);
+    expect('effects' in d && d.effects.filter((e) => e.kind === 'forward' || e.kind === 'clearApproval')).toEqual([
+      { kind: 'clearApproval', region: 'eu-west-1', service: 'checkout' },
+      { kind: 'forward', region: 'eu-west-1', command: { kind: 'approve', gate: 'checkout-go', by: 'bob', comment: undefined, service: 'checkout' } },
+    ]);
+  });
+
+  it('checks the approvers of the named service\'s gate, and refuses a service with no gate waiting', () => {
+    expect(decide('running', { kind: 'approve', region: 'eu-west-1', service: 'checkout', by: 'eve' }, RELEASE)).toMatchObject({ refusal: expect.stringContaining('approvers: bob') });
+    expect(decide('running', { kind: 'approve', region: 'eu-west-1', service: 'ledger', by: 'bob' }, RELEASE)).toMatchObject({ refusal: expect.stringContaining('no gate of service "ledger"') });
+  });
+
+  it('picks the gate by name when the service is not given', () => {
+    const d = decide('running', { kind: 'approve', region: 'eu-west-1', gate: 'orders-go', by: 'bob' }, RELEASE);
+    expect('effects' in d && d.effects.find((e) => e.kind === 'clearApproval')).toEqual({ kind: 'clearApproval', region: 'eu-west-1', service: 'orders' });
+  });
+
+  it('refuses a resume of a region where several services wait, and forwards one naming its service', () => {
+    const waiting: CommandContext = { ...RELEASE, regions: [{ ...RELEASE.regions[0]!, phase: 'Inconclusive', approvals: [] }] };
+    expect(decide('running', { kind: 'resume', region: 'eu-west-1', by: 'oncall' }, waiting)).toEqual({
+      refusal: 'more than one service waits in eu-west-1: orders, checkout; say which with service (--service)',
+    });
+    const d = decide('running', { kind: 'resume', region: 'eu-west-1', service: 'orders', by: 'oncall' }, waiting);
+    expect('effects' in d && d.effects.filter((e) => e.kind === 'forward')).toEqual([
+      { kind: 'forward', region: 'eu-west-1', command: { kind: 'reanalyse', by: 'oncall', reason: undefined, via: 'resume', service: 'orders' } },
+    ]);
+  });
+});
