@@ -28,6 +28,17 @@ const stepKinds = (plan: RolloutPlan) => new Set(regions(plan).flatMap((r) => r.
 
 /** What each example is there to show; an example that stops showing it fails here. */
 const SHOWS: Record<string, (plan: RolloutPlan) => void> = {
+  'release.yaml': (plan) => {
+    expect(plan.release!.services.map((s) => [s.name, s.dependsOn])).toEqual([
+      ['orders', []],
+      ['checkout', [{ service: 'orders', until: 'promoted' }]],
+    ]);
+    const provided = plan.release!.services[0]!.contracts.provides[0]!;
+    expect(Object.keys(provided.files)).toEqual(['orders/v1/orders.proto']);
+    expect(provided.files['orders/v1/orders.proto']).toContain('string currency = 3;');
+    expect(provided.running!.files['orders/v1/orders.proto']).not.toContain('currency');
+    expect(plan.release!.services[1]!.plan.simulation!.faults).toEqual(['us-east-1: checkout_errors 0.09 when weight >= 50']);
+  },
   'demo.yaml': (plan) => {
     expect(plan.waves.map((w) => w.name)).toEqual(['canary', 'early', 'rest']);
     expect(regions(plan).every((r) => r.target.kind === 'simulated')).toBe(true);
@@ -88,9 +99,11 @@ describe('examples/', () => {
 
   it('every example pins its image by digest and shifts traffic in steps in every region', async () => {
     for (const name of EXAMPLES) {
-      const plan = await planOf(`examples/${name}`);
-      expect(plan.image, name).toMatch(/@sha256:[0-9a-f]{64}$/);
-      for (const r of regions(plan)) expect(r.steps.some((s) => s.kind === 'setWeight'), `${name} ${r.name}`).toBe(true);
+      const top = await planOf(`examples/${name}`);
+      for (const plan of top.release ? top.release.services.map((s) => s.plan) : [top]) {
+        expect(plan.image, name).toMatch(/@sha256:[0-9a-f]{64}$/);
+        for (const r of regions(plan)) expect(r.steps.some((s) => s.kind === 'setWeight'), `${name} ${r.name}`).toBe(true);
+      }
     }
   });
 });

@@ -111,6 +111,7 @@ export class ReleaseStage {
     await condition(() => !this.paused && step.waitsFor.every((w) => this.reached(w)));
     m.started = true;
     m.status.waitsFor = undefined;
+    m.status.phase = 'Progressing';
     const after = step.waitsFor.map((w) => `${w.service} ${w.until === 'canary' ? 'takes canary traffic' : w.until === 'promoted' ? 'is promoted' : 'finished its bake'}`);
     this.record('service-start', `${step.service} starts in ${this.region}${after.length ? ` now that ${after.join(' and ')} here` : ''}`, step.service, { waitedFor: step.waitsFor });
     await this.report();
@@ -241,11 +242,14 @@ export class ReleaseStage {
     const fresh = this.entries.slice(this.reported);
     this.reported = this.entries.length;
     const pending = this.pendingApprovals();
-    try {
-      await getExternalWorkflowHandle(this.input.parentId).signal(regionReportSignal, { status, pendingApproval: pending[0], pendingApprovals: pending, audit: fresh, undo: this.undo() });
-    } catch (err) {
-      if (isCancellation(err)) throw err;
-    }
+    // A stopping region still tells the parent how far each service got: the saga undoes from it.
+    await CancellationScope.nonCancellable(async () => {
+      try {
+        await getExternalWorkflowHandle(this.input.parentId).signal(regionReportSignal, { status, pendingApproval: pending[0], pendingApprovals: pending, audit: fresh, undo: this.undo() });
+      } catch {
+        // The parent has closed: nobody is left to report to, and the outcome still carries everything.
+      }
+    });
   }
 
   private outcome(): RegionOutcome {
