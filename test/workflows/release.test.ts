@@ -35,12 +35,12 @@ interface Contracts {
 const UNCHANGED: Contracts = { next: proto('add-field/previous'), running: proto('add-field/previous'), expects: proto('add-field/previous') };
 
 /** ledger <- orders <- checkout over three waves of one region each, on simulated targets. */
-function releaseSpec(contracts: Contracts = UNCHANGED, faults: string[] = []): RolloutSpecInput {
+function releaseSpec(contracts: Contracts = UNCHANGED, faults: string[] = [], waves: string[][] = REGIONS.map((r) => [r])): RolloutSpecInput {
   return {
     service: 'shop',
     version: '2026.12.1',
     regions: REGIONS.map((name) => ({ name })),
-    waves: REGIONS.map((r, i) => ({ name: `wave-${i + 1}`, regions: [r] })),
+    waves: waves.map((regions, i) => ({ name: `wave-${i + 1}`, regions })),
     steps: [{ kind: 'setWeight', weight: 50 }],
     bake: '1s',
     simulation: { baseline: { error_rate: 0.004, checkout_errors: 0.004 }, faults },
@@ -159,6 +159,19 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
     }
     expect(SERVICES.flatMap((s) => fleet.journal(s, 'ap-south-1').filter((e) => e.op !== 'snapshot'))).toEqual([]);
     expect(fleet.readContracts({ service: 'orders', region: 'eu-west-1' })).toBeUndefined();
+  }, 180_000);
+
+  it('a breach in one region stops the release regions running beside it, and rolls every service there back', async () => {
+    const spec = releaseSpec(UNCHANGED, ['checkout/us-east-1: checkout_errors 0.08 when weight >= 25'], [['eu-west-1'], ['us-east-1', 'ap-south-1']]);
+    const fleet = await withRollout(env, planOf(spec), async (run) => {
+      const { status, failure } = await run.end();
+      expect(status.phase, endedHow(status, failure)).toBe('RolledBack');
+      expect(status.regions.map((r) => r.phase)).toEqual(['RolledBack', 'RolledBack', 'RolledBack']);
+    });
+    for (const region of REGIONS) {
+      for (const s of SERVICES) expect(fleet.region(s, region) ?? { stable: { image: oldImageOf(s) }, canary: null, weight: 0 }).toMatchObject({ stable: { image: oldImageOf(s) }, canary: null, weight: 0 });
+      expectNoSkew(fleet, region);
+    }
   }, 180_000);
 
   it('refuses a breaking protobuf change while old consumers run, before anything changes', async () => {
