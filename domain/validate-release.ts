@@ -32,6 +32,11 @@ export function releaseProblems(input: Rec, regionNames: string[], add: Add): st
     if (image && !IMAGE_DIGEST.test(image)) {
       add(['services', i, 'image'], `"${image}" is not pinned by digest; a release checks contracts between exact builds, so give image@sha256:...`);
     }
+    list(s.migrations).forEach((m, k) => {
+      if (isRec(m) && m.phase === 'contract') {
+        add(['services', i, 'migrations', k, 'phase'], 'contract migrations are not run in a release yet: ship this one in a one-service rollout of this service after the release');
+      }
+    });
     if (isRec(s.targets)) {
       for (const region of Object.keys(s.targets)) {
         if (!regionNames.includes(region)) add(['services', i, 'targets', region], `unknown region "${region}"${didYouMean(region, regionNames) || ` (regions: ${regionNames.join(', ')})`}`);
