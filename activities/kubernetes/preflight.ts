@@ -15,6 +15,7 @@ export function requiredPermissions(target: KubernetesTarget): Permission[] {
     { group: 'apps', resource: 'deployments', verbs: ['get', 'list', 'create', 'patch', 'update', 'delete'] },
     { group: 'apps', resource: 'replicasets', verbs: ['list'] },
     { group: '', resource: 'pods', verbs: ['list'] },
+    { group: '', resource: 'configmaps', verbs: ['get', 'create', 'patch'] },
   ];
   if (target.traffic.strategy !== 'gatewayAPI') return base;
   return [
