@@ -1,8 +1,9 @@
 import { fileURLToPath } from 'node:url';
 import { rolloutWorkflowId } from '../workflows/definitions';
 import { parseFault } from '../domain/faults';
+import { faultWithoutService, mapUnits } from '../domain/release';
 import { targetTraits } from '../domain/targets';
-import type { ExitCode } from './exit-codes';
+import { CliError, ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
 import type { ServerPlacement } from './sandbox';
@@ -12,6 +13,7 @@ import type { RolloutPlan } from '../domain/plan';
 import { kubernetesDemo, type Observe } from './demo-kubernetes';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../examples/demo.yaml', import.meta.url));
+export const RELEASE_DEMO_SPEC = fileURLToPath(new URL('../examples/release.yaml', import.meta.url));
 export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
 export const DEMO_TASK_QUEUE = 'meridian-demo';
 
@@ -25,6 +27,8 @@ export interface DemoOptions {
   simulatedMetrics?: boolean;
   /** Roll out to the local Kubernetes test bed instead of the simulated fleet. */
   kubernetes?: boolean;
+  /** Roll out examples/release.yaml, a release of two services, instead of examples/demo.yaml. */
+  release?: boolean;
 }
 
 /** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
@@ -34,10 +38,11 @@ export function runStamp(date = new Date()): string {
 
 /** The regions the demo's faults make misbehave; the rollback must name them. */
 export function faultRegions(faults: string[]): string[] {
-  return [...new Set(faults.map(parseFault).flatMap((f) => ('error' in f ? [] : [f.region])))];
+  return [...new Set(faults.map((f) => parseFault(faultWithoutService(f))).flatMap((f) => ('error' in f ? [] : [f.region])))];
 }
 
 export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
+  if (opts.release) return runReleaseDemo(opts);
   const { plan } = await loadSpecOrFail(DEMO_SPEC);
   if (!opts.fault && plan.simulation) plan.simulation = { ...plan.simulation, faults: [] };
   const faults = plan.simulation?.faults ?? [];
@@ -81,4 +86,23 @@ async function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succee
     observe,
   });
   return code;
+}
+
+/**
+ * The release demo: orders and checkout over simulated regions, checkout after orders in each
+ * region; the scripted fault breaks checkout's canary and both services roll back, checkout first.
+ * Its metrics are simulated.
+ */
+async function runReleaseDemo(opts: DemoOptions): Promise<ExitCode> {
+  if (opts.kubernetes) throw new CliError('--release runs on the simulated fleet; drop --kubernetes (the Kubernetes demo rolls out one service)', ExitCode.Usage);
+  const loaded = (await loadSpecOrFail(RELEASE_DEMO_SPEC)).plan;
+  const faults = opts.fault ? (loaded.simulation?.faults ?? []) : [];
+  const plan = mapUnits(loaded, (p) => (p.simulation && !opts.fault ? { ...p, simulation: { ...p.simulation, faults: [] } } : p));
+  const services = plan.release!.services.map((s) => `${s.name} ${s.plan.version}`).join(' and ');
+  opts.out.write(
+    `Demo: release ${plan.service} ${plan.version} of ${services} over ${Object.keys(plan.regions).length} simulated regions; ` +
+      (faults.length > 0 ? `scripted fault: ${faults.join('; ')}; expecting both services to roll back, checkout first\n` : 'no faults; expecting success\n'),
+  );
+  opts.out.write('metrics: simulated\n');
+  return runDemoScenario(plan, faults.length > 0 ? 'RolledBack' : 'Succeeded', faults, opts);
 }

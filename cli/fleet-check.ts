@@ -1,5 +1,3 @@
-import type { RolloutPlan } from '../domain/plan';
-
 export interface FleetWorkload {
   image: string;
   config: Record<string, string>;
@@ -31,13 +29,13 @@ export function knownGoodProblems(before: Record<string, FleetRegion>, after: Re
   return problems;
 }
 
-/** Problems when a region of the plan does not run the new image with all traffic. */
-export function promotedProblems(plan: RolloutPlan, after: Record<string, FleetRegion | undefined>): string[] {
+/** Problems when a stage (a region, or a service in a release's region) does not run its new image with all traffic. */
+export function promotedProblems(images: Record<string, string>, after: Record<string, FleetRegion | undefined>): string[] {
   const problems: string[] = [];
-  for (const name of Object.keys(plan.regions)) {
+  for (const [name, image] of Object.entries(images)) {
     const now = after[name];
     if (!now) problems.push(`${name}: missing from the fleet`);
-    else if (now.stable.image !== plan.image) problems.push(`${name}: runs ${now.stable.image}, expected ${plan.image}`);
+    else if (now.stable.image !== image) problems.push(`${name}: runs ${now.stable.image}, expected ${image}`);
     else if (now.canary) problems.push(`${name}: a canary (${now.canary.image}) is still deployed`);
     else if (now.weight !== 100) problems.push(`${name}: weight is ${now.weight}%, expected 100%`);
   }

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { rolloutWorkflowId } from '../workflows/definitions';
 import { parseFault } from '../domain/faults';
+import { faultWithoutService, mapUnits, RELEASE_FAULT, serviceFaults } from '../domain/release';
 import type { RolloutPlan } from '../domain/plan';
 import { runStamp } from './demo';
 import { CliError, ExitCode } from './exit-codes';
@@ -14,14 +15,16 @@ export const REHEARSAL_FLEET_FILE = '.meridian/rehearsal-fleet.json';
 export const REHEARSAL_TASK_QUEUE = 'meridian-rehearsal';
 
 /** Fault lines of a scenario file: one per line, blank lines and `#` comments skipped, each checked. */
-export function parseScenario(text: string, file: string): string[] {
+export function parseScenario(text: string, file: string, services?: string[]): string[] {
   const faults: string[] = [];
   const problems: string[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.replace(/#.*$/, '').trim();
     if (!line) return;
-    const parsed = parseFault(line);
-    if ('error' in parsed) problems.push(`${file}:${i + 1}: ${parsed.error}`);
+    const problem = services ? releaseFaultProblem(line, services) : undefined;
+    const parsed = parseFault(services ? faultWithoutService(line) : line);
+    if (problem) problems.push(`${file}:${i + 1}: ${problem}`);
+    else if ('error' in parsed) problems.push(`${file}:${i + 1}: ${parsed.error}`);
     else faults.push(line);
   });
   if (problems.length > 0) throw new CliError(problems.join('\n'), ExitCode.Usage);
@@ -33,15 +36,19 @@ export function parseScenario(text: string, file: string): string[] {
  * fault anywhere exercises the rollback of every touched region.
  */
 export function rehearsalPlan(plan: RolloutPlan, faults: string[]): RolloutPlan {
-  const regions = Object.fromEntries(
-    Object.entries(plan.regions).map(([name, r]) => [name, { ...r, target: { kind: 'simulated' as const } }]),
-  );
-  return {
-    ...plan,
-    regions,
+  return mapUnits(plan, (p, service) => ({
+    ...p,
+    regions: Object.fromEntries(Object.entries(p.regions).map(([name, r]) => [name, { ...r, target: { kind: 'simulated' as const } }])),
     failurePolicy: 'rollback-all',
-    simulation: { faults, baseline: plan.simulation?.baseline ?? {} },
-  };
+    simulation: { faults: service === undefined ? faults : serviceFaults(faults, service), baseline: plan.simulation?.baseline ?? {} },
+  }));
+}
+
+/** A release's scenario line names one of its services: `checkout/us-east-1: ...`. */
+function releaseFaultProblem(line: string, services: string[]): string | undefined {
+  const m = RELEASE_FAULT.exec(line);
+  if (!m) return `in a release, a fault names its service: "<service>/${line}" (services: ${services.join(', ')})`;
+  return services.includes(m[1]!) ? undefined : `unknown service "${m[1]}" (services: ${services.join(', ')})`;
 }
 
 /** Where a rehearsal runs: on the server at an address given explicitly, else on a server of its own. */
@@ -106,11 +113,11 @@ export async function rehearse(opts: RehearseOptions): Promise<ScenarioResult> {
     } catch (err) {
       throw new CliError(`${opts.scenarioFile}: cannot read the scenario (${(err as Error).message}); check the path`, ExitCode.Usage);
     }
-    faults = parseScenario(text, opts.scenarioFile);
+    faults = parseScenario(text, opts.scenarioFile, plan.release?.services.map((x) => x.name));
   }
   if (faults.length === 0) {
     throw new CliError(
-      `${opts.scenarioFile ?? opts.specFile}: no faults to rehearse; pass --scenario FILE with lines like "us-east-1: error_rate 0.08 when weight >= 25"`,
+      `${opts.scenarioFile ?? opts.specFile}: no faults to rehearse; pass --scenario FILE with lines like "us-east-1: error_rate 0.08 when weight >= 25" (in a release, "checkout/us-east-1: ...")`,
       ExitCode.Usage,
     );
   }

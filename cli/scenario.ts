@@ -1,5 +1,6 @@
 import { SimulatedFleet } from '../activities/fleet/index';
 import type { RolloutPlan } from '../domain/plan';
+import { units } from '../domain/release';
 import type { RolloutStatus } from '../domain/status';
 import { targetTraits } from '../domain/targets';
 import { workflowUrl } from '../worker/dev-server';
@@ -62,19 +63,30 @@ export function judge(status: RolloutStatus, expect: Expectation, fleetProblems:
   return { ok: false, code, lines: ['NOT as expected:', ...problems.map((p) => `  ${p}`)] };
 }
 
+/** Where each stage of the plan runs, keyed by region, or in a release by `<region> <service>`. */
+function stages(plan: RolloutPlan): { key: string; service: string; plan: RolloutPlan; region: string }[] {
+  return units(plan).flatMap((u) => Object.keys(u.plan.regions).map((region) => ({ key: plan.release ? `${region} ${u.service}` : region, service: u.service, plan: u.plan, region })));
+}
+
 function seedFleet(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, FleetRegion> {
   fleet.reset();
   const before: Record<string, FleetRegion> = {};
-  for (const region of Object.values(plan.regions)) {
-    if (!targetTraits(region.target).simulated) continue;
-    fleet.seedRegion(plan.service, region.name, region.target, plan.image);
-    before[region.name] = fleet.region(plan.service, region.name)!;
+  for (const s of stages(plan)) {
+    const target = s.plan.regions[s.region]!.target;
+    if (!targetTraits(target).simulated) continue;
+    fleet.seedRegion(s.service, s.region, target, s.plan.image);
+    before[s.key] = fleet.region(s.service, s.region)!;
   }
   return before;
 }
 
 function fleetNow(fleet: SimulatedFleet, plan: RolloutPlan): Record<string, FleetRegion | undefined> {
-  return Object.fromEntries(Object.keys(plan.regions).map((name) => [name, fleet.region(plan.service, name)]));
+  return Object.fromEntries(stages(plan).map((s) => [s.key, fleet.region(s.service, s.region)]));
+}
+
+/** The image each stage of the plan must run once promoted, by the keys of {@link fleetNow}. */
+export function promotedImages(plan: RolloutPlan): Record<string, string> {
+  return Object.fromEntries(stages(plan).map((s) => [s.key, s.plan.image]));
 }
 
 async function known(observe: NonNullable<ScenarioOptions['observe']>): Promise<Record<string, FleetRegion>> {
@@ -104,7 +116,7 @@ export async function runScenario(opts: ScenarioOptions): Promise<ScenarioResult
     say(renderSummary(status));
     say('');
     const after = opts.observe ? await opts.observe() : fleetNow(fleet, opts.plan);
-    const fleetProblems = opts.expect === 'Succeeded' ? promotedProblems(opts.plan, after) : knownGoodProblems(before, after);
+    const fleetProblems = opts.expect === 'Succeeded' ? promotedProblems(promotedImages(opts.plan), after) : knownGoodProblems(before, after);
     const verdict = judge(status, opts.expect, fleetProblems, opts.causes);
     for (const line of verdict.lines) say(line);
     if (opts.keep) {

@@ -1,7 +1,7 @@
 import type { ContractKind, DeploymentWindow, FailurePolicy, MetricSpec, RegionSpec, ReleaseServiceSpec, RolloutSpec, Step, Target } from './spec';
 import { DEFAULT_ALARM_BLOCKER, type AlarmBlocker } from './spec-defaults';
 import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stateful';
-import type { ReleasePlan } from './release';
+import { serviceFaults, type ReleasePlan } from './release';
 import { targetTraits } from './targets';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
@@ -116,16 +116,8 @@ function compileOne(spec: RolloutSpec): RolloutPlan {
   };
 }
 
-/** Scripted faults of a release name their service: `checkout/eu-west-1: error_rate 0.08 when weight >= 25`. */
-export const RELEASE_FAULT = /^\s*([a-z0-9-]+)\/(.*)$/;
-
 function serviceSimulation(spec: RolloutSpec, service: string): RolloutSpec['simulation'] {
-  if (!spec.simulation) return undefined;
-  const faults = spec.simulation.faults.flatMap((line) => {
-    const m = RELEASE_FAULT.exec(line);
-    return m && m[1] === service ? [m[2]!] : [];
-  });
-  return { ...spec.simulation, faults };
+  return spec.simulation && { ...spec.simulation, faults: serviceFaults(spec.simulation.faults, service) };
 }
 
 /**

@@ -76,3 +76,26 @@ export function releaseOrder(release: ReleasePlan, region: string): ServiceStep[
 export function releaseRollbackOrder(release: ReleasePlan, region: string): string[] {
   return rollbackOrder(serviceNodes(release), region);
 }
+
+/** Scripted faults of a release name their service: `checkout/eu-west-1: error_rate 0.08 when weight >= 25`. */
+export const RELEASE_FAULT = /^\s*([a-z0-9-]+)\/(.*)$/;
+
+/** A release's fault lines for one service, without the service. */
+export function serviceFaults(lines: readonly string[], service: string): string[] {
+  return lines.flatMap((line) => {
+    const m = RELEASE_FAULT.exec(line);
+    return m && m[1] === service ? [m[2]!.trim()] : [];
+  });
+}
+
+/** A release's fault line without its service; a one-service fault line as it is. */
+export function faultWithoutService(line: string): string {
+  return RELEASE_FAULT.exec(line)?.[2]?.trim() ?? line;
+}
+
+/** The plan with `change` applied to the plan every stage runs on: itself, or each service's plan and the release's own. */
+export function mapUnits(plan: RolloutPlan, change: (p: RolloutPlan, service?: string) => RolloutPlan): RolloutPlan {
+  const top = change(plan);
+  if (!plan.release) return top;
+  return { ...top, release: { ...plan.release, services: plan.release.services.map((s) => ({ ...s, plan: change(s.plan, s.name) })) } };
+}

@@ -1,5 +1,5 @@
 import { parsePath, type PathSegment } from './parse';
-import { RELEASE_FAULT } from './plan';
+import { RELEASE_FAULT } from './release';
 import { graphProblems, type Dependency, type ServiceNode } from './release-graph';
 import { isRec, list, text, type Add, type Rec } from './raw-input';
 import { IMAGE_DIGEST } from './spec-defaults';
@@ -94,9 +94,4 @@ function releaseFaults(lines: unknown[], serviceNames: string[], add: Add): void
     if (!m) return add(['simulation', 'faults', i], `in a release, a fault names its service: "<service>/${line.trim()}" (services: ${serviceNames.join(', ')})`);
     if (!serviceNames.includes(m[1]!)) add(['simulation', 'faults', i], `unknown service "${m[1]}"${didYouMean(m[1]!, serviceNames) || ` (services: ${serviceNames.join(', ')})`}`);
   });
-}
-
-/** A release's fault line without its service, for the region checks every fault line gets. */
-export function faultWithoutService(line: string): string {
-  return RELEASE_FAULT.exec(line)?.[2] ?? line;
 }

@@ -9,7 +9,8 @@ import { parseFault } from './faults';
 import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
 import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, MAX_DURATION_MS } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
-import { faultWithoutService, oneServiceProblems, releaseProblems } from './validate-release';
+import { oneServiceProblems, releaseProblems } from './validate-release';
+import { faultWithoutService } from './release';
 
 interface Found {
   path: PathSegment[];

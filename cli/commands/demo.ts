@@ -13,7 +13,8 @@ export function registerDemo(program: Command): void {
     .option('--db-file <file>', 'SQLite file of the local server (default .meridian/temporal.db)', nonBlank)
     .option('--simulated-metrics', 'judge on the simulated fleet\'s metrics even when Prometheus is installed')
     .option('--kubernetes', 'roll out to the local Kubernetes test bed (npm run testbed) instead of the simulated fleet; starts it when it is down')
-    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean }) => {
+    .option('--release', 'roll out examples/release.yaml instead: orders and checkout, checkout after orders in each region, with a contract check (simulated metrics)')
+    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean; release?: boolean }) => {
       const { runDemo } = await import('../demo');
       process.exitCode = await runDemo({
         fault: opts.fault,
@@ -23,6 +24,7 @@ export function registerDemo(program: Command): void {
         server: { port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile },
         simulatedMetrics: opts.simulatedMetrics === true,
         kubernetes: opts.kubernetes === true,
+        release: opts.release === true,
       });
     });
 

@@ -76,6 +76,25 @@ describe('npm run demo', () => {
     }
   });
 
+  it('--release rolls orders and checkout back in every touched region, checkout first, and exits 0', async () => {
+    const { code, out } = await demo(['--release']);
+    expect(code, out).toBe(0);
+    expect(outOfOrder(liveTimes(out)), out).toEqual([]);
+    expect(out).toMatch(/us-east-1 checkout analysis-failed: us-east-1 failed analysis at 50%: checkout_errors 0\.09 > max 0\.02/);
+    expect(out).toMatch(/eu-west-1 checkout service-start: checkout starts in eu-west-1 now that orders is promoted here/);
+    for (const region of ['eu-west-1', 'us-east-1']) {
+      const undone = [...out.matchAll(new RegExp(`^\\d\\d:\\d\\d:\\d\\dZ ${region} (orders|checkout) undo: `, 'gm'))].map((m) => m[1]);
+      expect(undone, `${region} undo order`).toEqual(['checkout', 'checkout', 'orders', 'orders']);
+    }
+    const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
+    for (const service of ['orders', 'checkout']) {
+      for (const name of ['eu-west-1', 'us-east-1', 'ap-south-1']) {
+        const r = fleet.region(service, name)!;
+        expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, `${service} ${name}`).toEqual({ image: `registry.example.com/shop/${service}:previous`, canary: null, weight: 0 });
+      }
+    }
+  });
+
   it('--kubernetes runs the demo on the local test bed and rolls the clusters back to what they ran', async () => {
     const dir = tempDir('meridian-demo-testbed-');
     try {

@@ -19,7 +19,9 @@ import { DEFAULT_FLEET_FILE } from '../../worker/index';
 import { knownGoodProblems, promotedProblems, type FleetRegion } from '../../cli/fleet-check';
 import { faultRegions } from '../../cli/demo';
 import { parseScenario, rehearsalPlan } from '../../cli/rehearse';
-import { judge } from '../../cli/scenario';
+import { loadSpec } from '../../client/spec-file';
+import type { RolloutPlan } from '../../domain/plan';
+import { judge, promotedImages } from '../../cli/scenario';
 import { parse } from 'yaml';
 import { tempDir } from '../support/temp-dir';
 
@@ -319,8 +321,8 @@ describe('fleet checks', () => {
 
   it('wants the new image at 100% everywhere after a success', () => {
     const done = Object.fromEntries(Object.keys(plan.regions).map((n) => [n, { ...workload(plan.image), weight: 100 }]));
-    expect(promotedProblems(plan, done)).toEqual([]);
-    expect(promotedProblems(plan, { ...done, 'us-east-1': { ...workload(plan.image), weight: 50 } })).toEqual([
+    expect(promotedProblems(promotedImages(plan), done)).toEqual([]);
+    expect(promotedProblems(promotedImages(plan), { ...done, 'us-east-1': { ...workload(plan.image), weight: 50 } })).toEqual([
       'us-east-1: weight is 50%, expected 100%',
     ]);
   });
@@ -381,5 +383,21 @@ describe('rehearsal', () => {
     expect(rehearsal.simulation).toEqual({ faults: ['eu-west-1: fail deploy always'], baseline: plan.simulation!.baseline });
     expect(rehearsal.failurePolicy).toBe('rollback-all');
     expect(plan.regions['eu-west-1']!.target).toMatchObject({ initial: { image: 'registry.example.com/shop/checkout:2.3.1' } });
+  });
+
+  it('in a release, reads faults that name a service and gives each service its own', async () => {
+    const release = (await loadSpec(join(ROOT, 'examples/release.yaml'))) as { ok: true; plan: RolloutPlan };
+    const services = release.plan.release!.services.map((x) => x.name);
+    expect(parseScenario('orders/eu-west-1: fail promote 1 times\n', 'f.txt', services)).toEqual(['orders/eu-west-1: fail promote 1 times']);
+    expect(() => parseScenario('eu-west-1: fail promote 1 times\n', 'f.txt', services)).toThrow(/f\.txt:1: in a release, a fault names its service/);
+    expect(() => parseScenario('ordrs/eu-west-1: fail promote 1 times\n', 'f.txt', services)).toThrow(/f\.txt:1: unknown service "ordrs"/);
+    const rehearsal = rehearsalPlan(release.plan, ['orders/eu-west-1: fail promote 1 times', 'checkout/us-east-1: checkout_errors 0.09 when weight >= 10']);
+    expect(rehearsal.release!.services.map((x) => [x.name, x.plan.simulation!.faults, x.plan.failurePolicy])).toEqual([
+      ['orders', ['eu-west-1: fail promote 1 times'], 'rollback-all'],
+      ['checkout', ['us-east-1: checkout_errors 0.09 when weight >= 10'], 'rollback-all'],
+    ]);
+    expect(promotedImages(release.plan)).toEqual(
+      Object.fromEntries(['eu-west-1', 'us-east-1', 'ap-south-1'].flatMap((r) => release.plan.release!.services.map((x) => [`${r} ${x.name}`, x.plan.image]))),
+    );
   });
 });
