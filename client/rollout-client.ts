@@ -16,7 +16,7 @@ import {
 import { defaultPayloadConverter, type SearchAttributePair, type UpdateDefinition } from '@temporalio/common';
 import type { RolloutPlan } from '../domain/plan';
 import { STAGE_PHASES } from '../domain/phase';
-import { TERMINAL_PHASES, type AnalysisProgress, type AuditEntry, type RegionStatus, type RolloutPhase, type RolloutStatus } from '../domain/status';
+import { TERMINAL_PHASES, type AnalysisProgress, type AuditEntry, type RegionStatus, type RolloutPhase, type ServiceStatus, type RolloutStatus } from '../domain/status';
 import type { rolloutWorkflow } from '../workflows/index';
 import {
   abortUpdate,
@@ -31,6 +31,7 @@ import {
   regionPendingAuditQuery,
   regionStatusQuery,
   regionWorkflowId,
+  serviceWorkflowId,
   retryUpdate,
   rolloutWorkflowId,
   statusQuery,
@@ -253,6 +254,7 @@ export class RolloutClient {
    * rollout's own view when the stage is not running.
    */
   private async liveRegion(rolloutId: string, region: RegionStatus): Promise<{ region: RegionStatus; audit: AuditEntry[] }> {
+    if (region.services) return this.liveRelease(rolloutId, region, region.services);
     const handle = this.client.workflow.getHandle(regionWorkflowId(rolloutId, region.name));
     try {
       return await this.client.withDeadline(Date.now() + QUERY_TIMEOUT_MS, () => this.stageView(handle, region));
@@ -260,6 +262,33 @@ export class RolloutClient {
       // The stage moved on or closed between the calls, or runs code without the query: the rollout's own figures stand.
       return { region, audit: [] };
     }
+  }
+
+  /** A release's region: each running service's stage as it sees itself now, and the audit entries nobody reported yet. */
+  private async liveRelease(rolloutId: string, region: RegionStatus, services: ServiceStatus[]): Promise<{ region: RegionStatus; audit: AuditEntry[] }> {
+    const audit: AuditEntry[] = [];
+    const deadline = () => Date.now() + QUERY_TIMEOUT_MS;
+    try {
+      audit.push(...(await this.client.withDeadline(deadline(), () => this.client.workflow.getHandle(regionWorkflowId(rolloutId, region.name)).query(regionPendingAuditQuery))));
+    } catch {
+      // The region's stage closed between the calls: its outcome carried the entries to the rollout.
+    }
+    const rows: ServiceStatus[] = [];
+    for (const row of services) {
+      if (!STAGE_PHASES.has(row.phase)) {
+        rows.push(row);
+        continue;
+      }
+      try {
+        const handle = this.client.workflow.getHandle(serviceWorkflowId(rolloutId, region.name, row.service));
+        const view = await this.client.withDeadline(deadline(), () => this.stageView(handle, row as RegionStatus));
+        rows.push({ ...row, ...view.region, service: row.service, version: row.version } as ServiceStatus);
+        audit.push(...view.audit);
+      } catch {
+        rows.push(row);
+      }
+    }
+    return { region: { ...region, services: rows }, audit };
   }
 
   private async stageView(handle: WorkflowHandle, region: RegionStatus): Promise<{ region: RegionStatus; audit: AuditEntry[] }> {

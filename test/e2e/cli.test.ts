@@ -268,4 +268,55 @@ describe('end to end on the real dev server, through the CLI', () => {
     expect(missing.code).toBe(6);
     expect(missing.stderr).toContain('no rollout rollout/nothing/0.0.0');
   });
+  it('a release: status shows each service in its region, and approve needs --service where two gates wait', async () => {
+    const file = join(dir, 'release.yaml');
+    const service = (name: string) =>
+      [
+        `  - name: ${name}`,
+        `    image: registry.test/shop/${name}@sha256:${'ab'.repeat(32)}`,
+        `    targets: { eu-west-1: { kind: simulated, initial: { image: registry.test/shop/${name}:1.0.0 } } }`,
+        '    steps:',
+        '      - { kind: setWeight, weight: 20 }',
+        `      - { kind: approval, name: ${name}-go, approvers: [alice] }`,
+      ].join('\n');
+    writeFileSync(
+      file,
+      ['service: shop', 'version: 1.0.0', 'regions: [{ name: eu-west-1 }]', 'waves: [{ name: only, regions: [eu-west-1] }]', 'steps: [{ kind: setWeight, weight: 50 }]', 'services:', service('orders'), service('checkout')].join('\n'),
+    );
+    const queue = `release-${Date.now()}`;
+    await startWorker(queue);
+    const started = await cli(['start', file, '--by', 'carol', '--task-queue', queue, '--json']);
+    expect(started.code, started.stderr).toBe(0);
+    const { id } = JSON.parse(started.stdout) as { id: string };
+    const waiting = await until(id, (s) => s.pendingApprovals.length === 2, 'both gates');
+    expect(regionOf(waiting, 'eu-west-1').services!.map((r) => [r.service, r.phase, r.weight])).toEqual([
+      ['checkout', 'AwaitingApproval', 20],
+      ['orders', 'AwaitingApproval', 20],
+    ]);
+    expect(waiting.pendingApprovals.map((p) => [p.service, p.gate]).sort()).toEqual([
+      ['checkout', 'checkout-go'],
+      ['orders', 'orders-go'],
+    ]);
+    const text = await cli(['status', id]);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^ +· orders 1\.0\.0 +AwaitingApproval +\S+ +20%/m);
+    expect(text.stdout).toContain(`meridian approve ${id} --region eu-west-1 --service checkout --gate checkout-go --by <you>`);
+
+    const ambiguous = await cli(['approve', id, '--region', 'eu-west-1', '--by', 'alice']);
+    expect(ambiguous.code).toBe(6);
+    expect(ambiguous.stderr).toContain('gates of more than one service wait in eu-west-1');
+    const approved = await cli(['approve', id, '--region', 'eu-west-1', '--service', 'orders', '--by', 'alice']);
+    expect(approved.code, approved.stderr).toBe(0);
+    const one = await until(id, (s) => s.pendingApprovals.length === 1, 'orders approved');
+    expect(one.pendingApprovals[0]).toMatchObject({ service: 'checkout', gate: 'checkout-go' });
+    expect(one.audit.find((a) => a.action === 'approve')).toMatchObject({ actor: 'alice', data: { gate: 'orders-go', service: 'orders' } });
+    expect((await cli(['approve', id, '--region', 'eu-west-1', '--by', 'alice'])).code).toBe(0);
+    const done = await until(id, (s) => s.phase === 'Succeeded', 'the end');
+    expect(regionOf(done, 'eu-west-1').services!.map((r) => [r.service, r.phase])).toEqual([
+      ['checkout', 'Promoted'],
+      ['orders', 'Promoted'],
+    ]);
+    const fleet = new SimulatedFleet(fleetFile);
+    for (const name of ['orders', 'checkout']) expect(fleet.region(name, 'eu-west-1')?.stable.image).toBe(`registry.test/shop/${name}@sha256:${'ab'.repeat(32)}`);
+  });
 });

@@ -236,7 +236,32 @@ export class ReleaseStage {
     return this.order.flatMap((s) => this.members.get(s.service)!.pending ?? []);
   }
 
-  async report(): Promise<void> {
+  private sending?: Promise<void>;
+  private dirty = false;
+
+  /**
+   * Tells the parent the region's state now. One report is in flight at a time and each carries the
+   * state when it is sent, so the parent never applies an older state after a newer one; the
+   * returned promise settles once a report with this call's state was sent.
+   */
+  report(): Promise<void> {
+    this.dirty = true;
+    this.sending ??= this.flush();
+    return this.sending;
+  }
+
+  private async flush(): Promise<void> {
+    try {
+      while (this.dirty) {
+        this.dirty = false;
+        await this.send();
+      }
+    } finally {
+      this.sending = undefined;
+    }
+  }
+
+  private async send(): Promise<void> {
     const status = this.status();
     setCurrentDetails(status.services!.map((r) => `**${r.service}** ${r.phase} at ${r.weight}%${r.reason ? ` · ${r.reason}` : ''}`).join('\n\n'));
     const fresh = this.entries.slice(this.reported);
