@@ -1,3 +1,4 @@
+import { FAILURE } from './vocabulary';
 /** The kinds of contract a release may carry: protobuf files checked with buf, OpenAPI documents checked with oasdiff. */
 export const CONTRACT_KINDS = ['protobuf', 'openapi'] as const;
 export type ContractKind = (typeof CONTRACT_KINDS)[number];
@@ -347,10 +348,8 @@ function list(items: readonly string[]): string {
   return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
 
-/** Failure types (ApplicationFailure.type) of the contract checks. */
+/** Failure types (ApplicationFailure.type) of the contract checks; defined in FAILURE. */
 export const CONTRACT_FAILURE = {
-  /** A contract version that cannot be checked as written: bad paths, or a file that does not compile. */
-  invalid: 'ContractInvalid',
-  /** The checker itself failed: not found, timed out, or exited with an error of its own. */
-  checkFailed: 'ContractCheckFailed',
+  invalid: FAILURE.contractInvalid,
+  checkFailed: FAILURE.contractCheckFailed,
 } as const;

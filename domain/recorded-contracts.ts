@@ -1,3 +1,4 @@
+import { FAILURE } from './vocabulary';
 /** One version of a contract: its files' text keyed by path inside the contract; `entry` is an OpenAPI root document. */
 export interface RecordedContract {
   contract: string;
@@ -75,12 +76,9 @@ export function invalidRecordMessage(service: string, region: string, problems: 
   return `${service} in ${region}: the contracts to record are not a valid record: ${problems.join('; ')}`;
 }
 
-/** Failure types (ApplicationFailure.type) of reading and recording contracts; all are non-retryable. */
+/** Failure types (ApplicationFailure.type) of reading and recording contracts, all non-retryable; defined in FAILURE. */
 export const RECORDED_CONTRACTS_FAILURE = {
-  /** The record given to `recordContracts` is not a valid record for its region. */
-  invalid: 'RecordedContractsInvalid',
-  /** What a target holds as the record cannot be read back as one. */
-  malformed: 'RecordedContractsMalformed',
-  /** The record does not fit where the target keeps it. */
-  tooLarge: 'RecordedContractsTooLarge',
+  invalid: FAILURE.recordedContractsInvalid,
+  malformed: FAILURE.recordedContractsMalformed,
+  tooLarge: FAILURE.recordedContractsTooLarge,
 } as const;

@@ -97,6 +97,17 @@ export const FAILURE = {
   migrationUnknown: 'MigrationUnknown',
   recipeUnknown: 'RecipeUnknown',
   reconciliationFailed: 'ReconciliationFailed',
+  // a release's contracts
+  /** A contract version that cannot be checked as written: bad paths, or a file that does not compile. */
+  contractInvalid: 'ContractInvalid',
+  /** The checker itself failed: not found, timed out, or exited with an error of its own. */
+  contractCheckFailed: 'ContractCheckFailed',
+  /** The record given to `recordContracts` is not a valid record for its region. */
+  recordedContractsInvalid: 'RecordedContractsInvalid',
+  /** What a target holds as the record cannot be read back as one. */
+  recordedContractsMalformed: 'RecordedContractsMalformed',
+  /** The record does not fit where the target keeps it. */
+  recordedContractsTooLarge: 'RecordedContractsTooLarge',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
