@@ -25,6 +25,7 @@ import {
   MeridianPhase,
   MeridianRegions,
   MeridianService,
+  MeridianServices,
   MeridianVersion,
   pauseUpdate,
   resumeUpdate,
@@ -110,8 +111,15 @@ function summaryOf(plan: RolloutPlan): { staticSummary: string; staticDetails: s
   const regionCount = Object.keys(plan.regions).length;
   const waves = plan.waves.map((w) => `- **${w.name}**: ${w.regions.join(', ')}`);
   return {
-    staticSummary: `Roll out ${plan.service} ${plan.version} to ${regionCount} regions in ${plan.waves.length} waves`,
-    staticDetails: [`**Image** ${plan.image}`, `**Failure policy** ${plan.failurePolicy}`, '', ...waves].join('\n'),
+    staticSummary: plan.release
+      ? `Release ${plan.service} ${plan.version} of ${plan.release.services.map((x) => `${x.name} ${x.plan.version}`).join(', ')} to ${regionCount} regions in ${plan.waves.length} waves`
+      : `Roll out ${plan.service} ${plan.version} to ${regionCount} regions in ${plan.waves.length} waves`,
+    staticDetails: [
+      ...(plan.release ? plan.release.services.map((x) => `**${x.name}** ${x.plan.image}${x.dependsOn.length ? ` after ${x.dependsOn.map((d) => `${d.service} (${d.until})`).join(', ')}` : ''}`) : [`**Image** ${plan.image}`]),
+      `**Failure policy** ${plan.failurePolicy}`,
+      '',
+      ...waves,
+    ].join('\n'),
   };
 }
 
@@ -183,6 +191,7 @@ export class RolloutClient {
       { key: MeridianVersion, value: plan.version },
       { key: MeridianPhase, value: 'Pending' },
       { key: MeridianRegions, value: regions },
+      ...(plan.release ? [{ key: MeridianServices, value: plan.release.services.map((x) => x.name) }] : []),
     ];
     try {
       await this.client.workflow.start<typeof rolloutWorkflow>(ROLLOUT_WORKFLOW_TYPE, {
@@ -379,7 +388,7 @@ export class RolloutClient {
   async list(opts: { phase?: RolloutPhase; service?: string; limit?: number } = {}): Promise<RolloutListItem[]> {
     const clauses = [`WorkflowType = ${quote(ROLLOUT_WORKFLOW_TYPE)}`];
     if (opts.phase) clauses.push(`${MeridianPhase.name} = ${quote(opts.phase)}`);
-    if (opts.service) clauses.push(`${MeridianService.name} = ${quote(opts.service)}`);
+    if (opts.service) clauses.push(`(${MeridianService.name} = ${quote(opts.service)} OR ${MeridianServices.name} = ${quote(opts.service)})`);
     const limit = opts.limit ?? 50;
     const items: RolloutListItem[] = [];
     if (limit <= 0) return items;

@@ -23,12 +23,15 @@ export const MeridianService = defineSearchAttributeKey('MeridianService', Searc
 export const MeridianVersion = defineSearchAttributeKey('MeridianVersion', SearchAttributeType.KEYWORD);
 export const MeridianPhase = defineSearchAttributeKey('MeridianPhase', SearchAttributeType.KEYWORD);
 export const MeridianRegions = defineSearchAttributeKey('MeridianRegions', SearchAttributeType.KEYWORD_LIST);
+/** A release's services; set on releases only, so `list --service` finds the releases a service is part of. */
+export const MeridianServices = defineSearchAttributeKey('MeridianServices', SearchAttributeType.KEYWORD_LIST);
 /** Name and type of each search attribute, as a server must register them. */
 export const SEARCH_ATTRIBUTES = {
   MeridianService: 'Keyword',
   MeridianVersion: 'Keyword',
   MeridianPhase: 'Keyword',
   MeridianRegions: 'KeywordList',
+  MeridianServices: 'KeywordList',
 } as const;
 
 export interface RolloutInput {

@@ -34,6 +34,7 @@ import type { AuditAction } from '../domain/vocabulary';
 import {
   MeridianPhase,
   MeridianRegions,
+  MeridianServices,
   MeridianService,
   MeridianVersion,
   regionCommandSignal,
@@ -267,6 +268,7 @@ export class RolloutState {
         { key: MeridianVersion, value: this.plan.version },
         { key: MeridianRegions, value: this.order },
       ]);
+      if (this.plan.release) upsertSearchAttributes([{ key: MeridianServices, value: this.plan.release.services.map((x) => x.name) }]);
     }
     this.publish();
   }

@@ -316,6 +316,9 @@ describe('end to end on the real dev server, through the CLI', () => {
       ['checkout', 'Promoted'],
       ['orders', 'Promoted'],
     ]);
+    const listed = await cli(['list', '--service', 'orders', '--json']);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as { id: string }[]).map((r) => r.id)).toContain(id);
     const fleet = new SimulatedFleet(fleetFile);
     for (const name of ['orders', 'checkout']) expect(fleet.region(name, 'eu-west-1')?.stable.image).toBe(`registry.test/shop/${name}@sha256:${'ab'.repeat(32)}`);
   });
