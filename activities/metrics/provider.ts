@@ -8,6 +8,11 @@ export interface MetricContext {
   role: 'canary' | 'stable';
   /** The region's namespace, for `{{namespace}}`: its `namespace` label. */
   namespace?: string;
+  /**
+   * In a release, the service the metric belongs to, which `{{service}}` names; `service` stays the
+   * service whose stage judges it (a provider's stage may judge its consumer's metric).
+   */
+  owner?: string;
 }
 
 /**

@@ -11,4 +11,10 @@ describe('query templates', () => {
     );
     expect(() => renderTemplate(query, templateValues(ctx), escapePromQLString)).toThrow(/give the region a "namespace" label/);
   });
+
+  it("name the metric's own service in {{service}} when a provider's stage judges its consumer's metric", () => {
+    const query = 'errors{service="{{service}}",role="{{role}}"}';
+    expect(renderTemplate(query, templateValues({ ...ctx, service: 'orders', owner: 'checkout' }), escapePromQLString)).toBe('errors{service="checkout",role="canary"}');
+    expect(renderTemplate(query, templateValues({ ...ctx, service: 'orders' }), escapePromQLString)).toBe('errors{service="orders",role="canary"}');
+  });
 });
