@@ -238,6 +238,7 @@ export class ReleaseStage {
 
   private sending?: Promise<void>;
   private dirty = false;
+  private lastReport?: string;
 
   /**
    * Tells the parent the region's state now. One report is in flight at a time and each carries the
@@ -261,16 +262,25 @@ export class ReleaseStage {
     }
   }
 
+  /**
+   * Sends what the parent acts on when it changed: phases, reasons, drift, waits, gates and the undo
+   * stack. Weights and steps alone are left out, as a one-service stage leaves them out; the client
+   * reads them live from each service's stage, and the audit entries go with the next report or
+   * the outcome, in time order.
+   */
   private async send(): Promise<void> {
     const status = this.status();
     setCurrentDetails(status.services!.map((r) => `**${r.service}** ${r.phase} at ${r.weight}%${r.reason ? ` · ${r.reason}` : ''}`).join('\n\n'));
-    const fresh = this.entries.slice(this.reported);
-    this.reported = this.entries.length;
     const pending = this.pendingApprovals();
+    const undo = this.undo();
+    const decisive = JSON.stringify([status.phase, status.reason, status.drift, pending, undo.length, status.services!.map((r) => [r.service, r.phase, r.reason, r.drift, r.waitsFor])]);
+    if (decisive === this.lastReport) return;
+    this.lastReport = decisive;
+    const fresh = this.unreported();
     // A stopping region still tells the parent how far each service got: the saga undoes from it.
     await CancellationScope.nonCancellable(async () => {
       try {
-        await getExternalWorkflowHandle(this.input.parentId).signal(regionReportSignal, { status, pendingApproval: pending[0], pendingApprovals: pending, audit: fresh, undo: this.undo() });
+        await getExternalWorkflowHandle(this.input.parentId).signal(regionReportSignal, { status, pendingApproval: pending[0], pendingApprovals: pending, audit: fresh, undo });
       } catch {
         // The parent has closed: nobody is left to report to, and the outcome still carries everything.
       }
@@ -282,9 +292,14 @@ export class ReleaseStage {
   }
 
   complete(): RegionOutcome {
-    const audit = this.entries.slice(this.reported);
+    return { ...this.outcome(), audit: this.unreported() };
+  }
+
+  /** The entries no report carried yet, oldest first: a service's last entries may arrive after another service's newer ones. */
+  private unreported(): AuditEntry[] {
+    const fresh = this.entries.slice(this.reported).map((e, i) => ({ e, i }));
     this.reported = this.entries.length;
-    return { ...this.outcome(), audit };
+    return fresh.sort((a, b) => a.e.at.localeCompare(b.e.at) || a.i - b.i).map(({ e }) => e);
   }
 
   /** The region fails with the service's own failure type, its reason naming the service. */
