@@ -30,9 +30,10 @@ const THRESHOLD = 0.02;
 
 type AnalysisInput = Extract<RolloutSpecInput['steps'][number], { kind: 'analysis' }>;
 
-const requests = (filter: string) => `http_requests_total{service="checkout"${filter}}`;
+const requests = (filter: string) => `http_requests_total{service="{{service}}"${filter}}`;
 /**
- * Checkout's 5xx share over both its versions, told apart from orders' series by the `service` label.
+ * Checkout's 5xx share over both its versions, told apart from orders' series by the `service` label:
+ * `{{service}}` is the service the metric belongs to, checkout, also in orders' analysis step.
  * The 8s window holds a few hundred requests, so orders' 1% step reads about 0.01, well under the
  * threshold, and one second of its 25% step already reads above it.
  */
@@ -45,6 +46,7 @@ let split: TrafficSplit;
 let prom: RunningPrometheus;
 let load: Load;
 
+/** An instant query as Meridian sends it for checkout's metrics: `{{service}}` is checkout. */
 const query = (promql: string) =>
   queryPrometheus(prometheusSchema.parse({ type: 'prometheus', address: prom.address, query: promql }), {
     rolloutId: 'test',
@@ -89,6 +91,7 @@ function releasePlan() {
     version: '2026.12.1',
     regions: [{ name: REGION }],
     waves: [{ name: 'canary', regions: [REGION] }],
+    // The release's default steps; each service gives its own.
     steps: [{ kind: 'setWeight', weight: 25 }, analysis()],
     bake: '1s',
     metrics: [
@@ -192,10 +195,12 @@ describe('a release of orders and checkout on a real Prometheus, checkout callin
         const undos = auditOf(status, 'undo').map((a) => `${a.service}:${(a.data as { undo: string }).undo}`);
         expect(undos).toEqual(['checkout:restoreTraffic', 'checkout:restoreWorkload', 'orders:restoreTraffic', 'orders:restoreWorkload']);
 
-        // Checkout's canary took traffic while orders' canary did: the dependency held, not more.
-        const checkoutCanary = run.fleet.journal('checkout', REGION).find((e) => e.effect === 'applied' && e.op === 'setWeight' && e.weight > 0);
-        const ordersCanary = run.fleet.journal('orders', REGION).find((e) => e.effect === 'applied' && e.op === 'setWeight' && e.weight > 0);
+        // Checkout's canary took traffic once orders' canary did, without waiting for orders' promotion, which never came.
+        const applied = (service: string) => run.fleet.journal(service, REGION).filter((e) => e.effect === 'applied');
+        const checkoutCanary = applied('checkout').find((e) => e.op === 'setWeight' && e.weight > 0);
+        const ordersCanary = applied('orders').find((e) => e.op === 'setWeight' && e.weight > 0);
         expect(checkoutCanary!.at >= ordersCanary!.at).toBe(true);
+        expect(applied('orders').filter((e) => e.op === 'promote')).toEqual([]);
 
         // The split followed orders' weight through 1% and 25% and back to 0, and checkout's calls met the new orders meanwhile.
         await settledWeight(follower.changes, 0);
