@@ -1,6 +1,6 @@
 /**
  * Records workflow histories for the replay test (test/workflows/replay.test.ts). Run it after a
- * deliberate, versioned change to workflow code: `npm run histories`. The saved histories stand for
+ * deliberate, versioned change to workflow code: `npm run histories [scenario...]` (all by default). The saved histories stand for
  * rollouts already running in production; replaying them against new code proves it still fits.
  */
 import '../lib/require-node.js';
@@ -9,7 +9,8 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { regionWorkflowId } from '../workflows/definitions';
+import { regionWorkflowId, serviceWorkflowId } from '../workflows/definitions';
+import { releasePlan, releaseSpec, UNCHANGED } from '../test/support/release';
 import { startTimeSkipping } from '../test/workflows/harness';
 import { BREACH_IN_WAVE_2, testPlan } from '../test/workflows/plans';
 import { withRollout, type RolloutRun } from '../test/workflows/support';
@@ -23,9 +24,10 @@ const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'test', 'histories');
 /**
  * Histories of earlier workflow code stay: they stand for rollouts started before a change and
- * still running after it. Bump this when workflow code changes behind a `patched()` marker.
+ * still running after it. Bump this when workflow code changes behind a `patched()` marker, or
+ * gains a path no saved history takes (v5: releases of several services).
  */
-const SET = 'v4';
+const SET = 'v5';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -102,6 +104,10 @@ const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) =
       await run.handle.executeUpdate(retryUpdate, { args: [{ by: 'oncall', region: 'us-east-1' }] });
     },
   },
+  'release-breach': {
+    plan: releasePlan(releaseSpec(UNCHANGED, ['checkout/us-east-1: checkout_errors 0.08 when weight >= 25'], [['eu-west-1'], ['us-east-1', 'ap-south-1']])),
+  },
+  'release-happy-path': { plan: releasePlan(releaseSpec()) },
   'needs-attention-retry': {
     plan: testPlan({ simulation: { baseline: { error_rate: 0.004 }, faults: [BREACH_IN_WAVE_2, 'eu-west-1: fail restore always'] } }),
     drive: async (run) => {
@@ -115,7 +121,10 @@ const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) =
 async function main() {
   const [env, postgres] = await Promise.all([startTimeSkipping(), startPostgres({ databases: [] })]);
   try {
-    for (const [name, { plan, drive, databases }] of Object.entries(scenarios)) {
+    const only = process.argv.slice(2);
+    const unknown = only.filter((n) => !(n in scenarios));
+    if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')} (scenarios: ${Object.keys(scenarios).join(', ')})`);
+    for (const [name, { plan, drive, databases }] of Object.entries(scenarios).filter(([n]) => only.length === 0 || only.includes(n))) {
       if (databases) await freshDatabases(postgres, STATEFUL_REGIONS.map((r) => `orders-${r}`));
       await withRollout(env, plan, async (run) => {
         await drive?.(run);
@@ -123,11 +132,13 @@ async function main() {
         const dir = join(OUT, `${SET}-${name}`);
         rmSync(dir, { recursive: true, force: true });
         mkdirSync(dir, { recursive: true });
-        const ids = [run.handle.workflowId, ...Object.keys(plan.regions).map((r) => regionWorkflowId(run.handle.workflowId, r))];
-        for (const [i, id] of ids.entries()) {
+        const id = run.handle.workflowId;
+        const services = plan.release?.services.map((x) => x.name) ?? [];
+        const ids = [id, ...Object.keys(plan.regions).flatMap((r) => [regionWorkflowId(id, r), ...services.map((x) => serviceWorkflowId(id, r, x))])];
+        for (const [i, child] of ids.entries()) {
           try {
-            const history = await env.client.workflow.getHandle(id).fetchHistory();
-            writeFileSync(join(dir, `${i}-${id.split('/').pop()}.json`), `{"workflowId":${JSON.stringify(id)},"history":${scrub(historyToJSON(history))}}`);
+            const history = await env.client.workflow.getHandle(child).fetchHistory();
+            writeFileSync(join(dir, `${i}-${i === 0 ? child.split('/').pop() : child.slice(id.length + 1).replace(/\//g, '-')}.json`), `{"workflowId":${JSON.stringify(child)},"history":${scrub(historyToJSON(history))}}`);
           } catch (err) {
             const notFound = (err as Error).name === 'WorkflowNotFoundError' || (err as { code?: number }).code === 5;
             if (!notFound) throw err;

@@ -1,69 +1,12 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../../activities/fleet/state';
 import type { SimulatedFleet } from '../../activities/fleet/fleet';
-import type { RolloutSpecInput } from '../../domain/spec';
-import { validateSpec } from '../../domain/validate';
 import type { RolloutStatus } from '../../domain/status';
 import { FAILURE } from '../../domain/vocabulary';
-import { FAST_STEPS, OLD_IMAGE } from '../support/spec';
+import { imageOf, oldImageOf, proto, REGIONS, releasePlan, releaseSpec, SERVICES, UNCHANGED } from '../support/release';
 import { startTimeSkipping } from './harness';
 import { endedHow, withRollout } from './support';
-
-const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'];
-const SERVICES = ['ledger', 'orders', 'checkout'] as const;
-const imageOf = (service: string) => `registry.test/shop/${service}@sha256:${service.slice(0, 1).repeat(64).replace(/[^0-9a-f]/g, 'a')}`;
-const oldImageOf = (service: string) => OLD_IMAGE.replace('checkout', service);
-
-/** A contract version's files from a fixture folder of test/fixtures/contracts. */
-function proto(folder: string): Record<string, string> {
-  const dir = join(import.meta.dirname, '..', 'fixtures', 'contracts', folder);
-  return Object.fromEntries(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f), 'utf8')]));
-}
-
-interface Contracts {
-  /** What orders provides now and what the regions run. */
-  next: Record<string, string>;
-  running: Record<string, string>;
-  /** What checkout is built against. */
-  expects: Record<string, string>;
-  checkoutWaits?: 'canary' | 'promoted' | 'baked';
-}
-
-const UNCHANGED: Contracts = { next: proto('add-field/previous'), running: proto('add-field/previous'), expects: proto('add-field/previous') };
-
-/** ledger <- orders <- checkout over three waves of one region each, on simulated targets. */
-function releaseSpec(contracts: Contracts = UNCHANGED, faults: string[] = [], waves: string[][] = REGIONS.map((r) => [r])): RolloutSpecInput {
-  return {
-    service: 'shop',
-    version: '2026.12.1',
-    regions: REGIONS.map((name) => ({ name })),
-    waves: waves.map((regions, i) => ({ name: `wave-${i + 1}`, regions })),
-    steps: [{ kind: 'setWeight', weight: 50 }],
-    bake: '1s',
-    simulation: { baseline: { error_rate: 0.004, checkout_errors: 0.004 }, faults },
-    services: SERVICES.map((name) => ({
-      name,
-      version: '2.0.0',
-      image: imageOf(name),
-      targets: Object.fromEntries(REGIONS.map((r) => [r, { kind: 'simulated', initial: { image: oldImageOf(name) } }])),
-      metrics: [{ name: name === 'checkout' ? 'checkout_errors' : `${name}_errors`, provider: { type: 'simulated' }, max: 0.02 }],
-      steps: FAST_STEPS.map((s) => (s.kind === 'analysis' ? { ...s, metrics: [name === 'checkout' ? 'checkout_errors' : `${name}_errors`] } : s)),
-      ...(name === 'orders'
-        ? { dependsOn: [{ service: 'ledger', until: 'promoted' }], provides: [{ contract: 'orders.v1', kind: 'protobuf', files: contracts.next, running: { files: contracts.running } }] }
-        : {}),
-      ...(name === 'checkout' ? { dependsOn: [{ service: 'orders', until: contracts.checkoutWaits ?? 'promoted' }], consumes: [{ contract: 'orders.v1', files: contracts.expects }] } : {}),
-    })),
-  } as unknown as RolloutSpecInput;
-}
-
-function planOf(spec: RolloutSpecInput) {
-  const v = validateSpec(spec);
-  if (!v.ok) throw new Error(v.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
-  return v.plan;
-}
 
 /** When each service's new version first took traffic and when it was promoted, in one region, from the fleet journal. */
 function milestones(fleet: SimulatedFleet, service: string, region: string) {
@@ -110,7 +53,7 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
   });
 
   it('rolls out each region in dependency order, wave by wave, and records what each region now runs', async () => {
-    const fleet = await withRollout(env, planOf(releaseSpec()), async (run) => {
+    const fleet = await withRollout(env, releasePlan(releaseSpec()), async (run) => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('Succeeded');
       for (const r of status.regions) {
@@ -134,7 +77,7 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
 
   it('a breach in checkout in wave 2 rolls every touched region back, newest wave first, checkout before orders before ledger', async () => {
     const spec = releaseSpec(UNCHANGED, ['checkout/us-east-1: checkout_errors 0.08 when weight >= 25']);
-    const fleet = await withRollout(env, planOf(spec), async (run) => {
+    const fleet = await withRollout(env, releasePlan(spec), async (run) => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('RolledBack');
       const failed = status.audit.find((a) => a.action === 'service-failed');
@@ -163,7 +106,7 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
 
   it('a breach in one region stops the release regions running beside it, and rolls every service there back', async () => {
     const spec = releaseSpec(UNCHANGED, ['checkout/us-east-1: checkout_errors 0.08 when weight >= 25'], [['eu-west-1'], ['us-east-1', 'ap-south-1']]);
-    const fleet = await withRollout(env, planOf(spec), async (run) => {
+    const fleet = await withRollout(env, releasePlan(spec), async (run) => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('RolledBack');
       expect(status.regions.map((r) => r.phase)).toEqual(['RolledBack', 'RolledBack', 'RolledBack']);
@@ -176,7 +119,7 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
 
   it('refuses a breaking protobuf change while old consumers run, before anything changes', async () => {
     const spec = releaseSpec({ next: proto('remove-field/next'), running: proto('remove-field/previous'), expects: proto('remove-field/previous') });
-    const fleet = await withRollout(env, planOf(spec), async (run) => {
+    const fleet = await withRollout(env, releasePlan(spec), async (run) => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('Failed');
       expect(failure?.cause).toMatchObject({ type: FAILURE.preflightFailed });
@@ -190,14 +133,14 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
 
   it('refuses a dependsOn too weak for what the new consumer needs, naming the fix', async () => {
     const spec = releaseSpec({ next: proto('add-field/next'), running: proto('add-field/previous'), expects: proto('add-field/next'), checkoutWaits: 'canary' });
-    await withRollout(env, planOf(spec), async (run) => {
+    await withRollout(env, releasePlan(spec), async (run) => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('Failed');
       const refused = status.audit.find((a) => a.action === 'preflight-failed')!;
       expect(refused.reason).toContain('add {service: orders, until: promoted} to services[2].dependsOn');
     });
     const ok = releaseSpec({ next: proto('add-field/next'), running: proto('add-field/previous'), expects: proto('add-field/next'), checkoutWaits: 'promoted' });
-    await withRollout(env, planOf(ok), async (run) => {
+    await withRollout(env, releasePlan(ok), async (run) => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('Succeeded');
     });
