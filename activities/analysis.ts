@@ -31,7 +31,7 @@ export function createRunAnalysis(providers: ProviderRegistry) {
 
 async function sample(providers: ProviderRegistry, input: AnalysisInput, metric: MetricSpec, at: string): Promise<Verdict> {
   const provider = providers.get(metric.provider.type);
-  const ctx = { rolloutId: input.rolloutId, service: input.service, version: input.version, region: input.region, namespace: input.namespace, ...(metric.service ? { owner: metric.service } : {}) };
+  const ctx = { rolloutId: input.rolloutId, service: input.service, version: input.version, region: input.region, namespace: input.namespace, ...(metric.service ? { owner: metric.service, ownerVersion: metric.serviceVersion } : {}) };
   try {
     if (metric.kind === 'compare') {
       if (!provider.samples) return errorVerdict(metric, `provider "${provider.type}" cannot give sample sets for a compare metric`, at);

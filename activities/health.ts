@@ -19,7 +19,7 @@ interface Where {
 export function createHealthActivities(providers: ProviderRegistry) {
   /** The running (stable) version's value of a metric in one region. */
   const readStable = (metric: MetricSpec, { rolloutId, service, version, region, namespace }: Where) =>
-    providers.get(metric.provider.type).query(metric, { rolloutId, service, version, region, namespace, role: 'stable', ...(metric.service ? { owner: metric.service } : {}) });
+    providers.get(metric.provider.type).query(metric, { rolloutId, service, version, region, namespace, role: 'stable', ...(metric.service ? { owner: metric.service, ownerVersion: metric.serviceVersion } : {}) });
 
   return {
     async measureBaselines(input: BaselineInput): Promise<{ baselines: Baselines; notes: string[] }> {

@@ -127,7 +127,9 @@ function serviceSimulation(spec: RolloutSpec, service: string): RolloutSpec['sim
  * keeps the regions and waves for the parent and names no image of its own.
  */
 function compileRelease(spec: RolloutSpec, services: ReleaseServiceSpec[]): RolloutPlan {
-  const metrics = [...spec.metrics, ...services.flatMap((svc) => svc.metrics.map((m) => ({ ...m, service: m.service ?? svc.name })))];
+  const versionOf = (name: string | undefined) => services.find((x) => x.name === name)?.version ?? spec.version;
+  const owned = [...spec.metrics, ...services.flatMap((svc) => svc.metrics.map((m) => ({ ...m, service: m.service ?? svc.name })))];
+  const metrics = owned.map((m) => ({ ...m, serviceVersion: versionOf(m.service) }));
   const release: ReleasePlan = {
     externalContracts: spec.externalContracts,
     services: services.map((svc) => {

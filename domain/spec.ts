@@ -292,7 +292,8 @@ export type SetWeightStep = z.output<typeof setWeightStep>;
 export type PauseStep = z.output<typeof pauseStep>;
 export type ApprovalStep = z.output<typeof approvalStep>;
 export type AnalysisStep = z.output<typeof analysisStep>;
-export type MetricSpec = z.output<typeof metric>;
+/** A metric as plans carry it; in a release the compiler adds the version of the service it belongs to. */
+export type MetricSpec = z.output<typeof metric> & { serviceVersion?: string };
 export type CompareSpec = z.output<typeof compareSettings>;
 export type ProviderSpec = z.output<typeof provider>;
 export type PrometheusProviderSpec = z.output<typeof prometheusProvider>;

@@ -13,6 +13,8 @@ export interface MetricContext {
    * service whose stage judges it (a provider's stage may judge its consumer's metric).
    */
   owner?: string;
+  /** The owner's new version, which `{{version}}` names with `owner`. */
+  ownerVersion?: string;
 }
 
 /**

@@ -28,5 +28,5 @@ export function renderTemplate(template: string, values: TemplateValues, escape:
 
 /** The placeholder values of one query; `namespace` only where the caller knows it. */
 export function templateValues(ctx: MetricContext): TemplateValues {
-  return { region: ctx.region, service: ctx.owner ?? ctx.service, version: ctx.version, role: ctx.role, namespace: ctx.namespace };
+  return { region: ctx.region, service: ctx.owner ?? ctx.service, version: (ctx.owner && ctx.ownerVersion) || ctx.version, role: ctx.role, namespace: ctx.namespace };
 }

@@ -38,6 +38,8 @@ const SHOWS: Record<string, (plan: RolloutPlan) => void> = {
     expect(provided.files['orders/v1/orders.proto']).toContain('string currency = 3;');
     expect(provided.running!.files['orders/v1/orders.proto']).not.toContain('currency');
     expect(plan.release!.services[1]!.plan.simulation!.faults).toEqual(['us-east-1: checkout_errors 0.09 when weight >= 50']);
+    expect(plan.release!.services[0]!.plan.metrics.checkout_errors).toMatchObject({ service: 'checkout', serviceVersion: '5.2.0' });
+    expect(plan.release!.services[1]!.plan.metrics.orders_errors).toMatchObject({ service: 'orders', serviceVersion: '3.1.0' });
   },
   'demo.yaml': (plan) => {
     expect(plan.waves.map((w) => w.name)).toEqual(['canary', 'early', 'rest']);

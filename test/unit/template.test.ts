@@ -13,8 +13,9 @@ describe('query templates', () => {
   });
 
   it("name the metric's own service in {{service}} when a provider's stage judges its consumer's metric", () => {
-    const query = 'errors{service="{{service}}",role="{{role}}"}';
-    expect(renderTemplate(query, templateValues({ ...ctx, service: 'orders', owner: 'checkout' }), escapePromQLString)).toBe('errors{service="checkout",role="canary"}');
-    expect(renderTemplate(query, templateValues({ ...ctx, service: 'orders' }), escapePromQLString)).toBe('errors{service="orders",role="canary"}');
+    const query = 'errors{service="{{service}}",version="{{version}}",role="{{role}}"}';
+    const orders = { ...ctx, service: 'orders', version: '1.5.0' };
+    expect(renderTemplate(query, templateValues({ ...orders, owner: 'checkout', ownerVersion: '2.4.0' }), escapePromQLString)).toBe('errors{service="checkout",version="2.4.0",role="canary"}');
+    expect(renderTemplate(query, templateValues(orders), escapePromQLString)).toBe('errors{service="orders",version="1.5.0",role="canary"}');
   });
 });
