@@ -40,7 +40,12 @@ interface Member {
 }
 
 const PAST_PROMOTE: ReadonlySet<RegionPhase> = new Set(['Baking', 'Promoted']);
-const POINT_TEXT: Record<Dependency['until'], string> = { canary: 'take canary traffic', promoted: 'be promoted', baked: 'finish its bake' };
+/** A dependency point as a dependent waits for it, and once it was reached. */
+const POINT_TEXT: Record<Dependency['until'], { awaited: string; reached: string }> = {
+  canary: { awaited: 'take canary traffic', reached: 'takes canary traffic' },
+  promoted: { awaited: 'be promoted', reached: 'is promoted' },
+  baked: { awaited: 'finish its bake', reached: 'finished its bake' },
+};
 
 /**
  * A release's stage in one region: each service's own region stage as a child, started in
@@ -112,7 +117,7 @@ export class ReleaseStage {
     m.started = true;
     m.status.waitsFor = undefined;
     m.status.phase = 'Progressing';
-    const after = step.waitsFor.map((w) => `${w.service} ${w.until === 'canary' ? 'takes canary traffic' : w.until === 'promoted' ? 'is promoted' : 'finished its bake'}`);
+    const after = step.waitsFor.map((w) => `${w.service} ${POINT_TEXT[w.until].reached}`);
     this.record('service-start', `${step.service} starts in ${this.region}${after.length ? ` now that ${after.join(' and ')} here` : ''}`, step.service, { waitedFor: step.waitsFor });
     await this.report();
     try {
@@ -328,7 +333,7 @@ function aggregate(rows: ServiceStatus[], region: string): { phase: RegionPhase;
   if (rows.every((r) => r.phase === 'Promoted')) return { phase: 'Promoted' };
   if (rows.every((r) => r.phase === 'Cancelled' || r.phase === 'Promoted')) return { phase: 'Cancelled', reason: rows.find((r) => r.phase === 'Cancelled')?.reason };
   const waiting = rows.filter((r) => r.waitsFor?.length);
-  const waitText = waiting.map((r) => `${r.service} waits for ${r.waitsFor!.map((w) => `${w.service} to ${POINT_TEXT[w.until as Dependency['until']]}`).join(' and ')} in ${region}`);
+  const waitText = waiting.map((r) => `${r.service} waits for ${r.waitsFor!.map((w) => `${w.service} to ${POINT_TEXT[w.until as Dependency['until']].awaited}`).join(' and ')} in ${region}`);
   const active = first(['Progressing']) ?? first(['WaitingForWindow', 'WaitingForHealth']) ?? first(['Baking']);
   if (active) return { phase: active.phase === 'Baking' && waiting.length ? 'Progressing' : active.phase, reason: waitText.join('; ') || active.reason };
   return { phase: 'Pending', ...(waitText.length ? { reason: waitText.join('; ') } : {}) };
