@@ -1,3 +1,4 @@
+import type { WorkflowFailedError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JournalEntry } from '../../activities/fleet/state';
@@ -7,6 +8,7 @@ import { FAILURE } from '../../domain/vocabulary';
 import { imageOf, oldImageOf, proto, REGIONS, releasePlan, releaseSpec, SERVICES, UNCHANGED } from '../support/release';
 import { startTimeSkipping } from './harness';
 import { endedHow, withRollout } from './support';
+import { rolloutWorkflow } from '../../workflows';
 
 /** When each service's new version first took traffic and when it was promoted, in one region, from the fleet journal. */
 function milestones(fleet: SimulatedFleet, service: string, region: string) {
@@ -130,6 +132,28 @@ describe('a release of ledger, orders and checkout on the time-skipping server',
     });
     for (const region of REGIONS) for (const s of SERVICES) expect(fleet.journal(s, region).filter((e) => e.op !== 'snapshot')).toEqual([]);
   }, 120_000);
+
+  it('checks the next release against what the last one recorded, before the spec\'s running files', async () => {
+    const first = releasePlan(releaseSpec({ next: proto('remove-field/previous'), running: proto('remove-field/previous'), expects: proto('remove-field/previous') }));
+    // The spec claims every region already runs the new contract; the record of the first release says otherwise.
+    const second = releasePlan(releaseSpec({ next: proto('remove-field/next'), running: proto('remove-field/next'), expects: proto('remove-field/next') }));
+    await withRollout(env, first, async (run) => {
+      const { status, failure } = await run.end();
+      expect(status.phase, endedHow(status, failure)).toBe('Succeeded');
+      expect(run.fleet.readContracts({ service: 'orders', region: 'eu-west-1' })?.provides[0]?.files).toEqual(proto('remove-field/previous'));
+      const next = await env.client.workflow.start(rolloutWorkflow, {
+        taskQueue: run.worker.options.taskQueue,
+        workflowId: `${run.handle.workflowId}-next`,
+        args: [{ plan: second, startedBy: 'test', searchAttributes: false }],
+      });
+      const refused = await next.result().then(
+        () => undefined,
+        (err: WorkflowFailedError) => err.cause,
+      );
+      expect(refused).toMatchObject({ type: FAILURE.preflightFailed });
+      expect((refused as Error).message).toMatch(/contract "orders\.v1": orders 2\.0\.0 breaks field Order\.currency \(#3\) of the version 2\.0\.0 provides/);
+    });
+  }, 180_000);
 
   it('refuses a dependsOn too weak for what the new consumer needs, naming the fix', async () => {
     const spec = releaseSpec({ next: proto('add-field/next'), running: proto('add-field/previous'), expects: proto('add-field/next'), checkoutWaits: 'canary' });
