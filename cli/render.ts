@@ -65,13 +65,18 @@ function regionLine(r: RegionStatus, nameWidth: number, nowMs: number): string[]
   return lines;
 }
 
+/** `waits for orders to be promoted and ledger to be taking canary traffic` */
+export function waitsText(waitsFor: NonNullable<ServiceStatus['waitsFor']>): string {
+  return `waits for ${waitsFor.map((w) => `${w.service} to be ${w.until === 'canary' ? 'taking canary traffic' : w.until}`).join(' and ')}`;
+}
+
 /** A release's service inside its region's block: `    · orders 2.0.0  Progressing  [####] 25%  step 3/5 setWeight`. */
 function serviceLine(svc: ServiceStatus, nameWidth: number): string[] {
   const parts = [`${' '.repeat(nameWidth + 2)}· ${`${svc.service} ${svc.version}`.padEnd(18)}`, svc.phase.padEnd(16), weightBar(svc.weight)];
   if (svc.step) parts.push(`step ${svc.step.index + 1}/${svc.step.total} ${svc.step.kind}`);
   const lines = [`  ${parts.join('  ').trimEnd()}`];
   const indent = ' '.repeat(nameWidth + 8);
-  if (svc.waitsFor?.length) lines.push(`${indent}waits for ${svc.waitsFor.map((w) => `${w.service} to be ${w.until === 'canary' ? 'taking canary traffic' : w.until}`).join(' and ')}`);
+  if (svc.waitsFor?.length) lines.push(`${indent}${waitsText(svc.waitsFor)}`);
   else if (svc.reason) lines.push(`${indent}${svc.reason}`);
   return lines;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { AuditEntry, RegionStatus, RolloutStatus } from '../../domain/status';
+import type { AuditEntry, RegionStatus, RolloutStatus, ServiceStatus } from '../../domain/status';
 import { auditLine, statusChanges } from '../../cli/changes';
 import { plainView, redrawView, wantsRedraw } from '../../cli/live';
 import { renderAuditLine, renderStatus, renderSummary, renderSustained, rollbackCauses, weightBar } from '../../cli/render';
@@ -239,6 +239,35 @@ describe('statusChanges (plain live mode)', () => {
     ]);
     expect(changes[1]!.key).toBe(auditLine(failed).key);
     expect(statusChanges(next, structuredClone(next), T0 + 36_000)).toEqual([]);
+  });
+});
+
+describe('a release region, in the status view and the plain live view', () => {
+  const texts = (lines: { at: number; text: string }[]) => lines.map((l) => [l.at, l.text]);
+  const svc = (service: string, over: Partial<ServiceStatus> = {}): ServiceStatus => ({ ...region('eu-west-1'), service, version: '2.0.0', ...over });
+  const withServices = (services: ServiceStatus[]) => rollout({ regions: [region('eu-west-1', { phase: 'Progressing', weight: 10, services })] });
+  const waiting = withServices([svc('orders', { phase: 'Progressing', weight: 10 }), svc('checkout', { waitsFor: [{ service: 'orders', until: 'promoted' }] })]);
+
+  it('shows a row per service with its weight and what it waits for', () => {
+    const lines = renderStatus(waiting, T0).split('\n');
+    const at = lines.findIndex((l) => l.includes('· orders 2.0.0'));
+    expect(lines[at]).toMatch(/^ +· orders 2\.0\.0 +Progressing +\S+ +10%$/);
+    expect(lines[at + 1]).toMatch(/^ +· checkout 2\.0\.0 +Pending +\S+ +0%$/);
+    expect(lines[at + 2]!.trim()).toBe('waits for orders to be promoted');
+  });
+
+  it('prints a line when a service moves or stops waiting, and nothing when it did not', () => {
+    expect(texts(statusChanges(undefined, waiting, T0)).filter(([, t]) => String(t).startsWith('eu-west-1 '))).toEqual([
+      [T0, 'eu-west-1 Progressing 10%'],
+      [T0, 'eu-west-1 orders Progressing 10%'],
+      [T0, 'eu-west-1 checkout Pending 0% · waits for orders to be promoted'],
+    ]);
+    const started = withServices([svc('orders', { phase: 'Promoted', weight: 100 }), svc('checkout', { phase: 'Progressing', weight: 10 })]);
+    expect(texts(statusChanges(waiting, started, T0 + 1000))).toEqual([
+      [T0 + 1000, 'eu-west-1 orders Promoted 100%'],
+      [T0 + 1000, 'eu-west-1 checkout Progressing 10%'],
+    ]);
+    expect(statusChanges(started, structuredClone(started), T0 + 2000)).toEqual([]);
   });
 });
 
