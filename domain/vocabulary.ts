@@ -16,6 +16,7 @@ export const AUDIT_ACTIONS = [
   'rerun',
   'contract',
   'contract-failed',
+  'contracts-unrecorded',
   'migrate',
   'needs-attention',
   'command-undelivered',

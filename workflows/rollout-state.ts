@@ -49,6 +49,9 @@ export type HoldDecision = 'waiting' | 'retry' | 'resume';
 
 type AuditOptions = { actor?: string; region?: string; service?: string; data?: Record<string, unknown> };
 
+/** Approvals by region, and by service inside a release's region. */
+const approvalKey = (region: string, service?: string) => (service === undefined ? region : `${region}/${service}`);
+
 /**
  * Everything one rollout workflow knows, shared by its main flow, its saga and its message handlers.
  * The mode and the operator's pause change only through the methods here, and each method that
@@ -56,9 +59,6 @@ type AuditOptions = { actor?: string; region?: string; service?: string; data?: 
  * `publish`. Only workflow APIs touch the outside world from here: search attributes, current
  * details, signals to region stages.
  */
-/** Approvals by region, and by service inside a release's region. */
-const approvalKey = (region: string, service?: string) => (service === undefined ? region : `${region}/${service}`);
-
 export class RolloutState {
   readonly order: string[];
   readonly regions: Map<string, RegionStatus>;

@@ -215,9 +215,19 @@ async function finish(s: RolloutState): Promise<RolloutStatus> {
   if (s.stopping()) return rollBack(s);
   if (s.failures.length > 0) return fail(s);
   if (contractRegions(s.plan, s.order).length > 0 && !(await applyContract(s))) return abandonContract(s);
-  if (s.plan.release) await recordContracts({ rolloutId: s.id, plan: s.plan, order: s.order, regions: s.order });
-  s.end('Succeeded', `${s.plan.image} runs in every region`, 'succeeded');
+  if (s.plan.release) await record(s);
+  s.end('Succeeded', `${s.plan.image} ${s.plan.release ? 'run' : 'runs'} in every region`, 'succeeded');
   return s.status();
+}
+
+/** What each service of a release now runs in every region, for the next release's checks; a failure to record does not undo the release. */
+async function record(s: RolloutState): Promise<void> {
+  try {
+    await recordContracts({ rolloutId: s.id, plan: s.plan, order: s.order, regions: s.order });
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    s.record('contracts-unrecorded', `the release's contracts could not be recorded: ${rootMessage(err)}; the next release checks against its spec's running files`);
+  }
 }
 
 async function rollBack(s: RolloutState): Promise<never> {
