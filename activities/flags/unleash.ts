@@ -270,7 +270,9 @@ class AdminApi {
    * Makes the environment equal `wanted`, writing only what differs: strategies the snapshot does
    * not have are deleted, changed ones put back under their id, missing ones created (under a new
    * id: Unleash assigns strategy ids), then the order and the on/off state. Off goes first and on
-   * last, so no user sees a half-restored flag enabled.
+   * last, so no user sees a half-restored flag enabled. Not kept: the id of a strategy deleted since
+   * the snapshot, and the flag's legacy per-environment variants where Unleash no longer accepts
+   * writes of them (it refuses them for flags that have none).
    */
   async restoreTo(flagKey: string, wanted: UnleashFlagState): Promise<void> {
     let current = await this.mustState(flagKey);

@@ -46,13 +46,19 @@ export async function startUnleash(options: { regions: string[] }): Promise<Runn
     const url = `http://127.0.0.1:${port}`;
     await waitHealthy(url, child);
     const running = child;
+    // A test process that ends without stop() must not leave Unleash behind.
+    const kill = () => running.kill('SIGKILL');
+    process.once('exit', kill);
     return {
       url,
       adminToken,
       backendTokens,
       project: OSS_PROJECT,
       environments,
-      stop: () => stopAll(running, postgres),
+      stop: () => {
+        process.removeListener('exit', kill);
+        return stopAll(running, postgres);
+      },
     };
   } catch (err) {
     await stopAll(child, postgres);
