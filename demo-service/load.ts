@@ -4,6 +4,14 @@ export interface LoadOptions {
   concurrency: number;
   maxRequests: number;
   maxDurationMs: number;
+  /**
+   * With it, each request names a user in the `x-user` header, `<userPrefix><n>` for n in 0..users-1
+   * in turn (each user to every URL), so every user sends the same share of the requests; without
+   * it, requests name no user.
+   */
+  users?: number;
+  /** `user-` unless given. */
+  userPrefix?: string;
 }
 
 export interface LoadReport {
@@ -31,6 +39,9 @@ export function startLoad(options: LoadOptions): Load {
   if (!(options.concurrency >= 1 && options.maxRequests >= 0 && options.maxDurationMs >= 0)) {
     throw new Error('load needs concurrency >= 1 and non-negative bounds');
   }
+  const users = options.users;
+  if (users !== undefined && !(Number.isInteger(users) && users >= 1)) throw new Error(`load needs users >= 1, got ${users}`);
+  const prefix = options.userPrefix ?? 'user-';
   const started = Date.now();
   const deadline = started + options.maxDurationMs;
   const report: LoadReport = { sent: 0, byStatus: {}, failed: 0, elapsedMs: 0 };
@@ -39,9 +50,10 @@ export function startLoad(options: LoadOptions): Load {
   const worker = async () => {
     while (!stopped && report.sent < options.maxRequests && Date.now() < deadline) {
       const url = options.urls[report.sent % options.urls.length]!;
+      const headers = users === undefined ? undefined : { 'x-user': `${prefix}${Math.floor(report.sent / options.urls.length) % users}` };
       report.sent += 1;
       try {
-        const res = await fetch(url, { signal: AbortSignal.timeout(Math.max(1, deadline - Date.now()) + 5_000) });
+        const res = await fetch(url, { headers, signal: AbortSignal.timeout(Math.max(1, deadline - Date.now()) + 5_000) });
         await res.arrayBuffer();
         report.byStatus[res.status] = (report.byStatus[res.status] ?? 0) + 1;
       } catch {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry } from 'prom-client';
+import { openFlag, type FlagReader, type FlagSource } from './flag';
 
 export interface Behaviour {
   /** Share of requests answered 500, 0..1; spread evenly, not at random, so short runs read exactly. */
@@ -14,14 +15,24 @@ export interface Behaviour {
   upstream: string | null;
   /** Fields `GET /order` leaves out of its answer, e.g. `['total']`: a version that breaks its callers while answering 200. */
   dropFields: string[];
+  /** Share of requests on the flag's new path answered 500, 0..1, spread evenly like `errorRate`; only for a version with a flag. */
+  newPathErrorRate: number;
 }
 
 export interface DemoServiceOptions {
-  versions: { version: string; port?: number; behaviour?: Partial<Behaviour> }[];
+  versions: { version: string; port?: number; behaviour?: Partial<Behaviour>; flag?: FlagOption }[];
   host?: string;
   /** Adds a `service` label with this value to every series, so services scraped by one Prometheus are told apart; without it the series carry only `version` (and `code`). */
   service?: string;
 }
+
+/**
+ * A flag the version reads for every request, with the request's user (header `x-user`, or
+ * `?user=`) as the OpenFeature targeting key. Requests the flag puts on `newPathVariant` (default
+ * "on") take the new code path, which fails at `newPathErrorRate`; every request counts in
+ * `flag_path_total{flag,variant,path}` (path "new" or "current").
+ */
+export type FlagOption = Pick<FlagSource, 'file' | 'key'> & Partial<Pick<FlagSource, 'newPathVariant' | 'type'>>;
 
 export interface RunningDemoService {
   versions: { version: string; url: string }[];
@@ -29,7 +40,7 @@ export interface RunningDemoService {
   close(): Promise<void>;
 }
 
-const DEFAULT_BEHAVIOUR: Behaviour = { errorRate: 0, latencyMs: 5, upstream: null, dropFields: [] };
+const DEFAULT_BEHAVIOUR: Behaviour = { errorRate: 0, latencyMs: 5, upstream: null, dropFields: [], newPathErrorRate: 0 };
 
 /** Latency buckets fine enough that histogram_quantile lands near a configured latency. */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.75, 1, 1.5, 2, 3, 5];
@@ -41,15 +52,15 @@ export const UPSTREAM_FIELD = 'total';
  * Serves each version on its own port, each with its own `/metrics`, so Prometheus scrapes them as
  * separate targets: `GET /` does the work, `GET /order` does the same work and answers an order as
  * JSON (`id`, `version`, `items`, `total`, `currency`, minus `dropFields`), `POST /control {version,
- * errorRate?, latencyMs?, upstream?, dropFields?}` changes a version's behaviour (on any port; `upstream:
- * null` removes it), `GET /control` shows them all. Both work routes count in `http_requests_total`
- * and `http_request_duration_seconds`.
+ * errorRate?, latencyMs?, upstream?, dropFields?, newPathErrorRate?}` changes a version's behaviour
+ * (on any port; `upstream: null` removes it), `GET /control` shows them all. Both work routes count in `http_requests_total`
+ * and `http_request_duration_seconds`; a version with a `flag` also counts in `flag_path_total`.
  */
 export async function startDemoService(options: DemoServiceOptions): Promise<RunningDemoService> {
   const host = options.host ?? '127.0.0.1';
-  const state = new Map<string, { behaviour: Behaviour; errorDebt: number }>();
+  const state = new Map<string, Entry>();
   for (const v of options.versions) {
-    state.set(v.version, { behaviour: checked({ ...DEFAULT_BEHAVIOUR, ...v.behaviour }), errorDebt: 0 });
+    state.set(v.version, { behaviour: checked({ ...DEFAULT_BEHAVIOUR, ...v.behaviour }), errorDebt: 0, newPathDebt: 0 });
   }
   const set = (version: string, change: Partial<Behaviour>): Behaviour => {
     const entry = state.get(version);
@@ -59,10 +70,17 @@ export async function startDemoService(options: DemoServiceOptions): Promise<Run
   };
 
   const servers: Server[] = [];
+  const flags: FlagReader[] = [];
   const versions: RunningDemoService['versions'] = [];
+  const close = async () => {
+    await closeAll(servers);
+    await Promise.all(flags.map((f) => f.close()));
+  };
   try {
     for (const v of options.versions) {
-      const server = createServer(handler(v.version, options.service, state, set));
+      const flag = v.flag && (await openFlag({ newPathVariant: 'on', type: 'boolean', ...v.flag }, `${options.service ?? 'demo'}/${v.version}`));
+      if (flag) flags.push(flag);
+      const server = createServer(handler(v.version, options.service, state, set, flag));
       servers.push(server);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -71,19 +89,20 @@ export async function startDemoService(options: DemoServiceOptions): Promise<Run
       versions.push({ version: v.version, url: `http://${host}:${(server.address() as AddressInfo).port}` });
     }
   } catch (err) {
-    await closeAll(servers);
+    await close();
     throw err;
   }
-  return { versions, set, close: () => closeAll(servers) };
+  return { versions, set, close };
 }
 
-type Entry = { behaviour: Behaviour; errorDebt: number };
+type Entry = { behaviour: Behaviour; errorDebt: number; newPathDebt: number };
 type Route = '/' | '/order';
 interface Series {
   requests: Counter<string>;
   duration: Histogram<string>;
   /** The labels every series of this version carries, before `code`. */
   labels: Record<string, string>;
+  flag?: { reader: FlagReader; paths: Counter<string> };
 }
 
 function handler(
@@ -91,6 +110,7 @@ function handler(
   service: string | undefined,
   state: Map<string, Entry>,
   set: (version: string, change: Partial<Behaviour>) => Behaviour,
+  flag: FlagReader | undefined,
 ) {
   const registry = new Registry();
   const labels: Record<string, string> = service === undefined ? { version } : { service, version };
@@ -109,10 +129,25 @@ function handler(
   // Both codes exist from the first scrape, so rate() sees the first errors too.
   series.requests.labels({ ...labels, code: '200' }).inc(0);
   series.requests.labels({ ...labels, code: '500' }).inc(0);
+  if (flag) {
+    const paths = new Counter({
+      name: 'flag_path_total',
+      help: 'Requests by the variant of the flag they got and the code path that variant takes',
+      labelNames: [...names, 'flag', 'variant', 'path'],
+      registers: [registry],
+    });
+    // The new path's series exists from the first scrape, so rate() sees its first requests too.
+    paths.labels({ ...labels, flag: flag.source.key, variant: flag.source.newPathVariant, path: 'new' }).inc(0);
+    series.flag = { reader: flag, paths };
+  }
 
   return (req: IncomingMessage, res: ServerResponse) => {
-    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
-    if (req.method === 'GET' && (path === '/' || path === '/order')) return void work(version, path, state.get(version)!, series, res);
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const path = url.pathname;
+    if (req.method === 'GET' && (path === '/' || path === '/order')) {
+      const user = headerValue(req.headers['x-user']) ?? url.searchParams.get('user') ?? undefined;
+      return void work(version, path, state.get(version)!, series, res, user);
+    }
     if (req.method === 'GET' && path === '/metrics') {
       return void registry.metrics().then((text) => reply(res, 200, text, registry.contentType));
     }
@@ -124,12 +159,23 @@ function handler(
   };
 }
 
-async function work(version: string, route: Route, entry: Entry, series: Series, res: ServerResponse): Promise<void> {
+async function work(version: string, route: Route, entry: Entry, series: Series, res: ServerResponse, user: string | undefined): Promise<void> {
   const stop = series.duration.startTimer(series.labels);
-  const { errorRate, latencyMs, upstream, dropFields } = entry.behaviour;
+  const { errorRate, latencyMs, upstream, dropFields, newPathErrorRate } = entry.behaviour;
+  const flag = series.flag && { ...(await series.flag.reader.evaluate(user)), key: series.flag.reader.source.key };
   entry.errorDebt += errorRate;
-  const fail = entry.errorDebt >= 1 - 1e-9;
+  let fail = entry.errorDebt >= 1 - 1e-9;
   if (fail) entry.errorDebt -= 1;
+  if (flag?.newPath) {
+    entry.newPathDebt += newPathErrorRate;
+    if (entry.newPathDebt >= 1 - 1e-9) {
+      entry.newPathDebt -= 1;
+      fail = true;
+    }
+  }
+  if (flag) {
+    series.flag!.paths.labels({ ...series.labels, flag: flag.key, variant: flag.variant, path: flag.newPath ? 'new' : 'current' }).inc();
+  }
   await new Promise((resolve) => setTimeout(resolve, latencyMs * (0.9 + 0.2 * Math.random())));
   let code = fail ? 500 : 200;
   let body: Record<string, unknown> = { version, ok: !fail };
@@ -143,6 +189,7 @@ async function work(version: string, route: Route, entry: Entry, series: Series,
     }
   }
   if (code === 200 && route === '/order') body = order(version, dropFields);
+  if (flag) body = { ...body, flag: { key: flag.key, variant: flag.variant, path: flag.newPath ? 'new' : 'current' } };
   series.requests.labels({ ...series.labels, code: String(code) }).inc();
   stop();
   reply(res, code, JSON.stringify(body));
@@ -192,17 +239,26 @@ function pick(change: Partial<Behaviour>): Partial<Behaviour> {
   if (change.latencyMs !== undefined) out.latencyMs = change.latencyMs;
   if (change.upstream !== undefined) out.upstream = change.upstream;
   if (change.dropFields !== undefined) out.dropFields = change.dropFields;
+  if (change.newPathErrorRate !== undefined) out.newPathErrorRate = change.newPathErrorRate;
   return out;
 }
 
 function checked(b: Behaviour): Behaviour {
   if (typeof b.errorRate !== 'number' || !(b.errorRate >= 0 && b.errorRate <= 1)) throw new Error(`errorRate must be between 0 and 1, got ${b.errorRate}`);
+  if (typeof b.newPathErrorRate !== 'number' || !(b.newPathErrorRate >= 0 && b.newPathErrorRate <= 1)) {
+    throw new Error(`newPathErrorRate must be between 0 and 1, got ${b.newPathErrorRate}`);
+  }
   if (typeof b.latencyMs !== 'number' || !(b.latencyMs >= 0 && b.latencyMs <= 60_000)) throw new Error(`latencyMs must be between 0 and 60000, got ${b.latencyMs}`);
   if (b.upstream !== null && !isHttpUrl(b.upstream)) throw new Error(`upstream must be an http(s) base URL or null, got ${JSON.stringify(b.upstream)}`);
   if (!Array.isArray(b.dropFields) || !b.dropFields.every((f) => typeof f === 'string')) {
     throw new Error(`dropFields must be a list of field names, got ${JSON.stringify(b.dropFields)}`);
   }
   return { ...b, dropFields: [...b.dropFields] };
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  const first = Array.isArray(value) ? value[0] : value;
+  return first === undefined || first === '' ? undefined : first;
 }
 
 function isHttpUrl(value: unknown): boolean {

@@ -16,7 +16,14 @@ export interface DemoService {
 export interface DemoServiceStart {
   /** The `service` label on every series; without it the series carry only `version` (and `code`). */
   service?: string;
-  versions: { version: string; upstream?: string; dropFields?: string[] }[];
+  versions: {
+    version: string;
+    upstream?: string;
+    dropFields?: string[];
+    /** A flagd flag file and key the version reads per request; see `FlagOption` in demo-service/server.ts. */
+    flag?: { file: string; key: string; newPathVariant?: string; type?: 'boolean' | 'string' | 'number' };
+    newPathErrorRate?: number;
+  }[];
 }
 
 /**
@@ -30,6 +37,14 @@ export async function startDemoService(versions: string[] | DemoServiceStart, ti
   if (start.versions.some((v) => v.upstream !== undefined)) args.push(...start.versions.flatMap((v) => ['--upstream', v.upstream ?? '']));
   if (start.versions.some((v) => v.dropFields !== undefined)) {
     args.push(...start.versions.flatMap((v) => ['--drop-fields', (v.dropFields ?? []).join(',')]));
+  }
+  if (start.versions.some((v) => v.flag !== undefined)) {
+    const flagged = start.versions.map((v) => v.flag);
+    args.push(...flagged.flatMap((f) => ['--flag-file', f?.file ?? '', '--flag-key', f?.key ?? '']));
+    args.push(...flagged.flatMap((f) => ['--flag-variant', f?.newPathVariant ?? 'on', '--flag-type', f?.type ?? 'boolean']));
+  }
+  if (start.versions.some((v) => v.newPathErrorRate !== undefined)) {
+    args.push(...start.versions.flatMap((v) => ['--new-path-error-rate', String(v.newPathErrorRate ?? 0)]));
   }
   const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
