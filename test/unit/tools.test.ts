@@ -235,8 +235,9 @@ describe('the tools this machine provides', () => {
     postgres: (dir) => [join(dir, 'postgres'), ['--version'], /^postgres \(PostgreSQL\) \d+/],
     prometheus: (bin) => [bin, ['--version'], /prometheus, version/],
     oasdiff: (bin) => [bin, ['--version'], /^oasdiff version /],
+    envoy: (bin) => [bin, ['--version'], /version: [0-9a-f]+\/1\.40\./],
   };
-  it.each(['go', 'postgres', 'prometheus', 'oasdiff'] as const)('%s, as the setup found or installed it, runs', (tool) => {
+  it.each(['go', 'postgres', 'prometheus', 'oasdiff', 'envoy'] as const)('%s, as the setup found or installed it, runs', (tool) => {
     const [command, args, pattern] = check[tool](requireTool(tool, host));
     const r = host.run(command, args, { timeoutMs: 30_000 });
     expect(r.ok, r.stderr).toBe(true);
