@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { Problem } from '../domain/parse';
+import { whyUnreadable } from './sql-files';
 
 type Rec = Record<string, unknown>;
 const isRec = (v: unknown): v is Rec => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -24,9 +25,7 @@ export function readContractFiles(input: unknown, baseDir: string): { value: unk
       try {
         files[f] = readFileSync(path, 'utf8');
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-        problems.push({ path: `${at}.files[${k}]`, message: `cannot read ${path}: ${why} (paths are relative to root, which is relative to the spec file)` });
+        problems.push({ path: `${at}.files[${k}]`, message: `cannot read ${path}: ${whyUnreadable(err)} (paths are relative to root, which is relative to the spec file)` });
       }
     });
     const { root: _root, ...rest } = c;

@@ -23,12 +23,16 @@ export function readSqlFiles(input: unknown, baseDir: string): { value: unknown;
       try {
         out[direction] = readFileSync(path, 'utf8');
       } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code;
-        const why = code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
-        problems.push({ path: `migrations[${i}].${direction}.file`, message: `cannot read ${path}: ${why} (paths are relative to the spec file)` });
+        problems.push({ path: `migrations[${i}].${direction}.file`, message: `cannot read ${path}: ${whyUnreadable(err)} (paths are relative to the spec file)` });
       }
     }
     return out;
   });
   return { value: { ...spec, migrations }, problems };
+}
+
+/** Why a file a spec names could not be read, in a few words. */
+export function whyUnreadable(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory' : (err as Error).message;
 }

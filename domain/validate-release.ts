@@ -1,4 +1,4 @@
-import { parsePath, type PathSegment } from './parse';
+import { formatPath, parsePath, type PathSegment } from './parse';
 import { RELEASE_FAULT } from './release';
 import { graphProblems, type Dependency, type ServiceNode } from './release-graph';
 import { isRec, list, text, type Add, type Rec } from './raw-input';
@@ -74,7 +74,7 @@ function metricNames(input: Rec, serviceNames: string[], add: Add): string[] {
     if (!isRec(m) || typeof m.name !== 'string') return;
     const where = seen.get(m.name);
     if (where !== undefined) add([...at, 'name'], `duplicate metric name "${m.name}" (also ${where}); metric names are unique across the release`);
-    else seen.set(m.name, at.map((p) => (typeof p === 'number' ? `[${p}]` : p)).join('.').replace(/\.\[/g, '['));
+    else seen.set(m.name, formatPath(at));
   };
   list(input.metrics).forEach((m, i) => {
     note(m, ['metrics', i]);

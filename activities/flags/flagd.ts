@@ -3,6 +3,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FlagdProvider, FlagSpec } from '../../domain/flags';
+import { checkChange, checkFlag } from './checks';
 import type { FlagChange, FlagDrift, FlagDriver, FlagSnapshot, FlagWrite, JsonValue } from './types';
 
 /**
@@ -178,25 +179,6 @@ function driftOf(found: JsonObject | undefined, expected: FlagWrite): FlagDrift 
   return { drifted: differences.length > 0, differences: differences.slice(0, MAX_DIFFERENCES) };
 }
 
-function checkFlag(flag: FlagSpec): void {
-  const names = Object.keys(flag.variants);
-  for (const [role, name] of [['killSwitch', flag.killSwitch], ['defaultVariant', flag.defaultVariant]] as const) {
-    if (!names.includes(name)) {
-      throw ApplicationFailure.nonRetryable(`flag "${flag.key}": ${role} "${name}" is not one of its variants (${names.join(', ')})`, 'InvalidFlagChange');
-    }
-  }
-}
-
-function checkChange(change: FlagChange): void {
-  checkFlag(change.flag);
-  const names = Object.keys(change.flag.variants);
-  if (!names.includes(change.variant)) {
-    throw ApplicationFailure.nonRetryable(`flag "${change.flag.key}": variant "${change.variant}" is not one of ${names.join(', ')}`, 'InvalidFlagChange');
-  }
-  if (!(typeof change.fraction === 'number' && change.fraction >= 0 && change.fraction <= 100)) {
-    throw ApplicationFailure.nonRetryable(`flag "${change.flag.key}": fraction must be 0..100 percent, got ${change.fraction}`, 'InvalidFlagChange');
-  }
-}
 
 async function readFlagFile(file: string): Promise<FlagFile> {
   let text: string;

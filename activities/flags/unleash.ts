@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
-import type { FlagSpec, UnleashProvider } from '../../domain/flags';
+import type { UnleashProvider } from '../../domain/flags';
+import { checkChange, checkFlag } from './checks';
 import type { FlagChange, FlagDrift, FlagDriver, FlagSnapshot, FlagWrite, JsonValue } from './types';
 
 /**
@@ -389,25 +390,6 @@ function asState(definition: JsonValue, flagKey: string): UnleashFlagState {
   return { project: String(d.project), environment: d.environment, enabled: d.enabled, strategies: d.strategies.map(normalStrategy), variants: d.variants ?? [] };
 }
 
-function checkFlag(flag: FlagSpec): void {
-  const names = Object.keys(flag.variants);
-  for (const [role, name] of [['killSwitch', flag.killSwitch], ['defaultVariant', flag.defaultVariant]] as const) {
-    if (!names.includes(name)) {
-      throw ApplicationFailure.nonRetryable(`flag "${flag.key}": ${role} "${name}" is not one of its variants (${names.join(', ')})`, 'InvalidFlagChange');
-    }
-  }
-}
-
-function checkChange(change: FlagChange): void {
-  checkFlag(change.flag);
-  const names = Object.keys(change.flag.variants);
-  if (!names.includes(change.variant)) {
-    throw ApplicationFailure.nonRetryable(`flag "${change.flag.key}": variant "${change.variant}" is not one of ${names.join(', ')}`, 'InvalidFlagChange');
-  }
-  if (!(typeof change.fraction === 'number' && change.fraction >= 0 && change.fraction <= 100)) {
-    throw ApplicationFailure.nonRetryable(`flag "${change.flag.key}": fraction must be 0..100 percent, got ${change.fraction}`, 'InvalidFlagChange');
-  }
-}
 
 function unleashMessage(text: string): string | undefined {
   try {
