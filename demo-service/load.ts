@@ -1,3 +1,5 @@
+import { SERVED_BY_HEADER } from './headers';
+
 export interface LoadOptions {
   /** Loopback URLs only; requests go round-robin. */
   urls: string[];
@@ -20,6 +22,10 @@ export interface LoadReport {
   /** Requests that got no answer at all (refused, reset). */
   failed: number;
   elapsedMs: number;
+  /** Answered requests by their `x-served-by` header; '' for answers without one. */
+  byServer: Record<string, number>;
+  /** Epoch ms of each server's last answer, keyed like `byServer`. */
+  lastByServer: Record<string, number>;
 }
 
 export interface Load {
@@ -44,7 +50,7 @@ export function startLoad(options: LoadOptions): Load {
   const prefix = options.userPrefix ?? 'user-';
   const started = Date.now();
   const deadline = started + options.maxDurationMs;
-  const report: LoadReport = { sent: 0, byStatus: {}, failed: 0, elapsedMs: 0 };
+  const report: LoadReport = { sent: 0, byStatus: {}, failed: 0, elapsedMs: 0, byServer: {}, lastByServer: {} };
   let stopped = false;
 
   const worker = async () => {
@@ -55,7 +61,11 @@ export function startLoad(options: LoadOptions): Load {
       try {
         const res = await fetch(url, { headers, signal: AbortSignal.timeout(Math.max(1, deadline - Date.now()) + 5_000) });
         await res.arrayBuffer();
+        const answered = Date.now();
+        const server = res.headers.get(SERVED_BY_HEADER) ?? '';
         report.byStatus[res.status] = (report.byStatus[res.status] ?? 0) + 1;
+        report.byServer[server] = (report.byServer[server] ?? 0) + 1;
+        report.lastByServer[server] = answered;
       } catch {
         report.failed += 1;
       }

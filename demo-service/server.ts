@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { Counter, Histogram, Registry } from 'prom-client';
 import { openFlag, type FlagReader, type FlagSource } from './flag';
+import { isShadowHost, SERVED_BY_HEADER, SHADOW_HOST_SUFFIX } from './headers';
 
 export interface Behaviour {
   /** Share of requests answered 500, 0..1; spread evenly, not at random, so short runs read exactly. */
@@ -54,7 +55,9 @@ export const UPSTREAM_FIELD = 'total';
  * JSON (`id`, `version`, `items`, `total`, `currency`, minus `dropFields`), `POST /control {version,
  * errorRate?, latencyMs?, upstream?, dropFields?, newPathErrorRate?}` changes a version's behaviour
  * (on any port; `upstream: null` removes it), `GET /control` shows them all. Both work routes count in `http_requests_total`
- * and `http_request_duration_seconds`; a version with a `flag` also counts in `flag_path_total`.
+ * and `http_request_duration_seconds`; those whose Host has the `-shadow` suffix (Envoy's mirrored copies)
+ * also count in `http_shadow_requests_total`; a version with a `flag` also counts in `flag_path_total`.
+ * Every response carries `x-served-by: <version>`.
  */
 export async function startDemoService(options: DemoServiceOptions): Promise<RunningDemoService> {
   const host = options.host ?? '127.0.0.1';
@@ -99,6 +102,8 @@ type Entry = { behaviour: Behaviour; errorDebt: number; newPathDebt: number };
 type Route = '/' | '/order';
 interface Series {
   requests: Counter<string>;
+  /** Requests whose Host marks a mirrored copy (`isShadowHost`), also counted in `requests`. */
+  shadow: Counter<string>;
   duration: Histogram<string>;
   /** The labels every series of this version carries, before `code`. */
   labels: Record<string, string>;
@@ -118,6 +123,12 @@ function handler(
   const series: Series = {
     labels,
     requests: new Counter({ name: 'http_requests_total', help: 'Requests served', labelNames: [...names, 'code'], registers: [registry] }),
+    shadow: new Counter({
+      name: 'http_shadow_requests_total',
+      help: `Mirrored requests served (Host with the ${SHADOW_HOST_SUFFIX} suffix), also counted in http_requests_total`,
+      labelNames: [...names, 'code'],
+      registers: [registry],
+    }),
     duration: new Histogram({
       name: 'http_request_duration_seconds',
       help: 'Time to serve a request',
@@ -127,8 +138,10 @@ function handler(
     }),
   };
   // Both codes exist from the first scrape, so rate() sees the first errors too.
-  series.requests.labels({ ...labels, code: '200' }).inc(0);
-  series.requests.labels({ ...labels, code: '500' }).inc(0);
+  for (const counter of [series.requests, series.shadow]) {
+    counter.labels({ ...labels, code: '200' }).inc(0);
+    counter.labels({ ...labels, code: '500' }).inc(0);
+  }
   if (flag) {
     const paths = new Counter({
       name: 'flag_path_total',
@@ -144,9 +157,11 @@ function handler(
   return (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname;
+    res.setHeader(SERVED_BY_HEADER, version);
     if (req.method === 'GET' && (path === '/' || path === '/order')) {
       const user = headerValue(req.headers['x-user']) ?? url.searchParams.get('user') ?? undefined;
-      return void work(version, path, state.get(version)!, series, res, user);
+      const shadow = isShadowHost(req.headers.host);
+      return void work(version, path, state.get(version)!, series, res, { user, shadow });
     }
     if (req.method === 'GET' && path === '/metrics') {
       return void registry.metrics().then((text) => reply(res, 200, text, registry.contentType));
@@ -159,7 +174,14 @@ function handler(
   };
 }
 
-async function work(version: string, route: Route, entry: Entry, series: Series, res: ServerResponse, user: string | undefined): Promise<void> {
+async function work(
+  version: string,
+  route: Route,
+  entry: Entry,
+  series: Series,
+  res: ServerResponse,
+  { user, shadow }: { user: string | undefined; shadow: boolean },
+): Promise<void> {
   const stop = series.duration.startTimer(series.labels);
   const { errorRate, latencyMs, upstream, dropFields, newPathErrorRate } = entry.behaviour;
   const flag = series.flag && { ...(await series.flag.reader.evaluate(user)), key: series.flag.reader.source.key };
@@ -191,6 +213,7 @@ async function work(version: string, route: Route, entry: Entry, series: Series,
   if (code === 200 && route === '/order') body = order(version, dropFields);
   if (flag) body = { ...body, flag: { key: flag.key, variant: flag.variant, path: flag.newPath ? 'new' : 'current' } };
   series.requests.labels({ ...series.labels, code: String(code) }).inc();
+  if (shadow) series.shadow.labels({ ...series.labels, code: String(code) }).inc();
   stop();
   reply(res, code, JSON.stringify(body));
 }
