@@ -52,3 +52,27 @@ export interface EdgeShares {
   shares: Record<string, number>;
   mirrors?: Record<string, number>;
 }
+
+/** How the rollout steers its edges, with the spec's defaults filled in. */
+export interface SteeringPlan {
+  /** Percents of a returning region's normal share, one edge change each; 100 comes last. */
+  returnSteps: number[];
+  /** The analysis after each return step: the region's analysis metrics, every `intervalMs` for `sustainedForMs`. */
+  stepAnalysis: { intervalMs: number; sustainedForMs: number };
+  driftCheckMs: number;
+  /** The spec's own rules, checked after the built-in ones on every planned configuration. */
+  policies: EdgePolicy[];
+}
+
+/** A rollout's edges as its workflow runs them. */
+export interface EdgePlan {
+  edges: EdgeSpec[];
+  /** Each region's `residency` label; a region without one is of no residency. */
+  residency: Record<string, string>;
+  steering: SteeringPlan;
+}
+
+/** The edges that send traffic to `region`. */
+export function edgesOf(plan: EdgePlan, region: string): EdgeSpec[] {
+  return plan.edges.filter((e) => e.routes.some((r) => r.region === region));
+}

@@ -3,6 +3,8 @@ import { DEFAULT_ALARM_BLOCKER, type AlarmBlocker } from './spec-defaults';
 import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stateful';
 import { serviceFaults, type ReleasePlan } from './release';
 import { targetTraits } from './targets';
+import type { EdgePlan } from './edges';
+import { DEFAULT_STEERING } from './spec-defaults';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
 export interface RegionPlan {
@@ -46,6 +48,8 @@ export interface RolloutPlan {
   reconciliations?: ReconciliationSpec[];
   /** A release of several services: each service's own plan, its dependencies and contracts. Absent for one service. */
   release?: ReleasePlan;
+  /** Edges in front of the regions, steered by the rollout; absent when the spec has none, so other plans are unchanged. */
+  edges?: EdgePlan;
 }
 
 /** A region whose stage touches its database: it names one and the rollout has migrations or reconciliations. */
@@ -69,7 +73,25 @@ function withTargetNamespace(r: RegionSpec & { target: Target }): Record<string,
 
 /** Region overrides wave, wave overrides the rollout's defaults; a release compiles each service's plan. */
 export function compilePlan(spec: RolloutSpec): RolloutPlan {
-  return spec.services ? compileRelease(spec, spec.services) : compileOne(spec);
+  const plan = spec.services ? compileRelease(spec, spec.services) : compileOne(spec);
+  return spec.edges ? { ...plan, edges: compileEdges(spec, spec.edges) } : plan;
+}
+
+function compileEdges(spec: RolloutSpec, edges: NonNullable<RolloutSpec['edges']>): EdgePlan {
+  const steering = spec.steering;
+  return {
+    edges,
+    residency: Object.fromEntries(spec.regions.flatMap((r) => (r.labels.residency ? [[r.name, r.labels.residency]] : []))),
+    steering: {
+      returnSteps: [...new Set(steering?.returnSteps ?? DEFAULT_STEERING.returnSteps)].sort((a, b) => a - b),
+      stepAnalysis: {
+        intervalMs: steering?.stepAnalysis.interval ?? DEFAULT_STEERING.stepIntervalMs,
+        sustainedForMs: steering?.stepAnalysis.sustainedFor ?? DEFAULT_STEERING.stepSustainedMs,
+      },
+      driftCheckMs: steering?.driftCheck ?? DEFAULT_STEERING.driftCheckMs,
+      policies: steering?.policies ?? [],
+    },
+  };
 }
 
 type TargetedRegion = RegionSpec & { target: Target };

@@ -65,3 +65,12 @@ export const MAX_DURATION_MS = {
   /** One migration or reconciliation statement; a large concurrent index build fits. */
   statementTimeout: DAY,
 } as const;
+
+/** Steering's defaults when the spec's `steering` or an edge leaves them out. */
+export const DEFAULT_STEERING = {
+  minHealthyShare: 50,
+  returnSteps: [50],
+  stepIntervalMs: 5_000,
+  stepSustainedMs: 15_000,
+  driftCheckMs: 30_000,
+} as const;

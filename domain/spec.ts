@@ -14,6 +14,7 @@ import {
 import { IDENTITY_FORMS } from './identity';
 import { DEPENDENCY_POINTS } from './release-graph';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
+import { edge, mirrorStep, steering } from './edge-spec';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
 
@@ -97,8 +98,9 @@ export const analysisStep = z.strictObject({
   /** The window only passes once this many samples were taken, so low traffic cannot pass on too little evidence. */
   minSamples: z.number().int().min(1).default(DEFAULT_MIN_SAMPLES),
 });
-export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, approvalStep, analysisStep]);
-export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis'] as const;
+export { mirrorStep };
+export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, approvalStep, analysisStep, mirrorStep]);
+export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis', 'mirror'] as const;
 
 export const simulatedProvider = z.strictObject({ type: z.literal('simulated') });
 
@@ -266,6 +268,10 @@ export const rolloutSpec = z.strictObject({
   services: z.array(releaseService).min(1).optional(),
   /** Contracts the release's services consume that no service of it provides. */
   externalContracts: z.array(z.string().min(1)).default([]),
+  /** The global entry points in front of the regions: Meridian steers their traffic away from a region that goes bad. */
+  edges: z.array(edge).min(1).optional(),
+  /** How edges steer: the steps back, the analysis at each, drift checks and extra policies. */
+  steering: steering.optional(),
   simulation: z
     .strictObject({
       /** Scripted faults, one per line: `eu-west-1: error_rate 0.08 when weight >= 25`, `us-east-1: fail restore 3 times`. */
@@ -292,6 +298,7 @@ export type SetWeightStep = z.output<typeof setWeightStep>;
 export type PauseStep = z.output<typeof pauseStep>;
 export type ApprovalStep = z.output<typeof approvalStep>;
 export type AnalysisStep = z.output<typeof analysisStep>;
+export type MirrorStep = z.output<typeof mirrorStep>;
 /** A metric as plans carry it; in a release the compiler adds the version of the service it belongs to. */
 export type MetricSpec = z.output<typeof metric> & { serviceVersion?: string };
 export type CompareSpec = z.output<typeof compareSettings>;

@@ -9,6 +9,8 @@ import { parseFault } from './faults';
 import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
 import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, MAX_DURATION_MS } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
+import { EDGE_PROVIDER_TYPES } from './edge-spec';
+import { edgeProblems } from './validate-edges';
 import { oneServiceProblems, releaseProblems } from './validate-release';
 import { faultWithoutService } from './release';
 
@@ -87,7 +89,7 @@ function schemaAt(path: readonly PathSegment[], input: unknown): z.ZodType | und
 function unwrap(s: z.ZodType, value: unknown): z.ZodType | undefined {
   for (;;) {
     if (isDuration(s)) return s;
-    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault) s = s.unwrap() as z.ZodType;
+    if (s instanceof z.ZodOptional || s instanceof z.ZodDefault || s instanceof z.ZodPrefault) s = s.unwrap() as z.ZodType;
     else if (s instanceof z.ZodDiscriminatedUnion) {
       const key = s._zod.def.discriminator;
       const tag = isRec(value) ? value[key] : undefined;
@@ -102,7 +104,7 @@ function unwrap(s: z.ZodType, value: unknown): z.ZodType | undefined {
 function unionNoun(path: readonly PathSegment[], key: string): { noun: string; known: readonly string[] } {
   const parent = path[path.length - 2];
   if (parent === 'target') return { noun: `target ${key}`, known: TARGET_KINDS };
-  if (parent === 'provider') return { noun: `provider ${key}`, known: PROVIDER_TYPES };
+  if (parent === 'provider') return { noun: `provider ${key}`, known: path[0] === 'edges' ? EDGE_PROVIDER_TYPES : PROVIDER_TYPES };
   return { noun: `step ${key}`, known: STEP_KINDS };
 }
 
@@ -188,6 +190,7 @@ function semanticProblems(input: unknown): Found[] {
   });
   if (isRec(input.simulation)) checkFaults(list(input.simulation.faults).map((f) => (release && typeof f === 'string' ? faultWithoutService(f) : f)), regionNames, add);
   statefulProblems(input, add);
+  edgeProblems(input, regionNames, add);
   return out;
 }
 
