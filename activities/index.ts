@@ -12,6 +12,9 @@ import { createHealthActivities } from './health';
 import type { MetricProvider } from './metrics/provider';
 import { createProviderRegistry, registeredProviders, type ProviderRegistry } from './metrics/registry';
 import { createStatefulActivities } from './stateful';
+import { createEdgeActivities } from './edges/activities';
+import { registeredEdgeDrivers } from './edges/registry';
+import type { EdgeDriver } from './edges/types';
 import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
 
 export interface ActivityDeps {
@@ -20,6 +23,8 @@ export interface ActivityDeps {
   providers?: MetricProvider[];
   /** Defaults to every registered driver (`drivers.ts`), the simulated one over `fleet`. */
   drivers?: TargetDriver[];
+  /** Defaults to every registered edge driver (`edges/registry.ts`). */
+  edgeDrivers?: EdgeDriver[];
 }
 
 /**
@@ -55,6 +60,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     recordContracts: (input) => recordReleaseContracts(input, drivers),
     ...createHealthActivities(providers),
     ...createStatefulActivities(),
+    ...createEdgeActivities(deps.edgeDrivers ?? registeredEdgeDrivers()),
   };
 }
 

@@ -3,6 +3,7 @@ import type { AnalysisStep, MetricSpec, Target } from '../domain/spec';
 import type { AnalysisProgress, KnownGood, SchemaFingerprint, Verdict } from '../domain/status';
 import type { ApplyMigrationsInput, MigrationsResult, RevertMigrationsInput } from './postgres/migrations';
 import type { ReconcileInput, ReconcileResult } from './postgres/reconcile';
+import type { EdgeActivities } from './edges/activities';
 
 export type { AnalysisProgress };
 
@@ -95,7 +96,7 @@ export interface StatefulActivities {
   reconcileData(input: ReconcileInput): Promise<ReconcileResult>;
 }
 
-export interface RolloutActivities extends StatefulActivities {
+export interface RolloutActivities extends StatefulActivities, EdgeActivities {
   preflight(input: PreflightInput): Promise<PreflightProblem[]>;
   snapshotRegion(input: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;

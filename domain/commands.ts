@@ -72,7 +72,9 @@ export type RegionCommand =
   | { kind: 'pause'; by: string; reason?: string }
   | { kind: 'resume'; by: string; reason?: string }
   | { kind: 'acceptDrift'; by: string; reason?: string; service?: string }
-  | { kind: 'reanalyse'; by: string; reason?: string; via: 'resume' | 'retry'; service?: string };
+  | { kind: 'reanalyse'; by: string; reason?: string; via: 'resume' | 'retry'; service?: string }
+  /** The parent's answer to the stage's edge request with this key; `error` when the edges could not be changed. */
+  | { kind: 'edgeDone'; key: string; error?: string };
 
 /** What the rollout knows about one region when a command arrives. */
 export interface RegionFacts {

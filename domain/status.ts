@@ -245,6 +245,25 @@ export interface RolloutStatus {
   reason?: string;
   startedAt: string;
   endedAt?: string;
+  /** Rollouts with edges: what each edge sends where now. */
+  edges?: EdgeStatus[];
+}
+
+/** One edge as the rollout last left it. */
+export interface EdgeStatus {
+  name: string;
+  residency: string;
+  /** Percent of the edge's traffic by region, now and as the spec writes it. */
+  shares: Record<string, number>;
+  normal: Record<string, number>;
+  /** Percent of a region's stable traffic copied to its canary. */
+  mirrors: Record<string, number>;
+  /** Regions Meridian steered away from and has not given their share back yet. */
+  drained: string[];
+  /** The version of the edge's configuration: the key of Meridian's last change, or what it was before. */
+  version: string;
+  /** Set while the rollout is paused over a change someone else made to the edge. */
+  drift?: string[];
 }
 
 export function assertNever(x: never): never {

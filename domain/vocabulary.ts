@@ -1,4 +1,6 @@
+import type { EdgeShares } from './edges';
 import type { DriftReport, ReconcileCounts, Undo, Verdict } from './status';
+import type { HoldNumbers, HoldReason } from './steering';
 
 /**
  * Meridian's vocabulary, defined once: every audit action and every failure type a workflow or an
@@ -59,6 +61,17 @@ export const AUDIT_ACTIONS = [
   'rollback',
   'undo',
   'undo-failed',
+  // edges
+  'edge-snapshot',
+  'steer-away',
+  'steer-held',
+  'steer-back',
+  'steer-back-stopped',
+  'mirror',
+  'edge-refused',
+  'edge-restore',
+  'edge-drift',
+  'edge-drift-accepted',
   // the end
   'preflight-failed',
   'succeeded',
@@ -109,6 +122,13 @@ export const FAILURE = {
   recordedContractsMalformed: 'RecordedContractsMalformed',
   /** The record does not fit where the target keeps it. */
   recordedContractsTooLarge: 'RecordedContractsTooLarge',
+  // edges
+  /** An edge's configuration differs from what Meridian last left there. */
+  edgeDrift: 'EdgeDrift',
+  /** A planned edge configuration fails a policy; nothing was written. */
+  edgePolicyRefused: 'EdgePolicyRefused',
+  /** A mirror step could not change the region's edges. */
+  mirrorFailed: 'MirrorFailed',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
@@ -157,6 +177,20 @@ export interface AuditData {
   abort: { reason: string; alreadyRollingBack?: boolean };
   'undo-failed': { undo: Undo['kind']; attempts: number; error: string };
   undo: { undo: Undo['kind']; counts?: ReconcileCounts };
+  'edge-snapshot': { edge: string; version: string; shares: Record<string, number>; mirrors: Record<string, number> };
+  /** `cause`: why the region's share moved (it failed, or the alarm blocker holds it). */
+  'steer-away': { edge: string; region: string; cause: string; before: EdgeShares; after: EdgeShares };
+  'steer-held': { edge: string; region: string; reason: HoldReason; numbers: HoldNumbers };
+  /** `percent`: how much of its normal share the region has back after this step. */
+  'steer-back': { edge: string; region: string; percent: number; before: EdgeShares; after: EdgeShares };
+  'steer-back-stopped': { edge: string; region: string; percent: number; verdicts: Verdict[] };
+  mirror: { edge: string; region: string; percent: number; before: EdgeShares; after: EdgeShares };
+  /** `failures`: the policies the planned configuration failed, each with its rule and what it saw. */
+  'edge-refused': { edge?: string; region?: string; failures?: unknown[]; error?: string };
+  /** `exact`: the edge's files are again byte for byte the snapshot's. */
+  'edge-restore': { edge: string; exact: boolean; version: string; before: EdgeShares; after: EdgeShares };
+  'edge-drift': { edge: string; differences: string[] };
+  'edge-drift-accepted': { edge: string; version: string; shares: Record<string, number>; mirrors: Record<string, number> };
 }
 
 /** An audit entry's data read as `action`'s, or undefined when the entry is another action's. */

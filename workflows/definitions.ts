@@ -105,6 +105,19 @@ export interface RegionReport {
 export const regionReportSignal = defineSignal<[RegionReport]>('regionReport');
 
 export const regionCommandSignal = defineSignal<[RegionCommand]>('regionCommand');
+
+/**
+ * Stage -> parent: a change to the region's edges, which the parent owns and changes one at a time.
+ * The parent answers with an `edgeDone` region command carrying the same key.
+ */
+export interface EdgeRequest {
+  region: string;
+  kind: 'mirror';
+  /** Percent of the region's stable traffic copied to its canary; 0 stops the mirror. */
+  percent: number;
+  key: string;
+}
+export const edgeRequestSignal = defineSignal<[EdgeRequest]>('edgeRequest');
 export const regionStatusQuery = defineQuery<RegionStatus>('regionStatus');
 /** A stage's audit entries that no report has carried to the parent yet. */
 export const regionPendingAuditQuery = defineQuery<AuditEntry[]>('regionPendingAudit');

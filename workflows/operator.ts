@@ -9,6 +9,7 @@ import {
   approveUpdate,
   pauseSignal,
   pauseUpdate,
+  edgeRequestSignal,
   regionReportSignal,
   resumeSignal,
   resumeUpdate,
@@ -32,6 +33,7 @@ export function registerOperatorHandlers(s: RolloutState): void {
   handleCommand(s, 'resume', resumeUpdate, resumeSignal);
   handleCommand(s, 'retry', retryUpdate, retrySignal);
   setHandler(regionReportSignal, (report) => s.report(report));
+  setHandler(edgeRequestSignal, (req) => s.edgeRequest(req));
 }
 
 function handleCommand<Req extends { by?: string }>(

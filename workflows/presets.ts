@@ -44,6 +44,15 @@ export const PRESETS = {
     heartbeatTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
   },
+  /**
+   * Edge changes wait until the proxy serves what they wrote, heartbeating, so a lost worker is
+   * noticed within seconds; a repeat with the same key writes nothing.
+   */
+  edge: {
+    startToCloseTimeout: '1m',
+    heartbeatTimeout: '5s',
+    retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
+  },
 } satisfies Record<string, ActivityOptions>;
 
 /**

@@ -23,6 +23,7 @@ import type { RolloutPlan, WavePlan } from '../domain/plan';
 import type {
   AuditEntry,
   PendingApproval,
+  RegionPhase,
   RegionStatus,
   RolloutPhase,
   RolloutStatus,
@@ -40,9 +41,11 @@ import {
   regionCommandSignal,
   regionWorkflowId,
   type CommandResult,
+  type EdgeRequest,
   type RegionOutcome,
   type RegionReport,
 } from './definitions';
+import type { HeldDrain, Steering } from './edges';
 import { Saga } from './saga';
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
@@ -69,6 +72,8 @@ export class RolloutState {
   readonly held = new Map<string, HoldDecision>();
   readonly failures: { region: string; reason: string }[] = [];
   readonly saga: Saga;
+  /** The rollout's edges, when its plan has any. */
+  edges?: Steering;
   compensation: UndoRecord[] = [];
   baselines: Record<string, Record<string, number>> = {};
   waveIndex = 0;
@@ -164,6 +169,7 @@ export class RolloutState {
       reason: this.reason,
       startedAt: this.startedAt,
       endedAt: this.endedAt,
+      ...(this.edges ? { edges: this.edges.status() } : {}),
     };
   }
 
@@ -354,11 +360,44 @@ export class RolloutState {
   report(report: RegionReport): void {
     const name = report.status.name;
     if (!this.regions.has(name)) return;
+    const before = this.region(name).phase;
     if (!this.sagaRuns() || report.status.phase !== 'Cancelled') this.regions.set(name, report.status);
+    this.steerOnHealth(name, before, this.region(name).phase);
     if (report.undo) this.addUndo(name, report.undo);
     for (const [key, a] of this.approvals) if (a.region === name) this.approvals.delete(key);
     for (const a of report.pendingApprovals ?? (report.pendingApproval ? [report.pendingApproval] : [])) this.approvals.set(approvalKey(name, a.service), a);
     this.audit.push(...report.audit);
+    this.publish();
+  }
+
+  /** The alarm blocker holds a region: its edges steer away from it, and give its share back once it is healthy again. */
+  private steerOnHealth(name: string, before: RegionPhase, now: RegionPhase): void {
+    const edges = this.edges;
+    if (!edges || before === now) return;
+    if (now === 'WaitingForHealth') edges.background(`steering away from ${name}`, () => edges.drain(name, 'held by the alarm blocker'));
+    else if (before === 'WaitingForHealth' && now !== 'Degraded') edges.background(`giving ${name} its share back`, () => edges.giveBack(name));
+  }
+
+  /** A stage's edge request, answered with an `edgeDone` command once the parent has changed its edges. */
+  edgeRequest(req: EdgeRequest): void {
+    const edges = this.edges;
+    const answer = (error?: string) =>
+      getExternalWorkflowHandle(regionWorkflowId(this.id, req.region)).signal(regionCommandSignal, { kind: 'edgeDone', key: req.key, ...(error === undefined ? {} : { error }) });
+    if (!edges) return void answer('the rollout has no edges').catch(() => undefined);
+    edges.background(`mirroring ${req.region}`, async () => {
+      const error = await edges.mirror(req.region, req.percent, req.key).catch((err: unknown) => rootMessage(err));
+      await answer(error);
+    });
+  }
+
+  /**
+   * Draining a failed region would break a guardrail: it keeps its share, and the region waits for
+   * a person (resume or retry goes on without the drain, abort rolls everything back).
+   */
+  steerHeld(name: string, why: string, held: HeldDrain[]): void {
+    this.held.set(name, 'waiting');
+    const edges = held.map((h) => h.edge).join(', ');
+    this.setRegion(name, { phase: 'Paused', reason: `${why}; edge ${edges} kept its share, since draining it would break a guardrail; resume or retry goes on without the drain, abort rolls everything back` });
     this.publish();
   }
 

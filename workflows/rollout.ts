@@ -30,6 +30,7 @@ import { regionReleaseWorkflow } from './region/release';
 import { RolloutState } from './rollout-state';
 import { units, unitRolloutId } from '../domain/release';
 import { applyContract, contractRegions } from './contract';
+import { Steering } from './edges';
 
 const { preflight, measureBaselines, checkContracts, recordContracts } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
@@ -40,6 +41,7 @@ const { preflight, measureBaselines, checkContracts, recordContracts } = proxyAc
  */
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatus> {
   const s = new RolloutState(workflowInfo().workflowId, input.plan, input.searchAttributes !== false);
+  if (s.plan.edges && patched('edges')) s.edges = new Steering(s, s.plan.edges);
   registerOperatorHandlers(s);
   s.announce();
   await checkPreflight(s);
@@ -63,10 +65,22 @@ async function checkPreflight(s: RolloutState): Promise<void> {
   );
   if (s.plan.release) checks.push(checkContracts({ rolloutId: s.id, plan: s.plan, order: s.order }));
   const problems = (await Promise.all(checks)).flat();
+  if (problems.length === 0 && s.edges) problems.push(...(await snapshotEdges(s.edges)));
   if (problems.length === 0) return;
   const reason = `preflight failed, nothing was changed: ${problems.map((p) => (p.region ? `${p.region}: ${p.message}` : p.message)).join('; ')}`;
   s.end('Failed', reason, 'preflight-failed');
   throw ApplicationFailure.nonRetryable(reason, FAILURE.preflightFailed, s.status());
+}
+
+/** Every edge's configuration before any change, kept to restore; an edge that cannot be read fails preflight. */
+async function snapshotEdges(edges: Steering): Promise<{ message: string }[]> {
+  try {
+    await edges.begin();
+    return [];
+  } catch (err) {
+    if (isCancellation(err)) throw err;
+    return [{ message: `edges: ${rootMessage(err)}` }];
+  }
 }
 
 /** Every region's metric values before any change, for relative thresholds. */
@@ -183,11 +197,15 @@ function startRegion(s: RolloutState, input: RolloutInput, name: string, wave: W
 async function react(s: RolloutState, name: string, why: string, type: string | undefined): Promise<boolean> {
   const reaction = reactToFailure(s.plan.failurePolicy, { region: name, reason: why, type });
   await s.apply(reaction.effects);
+  if (s.edges && type !== FAILURE.approvalTimedOut) await steerAway(s, s.edges, name, why);
   switch (reaction.kind) {
     case 'stop':
       return false;
     case 'rollbackRegion':
-      await CancellationScope.nonCancellable(() => s.saga.compensate(new Set([name])));
+      await CancellationScope.nonCancellable(async () => {
+        await s.saga.compensate(new Set([name]));
+        await s.edges?.giveBack(name);
+      });
       return false;
     case 'hold':
       return hold(s, name, why);
@@ -196,16 +214,36 @@ async function react(s: RolloutState, name: string, why: string, type: string | 
   }
 }
 
-/** The pause policy: traffic back to stable, then wait for an operator's resume or retry (run again) or abort. */
-async function hold(s: RolloutState, name: string, why: string): Promise<boolean> {
+/**
+ * The failed region's edges steer its share to healthy regions of their residency. When a drain
+ * would break a guardrail, the region's canary traffic goes back to stable and it waits for a
+ * person: resume or retry goes on without the drain, abort rolls everything back.
+ */
+async function steerAway(s: RolloutState, edges: Steering, name: string, why: string): Promise<void> {
+  const held = await CancellationScope.nonCancellable(() => edges.drain(name, 'failed'));
+  if (held.length === 0) return;
+  await toStable(s, name);
+  s.steerHeld(name, why, held);
+  await condition(() => s.held.get(name) !== 'waiting' || s.abort !== undefined);
+  s.releaseHold(name);
+}
+
+/** The region's canary traffic back to stable, now, under the undo's own key. */
+async function toStable(s: RolloutState, name: string): Promise<void> {
   const traffic = (s.undo.get(name) ?? []).filter((u) => u.kind === 'restoreTraffic');
   await CancellationScope.nonCancellable(async () => {
     for (const u of traffic) await s.saga.run(u);
   });
+}
+
+/** The pause policy: traffic back to stable, then wait for an operator's resume or retry (run again) or abort. */
+async function hold(s: RolloutState, name: string, why: string): Promise<boolean> {
+  await toStable(s, name);
   s.hold(name, why);
   await condition(() => s.held.get(name) !== 'waiting' || s.abort !== undefined);
   const decision = s.releaseHold(name);
   if (s.abort) return false;
+  await s.edges?.giveBack(name);
   s.record('rerun', `${name} runs its stage again after ${decision}`, { region: name, data: { command: decision } });
   return true;
 }
@@ -213,8 +251,13 @@ async function hold(s: RolloutState, name: string, why: string): Promise<boolean
 /** The end: roll back after a stop, report a failure, apply the contract, or succeed. */
 async function finish(s: RolloutState): Promise<RolloutStatus> {
   if (s.stopping()) return rollBack(s);
-  if (s.failures.length > 0) return fail(s);
-  if (contractRegions(s.plan, s.order).length > 0 && !(await applyContract(s))) return abandonContract(s);
+  if (s.failures.length > 0) {
+    await s.edges?.settle(true);
+    return fail(s);
+  }
+  const abandoned = contractRegions(s.plan, s.order).length > 0 && !(await applyContract(s));
+  await s.edges?.settle(false);
+  if (abandoned) return abandonContract(s);
   if (s.plan.release) await record(s);
   s.end('Succeeded', `${s.plan.image} ${s.plan.release ? 'run' : 'runs'} in every region`, 'succeeded');
   return s.status();
@@ -232,6 +275,7 @@ async function record(s: RolloutState): Promise<void> {
 
 async function rollBack(s: RolloutState): Promise<never> {
   await s.saga.compensate(new Set(s.order.filter((n) => (s.undo.get(n) ?? []).length > 0)));
+  await s.edges?.settle(true);
   const reason = s.abort
     ? `aborted by ${s.abort.by}: ${s.abort.reason}; every touched region is back on its known-good version`
     : `rolled back after ${s.failures.map((f) => f.reason).join('; ')}`;

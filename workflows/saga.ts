@@ -81,6 +81,8 @@ export class Saga {
   async compensate(scope: Set<string>): Promise<void> {
     const { s } = this;
     s.sagaStarted();
+    // Exposure first: the edges stop sending the rolling-back regions' traffic to canaries before anything in the clusters.
+    await s.edges?.exposureFirst(scope);
     await this.trafficCut;
     const groups = compensationPlan(
       s.order.map((n) => ({

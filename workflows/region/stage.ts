@@ -13,6 +13,7 @@ import { assertNever } from '../../domain/status';
 import { effectKey } from '../../domain/steps';
 import type { AuditAction, AuditData, FailureType } from '../../domain/vocabulary';
 import {
+  edgeRequestSignal,
   regionCommandSignal,
   regionReportSignal,
   regionPendingAuditQuery,
@@ -64,6 +65,9 @@ export class RegionStage {
   private approval: Approval | undefined;
   private paused = false;
   private goAhead: GoAhead | undefined;
+  private readonly edgeReplies = new Map<string, string | undefined>();
+  /** The percent of the region's traffic its edges mirror to the canary, from the stage's last mirror step. */
+  mirrored = 0;
   /** A service's stage in a release's region. */
   readonly member: boolean;
 
@@ -122,6 +126,9 @@ export class RegionStage {
         return;
       case 'reanalyse':
         this.goAhead = { via: cmd.via, by: cmd.by };
+        return;
+      case 'edgeDone':
+        this.edgeReplies.set(cmd.key, cmd.error);
         return;
       default:
         assertNever(cmd);
@@ -256,6 +263,16 @@ export class RegionStage {
       : (await condition(() => this.approval !== undefined), true);
     this.pendingApproval = undefined;
     return approved ? this.approval : undefined;
+  }
+
+  /** Asks the parent to mirror `percent` of the region's traffic to its canary at its edges; the error, if it could not. */
+  async mirror(percent: number, step: string): Promise<string | undefined> {
+    const key = this.key(step);
+    await getExternalWorkflowHandle(this.parentId).signal(edgeRequestSignal, { region: this.name, kind: 'mirror', percent, key });
+    await condition(() => this.edgeReplies.has(key));
+    const error = this.edgeReplies.get(key);
+    if (error === undefined) this.mirrored = percent;
+    return error;
   }
 
   /** Reports the region waiting on a human (drift, an inconclusive analysis) and waits for the go-ahead. */

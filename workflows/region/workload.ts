@@ -1,6 +1,7 @@
 import { sleep } from '@temporalio/workflow';
 import { formatDuration } from '../../domain/duration';
 import { targetTraits } from '../../domain/targets';
+import { FAILURE } from '../../domain/vocabulary';
 import { changeOptions, changes, reads, toCompletion } from './proxies';
 import { changeOverDrift } from './drift';
 import type { RegionStage } from './stage';
@@ -31,6 +32,10 @@ export async function deployCanary(stage: RegionStage): Promise<void> {
 export async function promote(stage: RegionStage): Promise<void> {
   const { plan, region } = stage;
   await stage.waitWhilePaused();
+  if (stage.mirrored > 0) {
+    const error = await stage.mirror(0, 'mirror-off');
+    if (error !== undefined) throw stage.fail(`${stage.name}: could not stop mirroring to the canary before promotion: ${error}`, FAILURE.mirrorFailed);
+  }
   const snapshot = targetTraits(region.target).promoteNeedsSnapshot ? { snapshot: stage.knownGood } : {};
   await changeOverDrift(stage, (acceptDrift) =>
     changes.promote.executeWithOptions(changeOptions(region.target, `promote ${stage.name}`), [

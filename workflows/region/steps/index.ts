@@ -3,12 +3,13 @@ import type { Step } from '../../../domain/spec';
 import type { RegionStage } from '../stage';
 import { analysis } from './analysis';
 import { approval } from './approval';
+import { mirror } from './mirror';
 import { pause } from './pause';
 import type { Run, StepRuns } from './run';
 import { setWeight } from './set-weight';
 
 /** The runner of each step kind. */
-export const STEP_RUNS: StepRuns = { setWeight, pause, approval, analysis };
+export const STEP_RUNS: StepRuns = { setWeight, pause, approval, analysis, mirror };
 
 /** Runs the region's steps in order; an operator's pause holds the stage before each one. */
 export async function runSteps(stage: RegionStage): Promise<void> {

@@ -1,0 +1,141 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { envoyEdgeDriver } from '../../activities/edges/envoy';
+import type { EdgeSnapshot } from '../../activities/edges/types';
+import type { RolloutSpecInput } from '../../domain/spec';
+import type { RolloutStatus } from '../../domain/status';
+import { validateSpec } from '../../domain/validate';
+import { canaryOf, edgeSpecInput, loadThrough, startEdgeBed, type EdgeBed } from '../support/edge-bed';
+import { auditDataOf, regionOf } from '../support/status';
+import { startTimeSkipping } from '../workflows/harness';
+import { endedHow, withRollout } from '../workflows/support';
+
+/**
+ * Rollouts on simulated targets behind two real Envoy edges (`eu`: eu-west-1 + eu-central-1, `us`:
+ * us-east-1 + us-west-2), each region's stable and canary a real demo-service instance, with real
+ * traffic through the edges. Shares are read from what the demo services served and from Envoy's
+ * admin interface.
+ */
+const WEST = 'eu-west-1';
+const CENTRAL = 'eu-central-1';
+const EAST = 'us-east-1';
+const OREGON = 'us-west-2';
+const OLD = 'registry.test/shop/checkout:2.3.1';
+const driver = envoyEdgeDriver();
+
+let env: TestWorkflowEnvironment;
+let bed: EdgeBed;
+
+beforeAll(async () => {
+  [env, bed] = await Promise.all([startTimeSkipping(), startEdgeBed()]);
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all([env?.teardown(), bed?.stop()]);
+});
+
+const region = (name: string, residency: string) => ({ name, target: { kind: 'simulated' as const, initial: { image: OLD } }, labels: { residency } });
+
+function spec(over: Partial<RolloutSpecInput>): RolloutSpecInput {
+  return {
+    service: 'checkout',
+    version: `2.4.0-${Date.now()}`,
+    image: `registry.test/shop/checkout@sha256:${'4'.repeat(64)}`,
+    regions: [region(WEST, 'eu'), region(CENTRAL, 'eu'), region(EAST, 'us'), region(OREGON, 'us')],
+    waves: [{ regions: [WEST] }, { regions: [CENTRAL, EAST, OREGON] }],
+    metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
+    steps: [
+      { kind: 'setWeight', weight: 25 },
+      { kind: 'analysis', metrics: ['error_rate'], interval: '500ms', sustainedFor: '1s' },
+    ],
+    edges: edgeSpecInput(bed),
+    steering: { returnSteps: [50], stepAnalysis: { interval: '500ms', sustainedFor: '1500ms' }, driftCheck: '1s' },
+    simulation: { baseline: { error_rate: 0.004 }, faults: [] },
+    ...over,
+  };
+}
+
+function planOf(input: RolloutSpecInput) {
+  const v = validateSpec(input);
+  if (!v.ok) throw new Error(v.problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
+  return v.plan;
+}
+
+/** Requests each stable and canary instance served while `during` ran. */
+async function servedDuring(during: () => Promise<unknown>): Promise<Record<string, { requests: number; shadow: number }>> {
+  const before = await bed.served();
+  await during();
+  const after = await bed.served();
+  return Object.fromEntries(Object.keys(after).map((v) => [v, { requests: after[v]!.requests - before[v]!.requests, shadow: after[v]!.shadow - before[v]!.shadow }]));
+}
+
+/** Envoy's `/clusters` request counts per cluster, summed over hosts. */
+async function clusterRequests(admin: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${admin}/clusters`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^([^:\n]+)::[^:\n]+:\d+::rq_total::(\d+)$/gm)) out[m[1]!] = (out[m[1]!] ?? 0) + Number(m[2]);
+  return out;
+}
+
+const edgeOf = (status: RolloutStatus, name: string) => status.edges?.find((e) => e.name === name) ?? { name, drained: [] as string[], shares: {}, version: '' };
+const files = (snap: EdgeSnapshot) => snap.files;
+
+describe('edges steer away from a failing region, within its residency', () => {
+  it('drains eu-west-1 to eu-central-1 only on its breach, and gives the share back to the byte', async () => {
+    const [euBefore, usBefore] = await Promise.all([driver.snapshot(bed.edges.eu.edge), driver.snapshot(bed.edges.us.edge)]);
+    const plan = planOf(spec({ simulation: { baseline: { error_rate: 0.004 }, faults: [`${WEST}: error_rate 0.08 when weight >= 25`, `${WEST}: delay restoreWorkload 4s`] } }));
+    const euLoad = loadThrough(bed.edges.eu.url, { users: 50, maxDurationMs: 120_000 });
+    const usLoad = loadThrough(bed.edges.us.url, { users: 50, maxDurationMs: 120_000 });
+    let drainedWindow: Record<string, { requests: number; shadow: number }> = {};
+    let drainedStats: Record<string, number> = {};
+    let drainedStatus: RolloutStatus | undefined;
+    await withRollout(env, plan, async (run) => {
+      drainedStatus = await run.until((s) => edgeOf(s, 'eu').drained.includes(WEST), 'eu-west-1 drained at the eu edge', 60_000);
+      const adminBefore = await clusterRequests(bed.edges.eu.edge.provider.admin);
+      drainedWindow = await servedDuring(() => new Promise((r) => setTimeout(r, 1_500)));
+      const adminAfter = await clusterRequests(bed.edges.eu.edge.provider.admin);
+      drainedStats = Object.fromEntries(Object.keys(adminAfter).map((c) => [c, adminAfter[c]! - (adminBefore[c] ?? 0)]));
+      const still = await run.status();
+      expect(edgeOf(still, 'eu').drained, 'still drained after the measured window').toContain(WEST);
+      const { status, failure } = await run.end();
+      expect(status.phase, endedHow(status, failure)).toBe('RolledBack');
+      const away = auditDataOf(status, 'steer-away');
+      expect(away).toEqual([expect.objectContaining({ edge: 'eu', region: WEST, after: { shares: { [WEST]: 0, [CENTRAL]: 100 }, mirrors: {} } })]);
+      const back = auditDataOf(status, 'steer-back');
+      expect(back.map((b) => [b.edge, b.region, b.percent, b.after?.shares])).toEqual([
+        ['eu', WEST, 50, { [WEST]: 25, [CENTRAL]: 75 }],
+        ['eu', WEST, 100, { [WEST]: 50, [CENTRAL]: 50 }],
+      ]);
+      expect(auditDataOf(status, 'edge-restore').every((r) => r.edge === 'eu')).toBe(true);
+      expect(edgeOf(status, 'us').version, 'the us edge was never changed').toBe(usBefore.version);
+      expect(edgeOf(status, 'eu')).toMatchObject({ shares: { [WEST]: 50, [CENTRAL]: 50 }, drained: [], version: euBefore.version });
+      expect(regionOf(status, WEST).phase).toBe('RolledBack');
+    });
+    const [eu, us] = await Promise.all([euLoad.stop(), usLoad.stop()]);
+
+    expect(drainedStatus!.edges!.find((e) => e.name === 'eu')!.shares).toEqual({ [WEST]: 0, [CENTRAL]: 100 });
+    expect(drainedWindow[WEST]!.requests, 'eu-west-1 serves nothing while drained').toBe(0);
+    expect(drainedWindow[CENTRAL]!.requests).toBeGreaterThan(50);
+    expect(drainedStats[`stable-${WEST}`] ?? 0).toBe(0);
+    expect(drainedStats[`stable-${CENTRAL}`]).toBeGreaterThan(50);
+    expect(drainedWindow[EAST]!.requests + drainedWindow[OREGON]!.requests).toBeGreaterThan(50);
+
+    expect(Object.keys(eu.byServer).sort(), 'the eu edge answered only from eu regions').toEqual([CENTRAL, WEST]);
+    expect(Object.keys(us.byServer).sort()).toEqual([EAST, OREGON]);
+    expect(eu.failed + us.failed).toBe(0);
+    expect(Object.keys(eu.byStatus)).toEqual(['200']);
+    const euStats = await clusterRequests(bed.edges.eu.edge.provider.admin);
+    expect(Object.keys(euStats).filter((c) => c.includes('us-')), 'the eu edge has no route to a us region').toEqual([]);
+
+    const [euAfter, usAfter] = await Promise.all([driver.snapshot(bed.edges.eu.edge), driver.snapshot(bed.edges.us.edge)]);
+    expect(files(euAfter)).toEqual(files(euBefore));
+    expect(euAfter.live, 'config_dump without version fields').toBe(euBefore.live);
+    expect(files(usAfter)).toEqual(files(usBefore));
+    for (const name of Object.keys(euBefore.files)) {
+      expect(readFileSync(join(bed.edges.eu.edge.provider.configDir, name), 'utf8')).toBe(euBefore.files[name]);
+    }
+    expect(canaryOf(WEST)).toBe(`${WEST}-canary`);
+  }, 180_000);
+});
