@@ -257,10 +257,15 @@ export class Steering {
       return { edge, region, reason: plan.reason, numbers: n };
     }
     if (written.kind === 'refused') {
-      this.s.record('edge-refused', `edge ${edge}: ${region} keeps its share: ${written.message}`, { region, data: { edge, region, failures: written.failures } });
+      this.refused(rt, region, 'keeps its share', written);
       return { edge, region, reason: 'policy', failures: written.failures };
     }
     return undefined;
+  }
+
+  private refused(rt: EdgeRuntime, region: string | undefined, what: string, written: Extract<Written, { kind: 'refused' }>): void {
+    const about = region === undefined ? {} : { region };
+    this.s.record('edge-refused', `edge ${rt.spec.name}: ${region ?? 'the rollback'} ${what}: ${written.message}`, { ...about, data: { edge: rt.spec.name, ...about, failures: written.failures } });
   }
 
   /** Gives `region` its share back on every edge that drained it, in steps, each checked by a short analysis. */
@@ -276,6 +281,7 @@ export class Steering {
     const steps = stepsBack(rt.spec, rt.last.routing, region, percents);
     for (const [i, target] of steps.entries()) {
       const written = await this.write(rt, () => target);
+      if (written.kind === 'refused') this.refused(rt, region, `its share back at ${percents[i]}% refused`, written);
       if (written.kind === 'stopped' || written.kind === 'refused') return;
       if (written.kind === 'applied') {
         this.s.record('steer-back', `edge ${edge}: ${region} back to ${percents[i]}% of its share: ${describe(written.after)}`, {
@@ -330,7 +336,7 @@ export class Steering {
         if (!rt.spec.routes.some((r) => r.region === region && r.canaryAddress)) continue;
         const written = await this.write(rt, (current) => withMirror(current, region, percent));
         if (written.kind === 'refused') {
-          this.s.record('edge-refused', `edge ${rt.spec.name}: mirror of ${region} refused: ${written.message}`, { region, data: { edge: rt.spec.name, region, failures: written.failures } });
+          this.refused(rt, region, 'mirror refused', written);
           error = written.message;
           break;
         }
@@ -362,6 +368,7 @@ export class Steering {
             return { shares: { ...from.shares }, ...(Object.keys(mirrors).length || from.mirrors ? { mirrors } : {}) };
           },
         );
+        if (written.kind === 'refused') this.refused(rt, undefined, 'could not stop mirrors', written);
         if (written.kind === 'applied') this.restored(rt, written, 'before the in-cluster rollback');
       }
     });

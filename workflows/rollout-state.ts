@@ -375,7 +375,7 @@ export class RolloutState {
     const edges = this.edges;
     if (!edges || before === now) return;
     if (now === 'WaitingForHealth') edges.background(`steering away from ${name}`, () => edges.drain(name, 'held by the alarm blocker'));
-    else if (before === 'WaitingForHealth' && now !== 'Degraded') edges.background(`giving ${name} its share back`, () => edges.giveBack(name));
+    else if (before === 'WaitingForHealth' && (now === 'Progressing' || now === 'Paused')) edges.background(`giving ${name} its share back`, () => edges.giveBack(name));
   }
 
   /** A stage's edge request, answered with an `edgeDone` command once the parent has changed its edges. */

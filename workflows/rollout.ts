@@ -197,7 +197,8 @@ function startRegion(s: RolloutState, input: RolloutInput, name: string, wave: W
 async function react(s: RolloutState, name: string, why: string, type: string | undefined): Promise<boolean> {
   const reaction = reactToFailure(s.plan.failurePolicy, { region: name, reason: why, type });
   await s.apply(reaction.effects);
-  if (s.edges && type !== FAILURE.approvalTimedOut) await steerAway(s, s.edges, name, why);
+  // Under the pause policy the region waits for a person anyway: a held drain does not ask twice.
+  if (s.edges && usersHurt(s, name, type)) await steerAway(s, s.edges, name, why, reaction.kind !== 'hold');
   switch (reaction.kind) {
     case 'stop':
       return false;
@@ -215,13 +216,23 @@ async function react(s: RolloutState, name: string, why: string, type: string | 
 }
 
 /**
+ * Whether a failure may have reached the region's users, so its edges steer away: not a timed-out
+ * approval, and not an analysis that failed with no user traffic on the canary (a shadow judged on
+ * mirrored requests only), since the region's stable never stopped serving well.
+ */
+function usersHurt(s: RolloutState, name: string, type: string | undefined): boolean {
+  if (type === FAILURE.approvalTimedOut) return false;
+  return !(type === FAILURE.analysisFailed && s.region(name).weight === 0);
+}
+
+/**
  * The failed region's edges steer its share to healthy regions of their residency. When a drain
  * would break a guardrail, the region's canary traffic goes back to stable and it waits for a
  * person: resume or retry goes on without the drain, abort rolls everything back.
  */
-async function steerAway(s: RolloutState, edges: Steering, name: string, why: string): Promise<void> {
+async function steerAway(s: RolloutState, edges: Steering, name: string, why: string, wait: boolean): Promise<void> {
   const held = await CancellationScope.nonCancellable(() => edges.drain(name, 'failed'));
-  if (held.length === 0) return;
+  if (held.length === 0 || !wait) return;
   await toStable(s, name);
   s.steerHeld(name, why, held);
   await condition(() => s.held.get(name) !== 'waiting' || s.abort !== undefined);
