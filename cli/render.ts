@@ -1,5 +1,5 @@
 import { formatDuration } from '../domain/duration';
-import type { AuditEntry, RegionStatus, RolloutStatus, ServiceStatus, SustainedProgress, Verdict } from '../domain/status';
+import type { AuditEntry, EdgeStatus, RegionStatus, RolloutStatus, ServiceStatus, SustainedProgress, Verdict } from '../domain/status';
 import { auditData, type AuditAction } from '../domain/vocabulary';
 import { renderDatabaseLines } from './render-data';
 
@@ -113,8 +113,32 @@ export function renderStatus(status: RolloutStatus, nowMs: number): string {
     }
   }
   lines.push(...renderDatabaseLines(status, nameWidth));
+  lines.push(...renderEdgeLines(status.edges ?? []));
   if (status.reason) lines.push('', `Reason: ${status.reason}`);
   return lines.join('\n');
+}
+
+/**
+ * `  eu (eu)  eu-west-1 0% (normally 50%, drained)  eu-central-1 100% (normally 50%)` per edge, its
+ * mirrors, and the differences while someone else's change holds the rollout.
+ */
+export function renderEdgeLines(edges: EdgeStatus[]): string[] {
+  if (edges.length === 0) return [];
+  const lines = ['', 'Edges (share of each edge\'s traffic):'];
+  for (const e of edges) {
+    const regions = Object.keys({ ...e.normal, ...e.shares }).map((r) => {
+      const [now, normal, mirror] = [e.shares[r] ?? 0, e.normal[r] ?? 0, e.mirrors[r] ?? 0];
+      const notes = [
+        ...(now !== normal ? [`normally ${normal}%`] : []),
+        ...(e.drained.includes(r) ? ['drained'] : []),
+        ...(mirror > 0 ? [`mirrors ${mirror}% to its canary`] : []),
+      ];
+      return `${r} ${now}%${notes.length ? ` (${notes.join(', ')})` : ''}`;
+    });
+    lines.push(`  ${e.name} (${e.residency})  ${regions.join('  ')}`);
+    if (e.drift) lines.push(`    changed outside Meridian: ${e.drift.join('; ')}; resume accepts it, abort restores the edge`);
+  }
+  return lines;
 }
 
 /** `12:00:03Z us-east-1 analysis-failed: <reason> [error_rate=0.08] (by alice)` */

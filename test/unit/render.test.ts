@@ -87,6 +87,22 @@ describe('renderStatus', () => {
     expect(out.some((l) => l.startsWith('Reason:'))).toBe(false);
   });
 
+  it("shows each edge's shares against its normal ones, what is drained and mirrored, and drift", () => {
+    const status = rollout({
+      edges: [
+        { name: 'eu', residency: 'eu', shares: { 'eu-west-1': 0, 'eu-central-1': 100 }, normal: { 'eu-west-1': 50, 'eu-central-1': 50 }, mirrors: {}, drained: ['eu-west-1'], version: 'k/3' },
+        { name: 'us', residency: 'us', shares: { 'us-east-1': 50, 'us-west-2': 50 }, normal: { 'us-east-1': 50, 'us-west-2': 50 }, mirrors: { 'us-east-1': 20 }, drained: [], version: 'k/4', drift: ['rds-edge.json: us-east-1 has share 70, Meridian left 50'] },
+      ],
+    });
+    const out = lines(renderStatus(status, T0 + 10_000));
+    const i = out.indexOf("Edges (share of each edge's traffic):");
+    expect(out.slice(i + 1, i + 4)).toEqual([
+      '  eu (eu)  eu-west-1 0% (normally 50%, drained)  eu-central-1 100% (normally 50%)',
+      '  us (us)  us-east-1 50% (mirrors 20% to its canary)  us-west-2 50%',
+      '    changed outside Meridian: rds-edge.json: us-east-1 has share 70, Meridian left 50; resume accepts it, abort restores the edge',
+    ]);
+  });
+
   it('lists pending approvals with the command that approves them', () => {
     const status = rollout({
       phase: 'AwaitingApproval',
