@@ -6,6 +6,7 @@
  *   MERIDIAN_BENCH_ROLLOUTS=100 npm run bench       (concurrent rollouts for the memory figure)
  *   MERIDIAN_BENCH_ONLY=prometheusAnalysis npm run bench   (some figures only, comma-separated)
  *   MERIDIAN_BENCH_ONLY=releaseBreachToStable,releaseHistory npm run bench   (the release figures)
+ *   MERIDIAN_BENCH_ONLY=edgeBreachToZero npm run bench       (breach -> zero requests at a real Envoy edge, beside the in-cluster figure)
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
  */
@@ -25,6 +26,7 @@ import { kubernetesFigures } from './kubernetes';
 import { benchReconcile } from './reconcile';
 import { cliStartupFigures } from './cli';
 import { releaseBreachFigures, releaseHistoryFigures } from './release';
+import { edgeBreachFigures } from './edges';
 import { freePort } from '../lib/ports';
 import { loadSpec } from '../client/spec-file';
 
@@ -269,6 +271,7 @@ async function main() {
     await step('historyEvents', () => eventsPerRegionHour(client));
     await step('demoHistory', () => demoHistory(client));
     await step('releaseHistory', () => releaseHistoryFigures(client));
+    await step('edgeBreachToZero', () => edgeBreachFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2))));
     await step('prometheusAnalysis', () => prometheusFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2))));
     await step('workerMemory', () => memoryAt(client, fleet, worker));
   } finally {
