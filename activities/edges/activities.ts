@@ -73,9 +73,8 @@ export function createEdgeActivities(drivers: EdgeDriver[]): EdgeActivities {
 
 async function change(driver: EdgeDriver, input: EdgeChangeInput): Promise<EdgeSnapshot> {
   const { edge, key, routing } = input;
-  const now = await driver.snapshot(edge);
-  // A retry after the files were written: finish waiting for them, check nothing twice.
-  if (now.version === key) return driver.apply(edge, routing, key);
+  // A retry of a change that began writing: finish it, check nothing twice.
+  if (await driver.started(edge, key)) return driver.apply(edge, routing, key);
   if (!input.overDrift) {
     const drift = await driver.drift(edge, input.expected);
     if (drift.drifted) {

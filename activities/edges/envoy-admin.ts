@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /** Reading an Envoy through its admin interface: stats, and the configuration it serves. */
 
 const REQUEST_TIMEOUT_MS = 5_000;
@@ -79,6 +80,34 @@ export async function liveConfig(admin: string): Promise<string> {
     if (section['@type'] === BOOTSTRAP_DUMP) delete (section.bootstrap as { node?: { extensions?: unknown } } | undefined)?.node?.extensions;
   }
   return `${JSON.stringify(canonical(dump), null, 1)}\n`;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/**
+ * What a snapshot keeps of the live configuration: a hash of the whole canonical dump, of its
+ * bootstrap, and of each dynamic resource by `kind name`. Equal digests mean equal canonical dumps,
+ * and the resource hashes say which resources differ, at a few hundred bytes instead of the dump's
+ * kilobytes in workflow history.
+ */
+export function liveDigest(live: string): string {
+  const resources = Object.fromEntries([...liveResources(live)].sort(([a], [b]) => a.localeCompare(b)).map(([name, json]) => [name, sha256(json)]));
+  return JSON.stringify({ all: sha256(live), bootstrap: sha256(liveBootstrap(live) ?? ''), resources });
+}
+
+/** How two live digests differ: resources gone, added or changed, and a bootstrap that changed. */
+export function digestDifferences(expected: string, actual: string): string[] {
+  type Digest = { all: string; bootstrap: string; resources: Record<string, string> };
+  const [want, have] = [JSON.parse(expected) as Digest, JSON.parse(actual) as Digest];
+  if (want.all === have.all) return [];
+  const lines: string[] = [];
+  for (const [name, hash] of Object.entries(want.resources)) {
+    if (!(name in have.resources)) lines.push(`live ${name} is gone`);
+    else if (have.resources[name] !== hash) lines.push(`live ${name} differs from what Meridian left`);
+  }
+  for (const name of Object.keys(have.resources)) if (!(name in want.resources)) lines.push(`live ${name} was added`);
+  if (want.bootstrap !== have.bootstrap) lines.push('live bootstrap differs: Envoy was restarted with another bootstrap or build');
+  return lines.length ? lines : ['live configuration differs from what Meridian left'];
 }
 
 /** The bootstrap section of a canonical config dump, as JSON. */

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { EdgeShares, EdgeSpec } from '../../domain/edges';
-import { counter, liveBootstrap, liveConfig, liveResources, readStats, waitFor, WaitAborted } from './envoy-admin';
+import { counter, digestDifferences, liveConfig, liveDigest, readStats, waitFor, WaitAborted } from './envoy-admin';
 import {
   bootstrapConfig,
   CDS_FILE,
@@ -147,7 +147,7 @@ async function snapshot(edge: EdgeSpec): Promise<EdgeSnapshot> {
       'EdgeNotConfigured',
     );
   }
-  return { version: fileVersion(files[routeFile(EDGE_ROUTE)]) ?? '', files, routing: readRouting(edge, files), live: await liveConfig(edge.provider.admin) };
+  return { version: fileVersion(files[routeFile(EDGE_ROUTE)]) ?? '', files, routing: readRouting(edge, files), live: liveDigest(await liveConfig(edge.provider.admin)) };
 }
 
 async function apply(edge: EdgeSpec, routing: EdgeShares, key: string): Promise<EdgeSnapshot> {
@@ -161,6 +161,11 @@ async function apply(edge: EdgeSpec, routing: EdgeShares, key: string): Promise<
   return snapshot(edge);
 }
 
+/** `apply` writes its files in tiers, the edge route last, so a change cut short may have written any of them. */
+async function started(edge: EdgeSpec, key: string): Promise<boolean> {
+  return Object.values(readFiles(edge)).some((text) => fileVersion(text) === key);
+}
+
 async function restore(edge: EdgeSpec, saved: EdgeSnapshot, key: string): Promise<void> {
   await writeInTiers(edge, saved.files);
   for (const name of Object.keys(readFiles(edge))) {
@@ -169,25 +174,11 @@ async function restore(edge: EdgeSpec, saved: EdgeSnapshot, key: string): Promis
   await waitFor(
     `edge "${edge.name}": restore ${key} to version ${saved.version}`,
     async () => {
-      const differences = liveDifferences(saved.live, await liveConfig(edge.provider.admin));
+      const differences = digestDifferences(saved.live, liveDigest(await liveConfig(edge.provider.admin)));
       return differences.length ? differences.join('; ') : undefined;
     },
     APPLY_TIMEOUT_MS,
   );
-}
-
-function liveDifferences(expected: string, live: string): string[] {
-  if (expected === live) return [];
-  const want = liveResources(expected);
-  const have = liveResources(live);
-  const lines: string[] = [];
-  for (const [name, json] of want) {
-    if (!have.has(name)) lines.push(`live ${name} is gone`);
-    else if (have.get(name) !== json) lines.push(`live ${name} differs from what Meridian left`);
-  }
-  for (const name of have.keys()) if (!want.has(name)) lines.push(`live ${name} was added`);
-  if (liveBootstrap(expected) !== liveBootstrap(live)) lines.push('live bootstrap differs: Envoy was restarted with another bootstrap or build');
-  return lines.length ? lines : ['live configuration differs from what Meridian left'];
 }
 
 function routingDifferences(file: string, expected: EdgeShares, actual: EdgeShares): string[] {
@@ -227,7 +218,7 @@ function fileDifferences(edge: EdgeSpec, expected: Record<string, string>, actua
 }
 
 async function drift(edge: EdgeSpec, expected: EdgeSnapshot): Promise<EdgeDrift> {
-  const differences = [...fileDifferences(edge, expected.files, readFiles(edge)), ...liveDifferences(expected.live, await liveConfig(edge.provider.admin))];
+  const differences = [...fileDifferences(edge, expected.files, readFiles(edge)), ...digestDifferences(expected.live, liveDigest(await liveConfig(edge.provider.admin)))];
   return { drifted: differences.length > 0, differences };
 }
 
@@ -255,5 +246,5 @@ async function stats(edge: EdgeSpec): Promise<EdgeStats> {
  * `apply` with a key the files already carry writes nothing.
  */
 export function envoyEdgeDriver(): EdgeDriver {
-  return { kind: 'envoy', snapshot, apply, restore, drift, stats };
+  return { kind: 'envoy', snapshot, apply, started, restore, drift, stats };
 }

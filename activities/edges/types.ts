@@ -12,7 +12,7 @@ export interface EdgeSnapshot {
   files: Record<string, string>;
   /** The shares and mirrors those files encode. */
   routing: EdgeShares;
-  /** The proxy's live configuration, canonical JSON without version and update-time fields. */
+  /** A digest of the proxy's live configuration without version and update-time fields: equal digests, equal configurations. */
   live: string;
 }
 
@@ -46,6 +46,8 @@ export interface EdgeDriver {
   snapshot(edge: EdgeSpec): Promise<EdgeSnapshot>;
   /** Routes `routing.shares` of the edge's traffic to each region and mirrors `routing.mirrors` of a region's traffic to its canary; returns what it left. */
   apply(edge: EdgeSpec, routing: EdgeShares, key: string): Promise<EdgeSnapshot>;
+  /** Whether a change under `key` has written anything yet: a retry of it then finishes it instead of seeing someone else's change. */
+  started(edge: EdgeSpec, key: string): Promise<boolean>;
   /** Puts back exactly the snapshot's files; afterwards the live configuration equals the snapshot's. */
   restore(edge: EdgeSpec, snapshot: EdgeSnapshot, key: string): Promise<void>;
   /** How the edge's files and live configuration differ from `expected`, what Meridian last left. */
