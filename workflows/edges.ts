@@ -175,9 +175,13 @@ export class Steering {
   private async driftPause(rt: EdgeRuntime, differences: string[]): Promise<'accepted' | 'stopped'> {
     const { s } = this;
     const name = rt.spec.name;
-    rt.drift = differences;
     rt.overwrite = true;
     const why = `edge ${name} was changed outside Meridian: ${differences.join('; ')}`;
+    if (s.stopping()) {
+      s.record('edge-drift', `${why}; the rollback restores the edge as it was before the rollout`, { data: { edge: name, differences } });
+      return 'stopped';
+    }
+    rt.drift = differences;
     s.record('edge-drift', `${why}; resume accepts the change, abort restores the edge as it was before the rollout`, { data: { edge: name, differences } });
     const pause = s.decide({ kind: 'pause', by: 'meridian', reason: why });
     // A rollback cannot be paused: it puts the baseline back over the change.
@@ -390,6 +394,15 @@ export class Steering {
     const exact = rt.last.version === rt.baseline.version;
     this.s.record('edge-restore', `edge ${rt.spec.name} ${exact ? 'restored exactly' : 'mirrors stopped'} ${when}: ${describe(written.after)}`, {
       data: { edge: rt.spec.name, exact, version: rt.last.version, before: written.before, after: written.after },
+    });
+  }
+
+  /** The rollback's last undo: the regions it put back on their known-good versions get their shares back, in checked steps. */
+  returnAfterRollback(scope: ReadonlySet<string>): Promise<void> {
+    return this.forcing(async () => {
+      for (const rt of this.edges) {
+        for (const region of [...rt.drained]) if (scope.has(region) && !DOWN.has(this.s.region(region).phase)) await this.returnOn(rt, region);
+      }
     });
   }
 

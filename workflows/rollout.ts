@@ -203,10 +203,7 @@ async function react(s: RolloutState, name: string, why: string, type: string | 
     case 'stop':
       return false;
     case 'rollbackRegion':
-      await CancellationScope.nonCancellable(async () => {
-        await s.saga.compensate(new Set([name]));
-        await s.edges?.giveBack(name);
-      });
+      await CancellationScope.nonCancellable(() => s.saga.compensate(new Set([name])));
       return false;
     case 'hold':
       return hold(s, name, why);

@@ -108,6 +108,7 @@ export class Saga {
       s.sagaRetrying();
       for (const r of failed) r.outcome = 'pending';
     }
+    await s.edges?.returnAfterRollback(scope);
     s.sagaFinished();
   }
 
