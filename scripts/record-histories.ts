@@ -19,15 +19,16 @@ import { rolloutSpec } from '../domain/spec';
 import { startPostgres } from '../test/support/postgres';
 import { freshDatabases, MIGRATIONS, RECIPE } from '../test/support/stateful';
 import { NEW_IMAGE, OLD_IMAGE } from '../test/workflows/plans';
+import { edgeSpecInput, startEdgeBed, type EdgeBed } from '../test/support/edge-bed';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'test', 'histories');
 /**
  * Histories of earlier workflow code stay: they stand for rollouts started before a change and
  * still running after it. Bump this when workflow code changes behind a `patched()` marker, or
- * gains a path no saved history takes (v5: releases of several services).
+ * gains a path no saved history takes (v5: releases of several services; v6: edges).
  */
-const SET = 'v5';
+const SET = 'v6';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -56,7 +57,31 @@ function statefulPlan(faults: string[]): RolloutPlan {
   );
 }
 
-const scenarios: Record<string, { plan: RolloutPlan; drive?: (run: RolloutRun) => Promise<void>; databases?: boolean }> = {
+/** Four simulated regions behind the bed's two Envoy edges; us-east-1 mirrors before its canary takes traffic. */
+function edgesPlan(bed: EdgeBed, faults: string[]): RolloutPlan {
+  const region = (name: string, residency: string) => ({ name, target: { kind: 'simulated', initial: { image: OLD_IMAGE } }, labels: { residency } });
+  const fast = { kind: 'analysis' as const, metrics: ['error_rate'], interval: '100ms', sustainedFor: '300ms', minSamples: 3 };
+  return compilePlan(
+    rolloutSpec.parse({
+      service: 'checkout',
+      version: '2.4.0',
+      image: NEW_IMAGE,
+      regions: [region('eu-west-1', 'eu'), region('eu-central-1', 'eu'), { ...region('us-east-1', 'us'), steps: [{ kind: 'mirror', percent: 50, duration: '300ms' }, fast, { kind: 'setWeight', weight: 25 }, fast] }, region('us-west-2', 'us')],
+      waves: [{ regions: ['eu-west-1'] }, { regions: ['us-east-1', 'eu-central-1'] }, { regions: ['us-west-2'] }],
+      metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
+      steps: [{ kind: 'setWeight', weight: 25 }, fast],
+      edges: edgeSpecInput(bed),
+      steering: { returnSteps: [50], stepAnalysis: { interval: '100ms', sustainedFor: '300ms' }, driftCheck: '1s' },
+      simulation: { baseline: { error_rate: 0.004 }, faults },
+    }),
+  );
+}
+
+type Scenario = { plan: RolloutPlan | ((bed: EdgeBed) => RolloutPlan); drive?: (run: RolloutRun) => Promise<void>; databases?: boolean; edges?: boolean };
+
+const scenarios: Record<string, Scenario> = {
+  'edges-breach': { plan: (bed) => edgesPlan(bed, ['eu-west-1: error_rate 0.08 when weight >= 25']), edges: true },
+  'edges-mirror-happy-path': { plan: (bed) => edgesPlan(bed, []), edges: true },
   'stateful-contract': { plan: statefulPlan([]), databases: true },
   'stateful-rollback': { plan: statefulPlan(['us-east-1: error_rate 0.08 when weight >= 25']), databases: true },
   'happy-path': { plan: testPlan() },
@@ -124,8 +149,10 @@ async function main() {
     const only = process.argv.slice(2);
     const unknown = only.filter((n) => !(n in scenarios));
     if (unknown.length) throw new Error(`unknown scenario ${unknown.join(', ')} (scenarios: ${Object.keys(scenarios).join(', ')})`);
-    for (const [name, { plan, drive, databases }] of Object.entries(scenarios).filter(([n]) => only.length === 0 || only.includes(n))) {
+    for (const [name, { plan: planned, drive, databases, edges }] of Object.entries(scenarios).filter(([n]) => only.length === 0 || only.includes(n))) {
       if (databases) await freshDatabases(postgres, STATEFUL_REGIONS.map((r) => `orders-${r}`));
+      const bed = edges ? await startEdgeBed() : undefined;
+      const plan = typeof planned === 'function' ? planned(bed!) : planned;
       await withRollout(env, plan, async (run) => {
         await drive?.(run);
         await run.end();
@@ -146,6 +173,7 @@ async function main() {
         }
         console.log(`recorded ${name}`);
       });
+      await bed?.stop();
     }
   } finally {
     await Promise.all([env.teardown(), postgres.stop()]);
