@@ -7,10 +7,11 @@ import { CliError, ExitCode } from './exit-codes';
 import type { LiveOutput } from './live';
 import { loadSpecOrFail } from './load';
 import type { ServerPlacement } from './sandbox';
-import { runScenario } from './scenario';
+import { runScenario, type ScenarioResult } from './scenario';
 import { startDemoMetrics } from './demo-metrics';
 import type { RolloutPlan } from '../domain/plan';
 import { kubernetesDemo, type Observe } from './demo-kubernetes';
+import { EDGES_DEMO_SPEC, envoyBinary, startEdgeDemo } from './demo-edges';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../examples/demo.yaml', import.meta.url));
 export const RELEASE_DEMO_SPEC = fileURLToPath(new URL('../examples/release.yaml', import.meta.url));
@@ -29,6 +30,8 @@ export interface DemoOptions {
   kubernetes?: boolean;
   /** Roll out examples/release.yaml, a release of two services, instead of examples/demo.yaml. */
   release?: boolean;
+  /** Roll out examples/edges.yaml, the demo behind two real Envoy edges, instead of examples/demo.yaml. */
+  edges?: boolean;
 }
 
 /** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
@@ -42,6 +45,7 @@ export function faultRegions(faults: string[]): string[] {
 }
 
 export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
+  if (opts.edges) return runEdgesDemo(opts);
   if (opts.release) return runReleaseDemo(opts);
   const { plan } = await loadSpecOrFail(DEMO_SPEC);
   if (!opts.fault && plan.simulation) plan.simulation = { ...plan.simulation, faults: [] };
@@ -72,7 +76,11 @@ export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
 }
 
 async function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions, observe?: Observe): Promise<ExitCode> {
-  const { code } = await runScenario({
+  return (await demoScenario(plan, expect, faults, opts, observe)).code;
+}
+
+function demoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succeeded', faults: string[], opts: DemoOptions, observe?: Observe): Promise<ScenarioResult> {
+  return runScenario({
     plan,
     id: rolloutWorkflowId(plan.service, `${plan.version}-demo-${runStamp()}`),
     taskQueue: DEMO_TASK_QUEUE,
@@ -85,7 +93,37 @@ async function runDemoScenario(plan: RolloutPlan, expect: 'RolledBack' | 'Succee
     server: opts.server,
     observe,
   });
-  return code;
+}
+
+/**
+ * The edges demo: examples/edges.yaml behind two real Envoy edges on loopback, demo services behind
+ * them and load through them; the scripted fault drains us-east-1's share of the us edge to
+ * us-west-2 while the rollback runs. Its metrics are simulated.
+ */
+async function runEdgesDemo(opts: DemoOptions): Promise<ExitCode> {
+  if (opts.kubernetes) throw new CliError('--edges runs on the simulated fleet behind local Envoy edges; drop --kubernetes (the Kubernetes demo has no edges)', ExitCode.Usage);
+  if (opts.release) throw new CliError('--edges rolls out examples/edges.yaml, one service behind two edges; drop --release', ExitCode.Usage);
+  const envoy = envoyBinary();
+  const { plan } = await loadSpecOrFail(EDGES_DEMO_SPEC);
+  if (!opts.fault && plan.simulation) plan.simulation = { ...plan.simulation, faults: [] };
+  const faults = plan.simulation?.faults ?? [];
+  const log = (line: string) => opts.out.write(`${line}\n`);
+  const edgeNames = (plan.edges?.edges ?? []).map((e) => `${e.name} (${e.routes.map((r) => r.region).join(', ')})`).join(' and ');
+  log(
+    `Demo: ${plan.service} ${plan.version} over ${Object.keys(plan.regions).length} simulated regions behind the Envoy edges ${edgeNames}; ` +
+      (faults.length > 0 ? `scripted fault: ${faults.join('; ')}; expecting a rollback, with the failing region's edge share moved to its healthy neighbour meanwhile` : 'no faults; expecting success'),
+  );
+  const edges = await startEdgeDemo(plan, envoy, log);
+  try {
+    log('metrics: simulated, following each region\'s simulated canary weight; the edges, the services behind them and the traffic are real');
+    const result = await demoScenario(edges.plan, faults.length > 0 ? 'RolledBack' : 'Succeeded', faults, opts);
+    const { lines, problems } = await edges.report(result.status, faultRegions(faults));
+    log('');
+    for (const line of [...lines, ...(problems.length > 0 ? ['NOT as expected:', ...problems.map((p) => `  ${p}`)] : [])]) log(line);
+    return result.code === ExitCode.Success && problems.length > 0 ? ExitCode.Unexpected : result.code;
+  } finally {
+    await edges.stop();
+  }
 }
 
 /**

@@ -14,7 +14,11 @@ export function registerDemo(program: Command): void {
     .option('--simulated-metrics', 'judge on the simulated fleet\'s metrics even when Prometheus is installed')
     .option('--kubernetes', 'roll out to the local Kubernetes test bed (npm run testbed) instead of the simulated fleet; starts it when it is down')
     .option('--release', 'roll out examples/release.yaml instead: orders and checkout, checkout after orders in each region, with a contract check (simulated metrics)')
-    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean; release?: boolean }) => {
+    .option(
+      '--edges',
+      "roll out examples/edges.yaml instead: the demo behind two real Envoy edges (eu, us) with load through them; us-east-1's fault drains its share of the us edge to us-west-2 while the rollback runs (needs Envoy; simulated metrics)",
+    )
+    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean; release?: boolean; edges?: boolean }) => {
       const { runDemo } = await import('../demo');
       process.exitCode = await runDemo({
         fault: opts.fault,
@@ -25,6 +29,7 @@ export function registerDemo(program: Command): void {
         simulatedMetrics: opts.simulatedMetrics === true,
         kubernetes: opts.kubernetes === true,
         release: opts.release === true,
+        edges: opts.edges === true,
       });
     });
 

@@ -6,6 +6,9 @@ import { clientFor } from '../../activities/kubernetes/client';
 import { paths } from '../../activities/kubernetes/objects';
 import { DEMO_FLEET_FILE } from '../../cli/demo';
 import { DEMO_NAMESPACE, readTestbed, stopTestbed } from '../../testbed';
+import { RolloutClient } from '../../client/rollout-client';
+import { startDevServer } from '../../worker/dev-server';
+import { auditDataOf, regionOf } from '../support/status';
 import { freePort } from '../support/processes';
 import { tempDir } from '../support/temp-dir';
 
@@ -27,10 +30,10 @@ function outOfOrder(times: number[]): [number, number][] {
 }
 
 
-/** `npm run demo` as CI runs it: no TTY, CI set. */
-async function demo(extra: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string; uiPort: number }> {
-  const port = await freePort();
-  const uiPort = await freePort();
+/** `npm run demo` as CI runs it: no TTY, CI set; on its own fresh server unless `at` names the ports of one to reuse. */
+async function demo(extra: string[], env: Record<string, string> = {}, at?: { port: number; uiPort: number }): Promise<{ code: number | null; out: string; uiPort: number }> {
+  const port = at?.port ?? (await freePort());
+  const uiPort = at?.uiPort ?? (await freePort());
   const db = join(tempDir('meridian-demo-'), 'temporal.db');
   const args = ['bin/meridian.js', 'demo', '--port', String(port), '--ui-port', String(uiPort), '--db-file', db, ...extra];
   return new Promise((resolve) => {
@@ -92,6 +95,63 @@ describe('npm run demo', () => {
         const r = fleet.region(service, name)!;
         expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, `${service} ${name}`).toEqual({ image: `registry.example.com/shop/${service}:previous`, canary: null, weight: 0 });
       }
+    }
+  });
+
+  it('--edges drains us-east-1\'s share of the us edge to us-west-2 while the rollback runs, and leaves both edges at their normal shares', async () => {
+    // A server of the test's own, which the demo reuses, so the ended rollout can be read afterwards.
+    const dir = tempDir('meridian-demo-edges-');
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const server = await startDevServer({ port, uiPort, inMemory: true, logFile: join(dir, 'server.log') });
+    try {
+      const { code, out } = await demo(['--edges'], {}, { port, uiPort });
+      expect(code, out).toBe(0);
+      expect(outOfOrder(liveTimes(out)), out).toEqual([]);
+      const id = /^started (rollout\/checkout\/2\.4\.0-demo-\d{8}T\d{6})$/m.exec(out)?.[1];
+      expect(id, out).toBeDefined();
+      const status = await new RolloutClient(server.client, { namespace: server.namespace }).status(id!);
+
+      expect(status.phase).toBe('RolledBack');
+      expect(['eu-west-1', 'us-east-1', 'eu-central-1'].map((r) => regionOf(status, r).phase)).toEqual(['RolledBack', 'RolledBack', 'RolledBack']);
+      expect(regionOf(status, 'us-west-2').phase).not.toBe('RolledBack');
+      expect(out).toMatch(/not changed: +us-west-2$/m);
+
+      const away = auditDataOf(status, 'steer-away');
+      expect(away.map((a) => [a.edge, a.region, a.after?.shares])).toEqual([['us', 'us-east-1', { 'us-east-1': 0, 'us-west-2': 100 }]]);
+      expect(auditDataOf(status, 'steer-held'), 'no drain was held').toEqual([]);
+      expect(auditDataOf(status, 'steer-back').map((b) => [b.edge, b.region, b.percent, b.after?.shares])).toEqual([
+        ['us', 'us-east-1', 50, { 'us-east-1': 25, 'us-west-2': 75 }],
+        ['us', 'us-east-1', 100, { 'us-east-1': 50, 'us-west-2': 50 }],
+      ]);
+      // The mirror step copied us-east-1's traffic at the us edge only, and the drain stopped it.
+      expect(auditDataOf(status, 'mirror').map((m) => [m.edge, m.region, m.percent])).toEqual([['us', 'us-east-1', 50]]);
+      expect(away[0]!.after?.mirrors ?? {}).toEqual({});
+
+      const snapshots = Object.fromEntries(auditDataOf(status, 'edge-snapshot').map((s) => [s.edge, s]));
+      expect(Object.keys(snapshots).sort()).toEqual(['eu', 'us']);
+      expect(status.audit.filter((a) => a.data?.edge === 'eu').map((a) => a.action), 'the eu edge was only recorded, never changed').toEqual(['edge-snapshot']);
+      for (const edge of status.edges ?? []) {
+        expect(edge.shares, `edge ${edge.name} at its normal shares`).toEqual(edge.normal);
+        expect({ drained: edge.drained, mirrors: edge.mirrors, version: edge.version }, edge.name).toEqual({ drained: [], mirrors: {}, version: snapshots[edge.name]!.version });
+      }
+      expect(status.edges?.map((e) => [e.name, e.shares])).toEqual([
+        ['eu', { 'eu-west-1': 50, 'eu-central-1': 50 }],
+        ['us', { 'us-east-1': 50, 'us-west-2': 50 }],
+      ]);
+
+      // The demo's own summary, from the traffic it sent through the edges.
+      expect(out).toMatch(/^ {4}us-east-1 served nothing through it for \d+\.\ds \(.*\); us-west-2 served [1-9]\d* in that time$/m);
+      expect(out).toMatch(/^ {2}us-east-1's canary served [1-9]\d* mirrored copies through the edges and 0 answers to users$/m);
+      expect(out).toMatch(/^ {4}served through it: eu-central-1 [1-9]\d*, eu-west-1 [1-9]\d* requests; all answered 200$/m);
+      expect(out).toMatch(/^ {4}served through it: us-east-1 [1-9]\d*, us-west-2 [1-9]\d* requests; all answered 200$/m);
+      expect(out).not.toMatch(/NOT as expected/);
+      const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
+      for (const name of ['eu-west-1', 'us-east-1', 'eu-central-1', 'us-west-2']) {
+        const r = fleet.region('checkout', name)!;
+        expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, name).toEqual({ image: OLD, canary: null, weight: 0 });
+      }
+    } finally {
+      await server.stop();
     }
   });
 

@@ -46,6 +46,20 @@ const SHOWS: Record<string, (plan: RolloutPlan) => void> = {
     expect(regions(plan).every((r) => r.target.kind === 'simulated')).toBe(true);
     expect(plan.simulation?.faults).toContain('us-east-1: error_rate 0.08 when weight >= 25');
   },
+  'edges.yaml': (plan) => {
+    expect(plan.waves.map((w) => w.regions)).toEqual([['eu-west-1'], ['us-east-1', 'eu-central-1'], ['us-west-2']]);
+    expect(plan.edges!.residency).toEqual({ 'eu-west-1': 'eu', 'eu-central-1': 'eu', 'us-east-1': 'us', 'us-west-2': 'us' });
+    expect(plan.edges!.edges.map((e) => [e.name, e.provider.type, e.residency, e.routes.map((r) => [r.region, r.share])])).toEqual([
+      ['eu', 'envoy', 'eu', [['eu-west-1', 50], ['eu-central-1', 50]]],
+      ['us', 'envoy', 'us', [['us-east-1', 50], ['us-west-2', 50]]],
+    ]);
+    // The healthy us-west-2 alone carries minHealthyShare, so us-east-1's drain goes ahead instead of holding.
+    expect(plan.edges!.edges.find((e) => e.name === 'us')!.minHealthyShare).toBe(50);
+    expect(plan.edges!.steering.policies.map((p) => p.name)).toEqual(['mirror-at-most-half']);
+    expect(plan.regions['us-east-1']!.steps[0]).toMatchObject({ kind: 'mirror', percent: 50 });
+    expect(plan.edges!.edges.flatMap((e) => e.routes.filter((r) => r.canaryAddress).map((r) => r.region))).toEqual(['us-east-1']);
+    expect(plan.simulation?.faults).toContain('us-east-1: error_rate 0.08 when weight >= 25');
+  },
   'kubernetes.yaml': (plan) => {
     const strategies = regions(plan).map((r) => (r.target.kind === 'kubernetes' ? r.target.traffic.strategy : r.target.kind));
     expect(new Set(strategies)).toEqual(new Set(['replicas', 'gatewayAPI']));
