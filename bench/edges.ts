@@ -9,16 +9,14 @@
  * instances, one per region's stable ingress, load through the edge, and a rollout of two waves on
  * simulated targets whose canary in eu-west-1 breaches at 25%, failure policy rollback-all.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { SimulatedFleet } from '../activities/fleet';
-import { writeEnvoyBootstrap } from '../activities/edges/envoy';
+import { startEnvoyProcess } from '../activities/edges/envoy-process';
 import type { RolloutClient } from '../client/rollout-client';
 import { startLoad } from '../demo-service/load';
 import { startDemoService } from '../demo-service/server';
-import { stopChild } from '../demo-service/stop';
 import type { EdgeSpec } from '../domain/edges';
 import type { RolloutSpecInput } from '../domain/spec';
 import type { AuditEntry } from '../domain/status';
@@ -54,31 +52,17 @@ const readOr = (file: string) => {
   }
 };
 
-/** A real Envoy for the edge, started as test/support/envoy.ts does; resolves once its admin says it is ready. */
-async function startEdge(routes: EdgeSpec['routes'], timeoutMs = 20_000) {
+/** A real Envoy for the edge on free loopback ports, its configuration in a fresh temporary folder. */
+async function startEdge(routes: EdgeSpec['routes']) {
   const [listenerPort, adminPort] = await freePorts(2);
   const configDir = mkdtempSync(join(tmpdir(), 'meridian-bench-envoy-'));
   const edge: EdgeSpec = { name: 'eu', residency: 'eu', minHealthyShare: 50, routes, provider: { type: 'envoy', admin: `http://127.0.0.1:${adminPort}`, configDir } };
-  const bootstrap = writeEnvoyBootstrap(edge, { listenerPort: listenerPort! });
-  const child = spawn(requireTool('envoy'), ['-c', bootstrap, '--disable-hot-restart', '--concurrency', '1', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk) => (log = (log + chunk).slice(-8_000)));
+  const envoy = await startEnvoyProcess(edge, { binary: requireTool('envoy'), listenerPort: listenerPort!, concurrency: 1 });
   const stop = async () => {
-    await stopChild(child);
+    await envoy.stop();
     rmSync(configDir, { recursive: true, force: true });
   };
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`envoy exited with code ${child.exitCode}:\n${log}`);
-    const ready = await fetch(`${edge.provider.admin}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`envoy not ready within ${timeoutMs} ms:\n${log}`);
-    }
-    await sleep(50);
-  }
-  return { edge, url: `http://127.0.0.1:${listenerPort}`, routeFile: join(configDir, 'rds-edge.json'), stop };
+  return { edge, url: envoy.url, routeFile: join(configDir, 'rds-edge.json'), stop };
 }
 
 function planFor(service: string, edge: EdgeSpec) {

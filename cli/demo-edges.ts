@@ -1,12 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { writeEnvoyBootstrap } from '../activities/edges/envoy';
+import { startEnvoyProcess } from '../activities/edges/envoy-process';
 import { startLoad, type Load, type LoadReport } from '../demo-service/load';
 import { startDemoService, type RunningDemoService } from '../demo-service/server';
-import { stopChild } from '../demo-service/stop';
 import type { EdgeShares, EdgeSpec } from '../domain/edges';
 import type { RolloutPlan } from '../domain/plan';
 import type { AuditEntry, RolloutStatus } from '../domain/status';
@@ -22,7 +20,6 @@ export const EDGES_DEMO_SPEC = fileURLToPath(new URL('../examples/edges.yaml', i
 const canaryOf = (region: string) => `${region}-canary`;
 /** Load through each edge: connections, users named in `x-user`, and its bounds. */
 const LOAD = { concurrency: 4, users: 100, maxRequests: 5_000_000, maxDurationMs: 15 * 60_000 };
-const ENVOY_READY_MS = 20_000;
 
 export interface EdgeDemo {
   /** The plan with its edges pointed at the demo's Envoys and its routes at the demo services. */
@@ -120,30 +117,9 @@ function pointedAt(edges: EdgeSpec[], service: RunningDemoService, ports: number
 /** Writes the edge's bootstrap and starts Envoy on it; resolves once its admin says it is ready. */
 async function startEdge(envoy: string, edge: EdgeSpec, listenerPort: number, cleanup: (() => Promise<void> | void)[]): Promise<RunningEdge> {
   cleanup.push(() => rmSync(edge.provider.configDir, { recursive: true, force: true }));
-  const bootstrap = writeEnvoyBootstrap(edge, { listenerPort });
-  // In the demo's process group, so a Ctrl-C that ends the demo before its cleanup runs stops Envoy too.
-  const child = spawn(envoy, ['-c', bootstrap, '--disable-hot-restart', '--concurrency', '2', '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk) => (log = (log + chunk).slice(-4_000)));
-  const killOnExit = () => child.kill('SIGKILL');
-  process.once('exit', killOnExit);
-  cleanup.push(async () => {
-    await stopChild(child);
-    process.off('exit', killOnExit);
-  });
-  await envoyReady(child, edge, () => log);
-  return { spec: edge, url: `http://127.0.0.1:${listenerPort}` };
-}
-
-async function envoyReady(child: ChildProcess, edge: EdgeSpec, log: () => string): Promise<void> {
-  const deadline = Date.now() + ENVOY_READY_MS;
-  for (;;) {
-    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`edge ${edge.name}: Envoy exited (${child.exitCode ?? child.signalCode}):\n${log()}`);
-    const ready = await fetch(`${edge.provider.admin}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
-    if (ready) return;
-    if (Date.now() > deadline) throw new Error(`edge ${edge.name}: Envoy not ready within ${ENVOY_READY_MS / 1000}s:\n${log()}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const running = await startEnvoyProcess(edge, { binary: envoy, listenerPort });
+  cleanup.push(() => running.stop());
+  return { spec: edge, url: running.url };
 }
 
 const describeShares = (shares: Record<string, number>) =>

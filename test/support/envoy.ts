@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import type { EdgeSpec } from '../../domain/edges';
-import { writeEnvoyBootstrap } from '../../activities/edges/envoy';
+import { startEnvoyProcess } from '../../activities/edges/envoy-process';
 import { requireTool } from '../../lib/tools';
-import { stopChild } from '../../demo-service/stop';
 import { freePort } from './processes';
 import { tempDir } from './temp-dir';
 
@@ -25,22 +23,6 @@ export function envoyBinary(): string {
 export async function startEnvoy(edge: Omit<EdgeSpec, 'provider'>, timeoutMs = 20_000): Promise<RunningEnvoy> {
   const [listenerPort, adminPort] = [await freePort(), await freePort()];
   const spec: EdgeSpec = { ...edge, provider: { type: 'envoy', admin: `http://127.0.0.1:${adminPort}`, configDir: tempDir('meridian-envoy-') } };
-  const bootstrap = writeEnvoyBootstrap(spec, { listenerPort });
-  const args = ['-c', bootstrap, '--disable-hot-restart', '--concurrency', '2', '--log-level', 'warn'];
-  const child = spawn(envoyBinary(), args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  let log = '';
-  child.stderr!.on('data', (chunk) => (log = (log + chunk).slice(-8_000)));
-  const stop = () => stopChild(child);
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`envoy exited with code ${child.exitCode}:\n${log}`);
-    const ready = await fetch(`${spec.provider.admin}/ready`, { signal: AbortSignal.timeout(1_000) }).then((r) => r.ok, () => false);
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`envoy not ready within ${timeoutMs} ms:\n${log}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return { edge: spec, url: `http://127.0.0.1:${listenerPort}`, stop };
+  const running = await startEnvoyProcess(spec, { binary: envoyBinary(), listenerPort, readyTimeoutMs: timeoutMs });
+  return { edge: spec, ...running };
 }

@@ -3,7 +3,7 @@ import type { RolloutSpecInput } from '../../domain/spec';
 import { validateSpec } from '../../domain/validate';
 
 const IMAGE = `registry.test/shop/checkout@sha256:${'4'.repeat(64)}`;
-const region = (name: string, residency?: string) => ({ name, target: { kind: 'simulated' as const }, labels: residency ? { residency } : {} });
+const region = (name: string, residency?: string) => ({ name, target: { kind: 'simulated' as const }, labels: (residency ? { residency } : {}) as Record<string, string> });
 const provider = { type: 'envoy' as const, admin: 'http://127.0.0.1:9901', configDir: 'edges/eu' };
 const route = (r: string, share: number, canary = false) => ({ region: r, share, address: `${r}.internal:8080`, ...(canary ? { canaryAddress: `${r}-canary.internal:8080` } : {}) });
 
