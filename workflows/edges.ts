@@ -8,6 +8,7 @@ import { regionMetrics } from '../domain/plan';
 import type { EdgeStatus, RegionPhase, Verdict } from '../domain/status';
 import { sameShares, steerAway, stepsBack, type HoldNumbers, type HoldReason, type SteerPlan } from '../domain/steering';
 import { effectKey } from '../domain/steps';
+import { FAILURE } from '../domain/vocabulary';
 import { PRESETS } from './presets';
 import type { RolloutState } from './rollout-state';
 
@@ -110,11 +111,6 @@ export class Steering {
     });
   }
 
-  /** Every edge job asked so far is done. */
-  idle(): Promise<void> {
-    return this.serial(async () => undefined);
-  }
-
   private serving(region: string): EdgeRuntime[] {
     return this.edges.filter((rt) => rt.spec.routes.some((r) => r.region === region));
   }
@@ -165,7 +161,7 @@ export class Steering {
   /** Throws the drift refusal `changeEdge` would, for a restore, which writes over anything. */
   private async checkDrift(rt: EdgeRuntime): Promise<void> {
     const drift = await edgeCalls.checkEdgeDrift({ rolloutId: this.s.id, edge: rt.spec, expected: rt.last });
-    if (drift.drifted) throw ApplicationFailure.nonRetryable('edge drifted', 'EdgeDrift', { kind: 'drift', edge: rt.spec.name, differences: drift.differences } satisfies EdgeRefusal);
+    if (drift.drifted) throw ApplicationFailure.nonRetryable('edge drifted', FAILURE.edgeDrift, { kind: 'drift', edge: rt.spec.name, differences: drift.differences } satisfies EdgeRefusal);
   }
 
   /**
