@@ -15,6 +15,8 @@ import { createStatefulActivities } from './stateful';
 import { createEdgeActivities } from './edges/activities';
 import { registeredEdgeDrivers } from './edges/registry';
 import type { EdgeDriver } from './edges/types';
+import { createFlagActivities, registeredFlagDrivers } from './flags/activities';
+import type { FlagDriver } from './flags/types';
 import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
 
 export interface ActivityDeps {
@@ -25,6 +27,8 @@ export interface ActivityDeps {
   drivers?: TargetDriver[];
   /** Defaults to every registered edge driver (`edges/registry.ts`). */
   edgeDrivers?: EdgeDriver[];
+  /** Defaults to every registered flag driver (`flags/activities.ts`). */
+  flagDrivers?: FlagDriver[];
 }
 
 /**
@@ -61,6 +65,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     ...createHealthActivities(providers),
     ...createStatefulActivities(),
     ...createEdgeActivities(deps.edgeDrivers ?? registeredEdgeDrivers()),
+    ...createFlagActivities(deps.flagDrivers ?? registeredFlagDrivers()),
   };
 }
 

@@ -4,6 +4,7 @@ import type { AnalysisProgress, KnownGood, SchemaFingerprint, Verdict } from '..
 import type { ApplyMigrationsInput, MigrationsResult, RevertMigrationsInput } from './postgres/migrations';
 import type { ReconcileInput, ReconcileResult } from './postgres/reconcile';
 import type { EdgeActivities } from './edges/activities';
+import type { FlagActivities } from './flags/activities';
 
 export type { AnalysisProgress };
 
@@ -96,7 +97,7 @@ export interface StatefulActivities {
   reconcileData(input: ReconcileInput): Promise<ReconcileResult>;
 }
 
-export interface RolloutActivities extends StatefulActivities, EdgeActivities {
+export interface RolloutActivities extends StatefulActivities, EdgeActivities, FlagActivities {
   preflight(input: PreflightInput): Promise<PreflightProblem[]>;
   snapshotRegion(input: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;

@@ -61,6 +61,7 @@ function regionLine(r: RegionStatus, nameWidth: number, nowMs: number): string[]
   const indent = ' '.repeat(nameWidth + 4);
   if (failing) lines.push(`${indent}${failing.phase.toLowerCase()}: ${failing.reason}`);
   if (r.reason && r.reason !== failing?.reason) lines.push(`${indent}${r.reason}`);
+  for (const [key, f] of Object.entries(r.flags ?? {})) lines.push(`${indent}flag ${key}: ${f.variant} for ${f.fraction}% of users`);
   for (const svc of r.services ?? []) lines.push(...serviceLine(svc, nameWidth));
   return lines;
 }

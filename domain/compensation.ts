@@ -28,13 +28,16 @@ function regionStack(r: RegionUndo): Undo[] {
  */
 export function compensationPlan(regions: RegionUndo[], scope: ReadonlySet<string>): UndoRecord[][] {
   const byWave = new Map<number, UndoRecord[]>();
+  const kills: UndoRecord[] = [];
   for (const r of regions) {
     if (!scope.has(r.region) || r.undo.length === 0) continue;
     const group = byWave.get(r.wave) ?? [];
-    for (const undo of regionStack(r)) group.push({ undo, wave: r.wave, outcome: 'pending', attempts: 0 });
-    byWave.set(r.wave, group);
+    for (const undo of regionStack(r)) (undo.kind === 'killSwitch' ? kills : group).push({ undo, wave: r.wave, outcome: 'pending', attempts: 0 });
+    if (group.length > 0) byWave.set(r.wave, group);
   }
-  return [...byWave.keys()].sort((a, b) => b - a).map((w) => byWave.get(w)!);
+  // Kill switches first, every region's at once: the fastest undo, and the one nothing else waits on.
+  const waves = [...byWave.keys()].sort((a, b) => b - a).map((w) => byWave.get(w)!);
+  return kills.length > 0 ? [kills, ...waves] : waves;
 }
 
 /** Undo entries keep their first recording; a re-run region never duplicates an undo. */
@@ -53,5 +56,9 @@ export function describeUndo(u: Undo): string {
       return `revert migrations ${u.migrationIds.join(', ')} on ${u.database} in ${u.region}`;
     case 'reconcileData':
       return `reconcile data on ${u.database} in ${u.region}`;
+    case 'killSwitch':
+      return `kill switch of flag ${u.flag.key} (${u.flag.killSwitch} for everyone) in ${u.region}`;
+    case 'restoreFlag':
+      return `restore flag ${u.snapshot.flagKey} in ${u.region} as it was before the rollout`;
   }
 }

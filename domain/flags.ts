@@ -11,6 +11,8 @@ export interface FlagSpec {
   killSwitch: string;
   /** The variant users get outside the rolled-out fraction, normally the kill switch. */
   defaultVariant: string;
+  /** The new version is safe with the flag at its kill switch. */
+  safeWhenOff?: boolean;
 }
 
 /** What a flag step asks of one region: `variant` for `fraction` percent of users, sticky by a key of the request. */
@@ -38,3 +40,33 @@ export interface UnleashProvider {
 }
 
 export type FlagProvider = FlagdProvider | UnleashProvider;
+
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * A flag as it was before Meridian changed it, for an exact restore. `definition` is the flag in the
+ * provider's own format, plain JSON (it travels in workflow history), or null when the flag did not
+ * exist. Only the driver of `kind` reads it.
+ */
+export interface FlagSnapshot {
+  kind: string;
+  flagKey: string;
+  definition: JsonValue | null;
+}
+
+/** A region's flag settings as the plan carries them: its provider with `{{region}}` filled in, and its cap. */
+export interface RegionFlags {
+  provider: FlagProvider;
+  maxFraction?: number;
+}
+
+/** A rollout's flags as its workflows run them. */
+export interface FlagPlan {
+  flags: FlagSpec[];
+  /** Every region with a provider. */
+  regions: Record<string, RegionFlags>;
+  onFailure: 'rollback' | 'killSwitchOnly';
+}
+
+/** Each flag's state in a region as the stage last set it. */
+export type FlagStates = Record<string, { variant: string; fraction: number }>;

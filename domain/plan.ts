@@ -4,6 +4,7 @@ import type { DatabaseSettings, MigrationSpec, ReconciliationSpec } from './stat
 import { serviceFaults, type ReleasePlan } from './release';
 import { targetTraits } from './targets';
 import type { EdgePlan } from './edges';
+import type { FlagPlan, FlagProvider } from './flags';
 import { DEFAULT_STEERING } from './spec-defaults';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
@@ -50,6 +51,8 @@ export interface RolloutPlan {
   release?: ReleasePlan;
   /** Edges in front of the regions, steered by the rollout; absent when the spec has none, so other plans are unchanged. */
   edges?: EdgePlan;
+  /** Feature flags the steps change; absent when the spec has none. */
+  flags?: FlagPlan;
 }
 
 /** A region whose stage touches its database: it names one and the rollout has migrations or reconciliations. */
@@ -74,7 +77,28 @@ function withTargetNamespace(r: RegionSpec & { target: Target }): Record<string,
 /** Region overrides wave, wave overrides the rollout's defaults; a release compiles each service's plan. */
 export function compilePlan(spec: RolloutSpec): RolloutPlan {
   const plan = spec.services ? compileRelease(spec, spec.services) : compileOne(spec);
-  return spec.edges ? { ...plan, edges: compileEdges(spec, spec.edges) } : plan;
+  return {
+    ...plan,
+    ...(spec.edges ? { edges: compileEdges(spec, spec.edges) } : {}),
+    ...(spec.flags ? { flags: compileFlags(spec, spec.flags) } : {}),
+  };
+}
+
+/** Each region's provider (its own, else the rollout's) with `{{region}}` filled in; Unleash's environment defaults to the region's name. */
+function compileFlags(spec: RolloutSpec, flags: NonNullable<RolloutSpec['flags']>): FlagPlan {
+  const fill = (text: string, region: string) => text.replace(/\{\{region\}\}/g, region);
+  const regions: FlagPlan['regions'] = {};
+  for (const r of spec.regions) {
+    const p = r.flags?.provider ?? spec.flagProvider;
+    if (!p) continue;
+    const provider: FlagProvider = p.type === 'flagd' ? { type: 'flagd', file: fill(p.file, r.name) } : { ...p, environment: fill(p.environment ?? r.name, r.name) };
+    regions[r.name] = { provider, ...(r.flags?.maxFraction !== undefined ? { maxFraction: r.flags.maxFraction } : {}) };
+  }
+  return {
+    flags: flags.map((f) => ({ key: f.key, variants: f.variants, killSwitch: f.killSwitch, defaultVariant: f.defaultVariant ?? f.killSwitch, ...(f.safeWhenOff ? { safeWhenOff: true } : {}) })),
+    regions,
+    onFailure: spec.onFailure ?? 'rollback',
+  };
 }
 
 function compileEdges(spec: RolloutSpec, edges: NonNullable<RolloutSpec['edges']>): EdgePlan {

@@ -15,6 +15,7 @@ import { IDENTITY_FORMS } from './identity';
 import { DEPENDENCY_POINTS } from './release-graph';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 import { edge, mirrorStep, steering } from './edge-spec';
+import { flag, FLAG_FAILURE_MODES, flagProvider, flagStep, regionFlags } from './flag-spec';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
 
@@ -98,9 +99,9 @@ export const analysisStep = z.strictObject({
   /** The window only passes once this many samples were taken, so low traffic cannot pass on too little evidence. */
   minSamples: z.number().int().min(1).default(DEFAULT_MIN_SAMPLES),
 });
-export { mirrorStep };
-export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, approvalStep, analysisStep, mirrorStep]);
-export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis', 'mirror'] as const;
+export { flagStep, mirrorStep };
+export const step = z.discriminatedUnion('kind', [setWeightStep, pauseStep, approvalStep, analysisStep, mirrorStep, flagStep]);
+export const STEP_KINDS = ['setWeight', 'pause', 'approval', 'analysis', 'mirror', 'flag'] as const;
 
 export const simulatedProvider = z.strictObject({ type: z.literal('simulated') });
 
@@ -178,6 +179,8 @@ export const region = z.strictObject({
   windows: z.array(deploymentWindow).optional(),
   /** The database this region's migrations and reconciliations run on: a name the worker resolves, never a URL. */
   database: databaseName.optional(),
+  /** This region's flag provider, and a cap on flag fractions here. */
+  flags: regionFlags.optional(),
   ...stagePolicy,
 });
 
@@ -268,6 +271,12 @@ export const rolloutSpec = z.strictObject({
   services: z.array(releaseService).min(1).optional(),
   /** Contracts the release's services consume that no service of it provides. */
   externalContracts: z.array(z.string().min(1)).default([]),
+  /** Feature flags the rollout's `flag` steps change; a rollback sets each one's kill switch first. */
+  flags: z.array(flag).min(1).optional(),
+  /** The flag provider of every region that names none of its own. */
+  flagProvider: flagProvider.optional(),
+  /** `killSwitchOnly`: a failure turns the flags off and keeps the new version deployed; every flag must be `safeWhenOff`. */
+  onFailure: z.enum(FLAG_FAILURE_MODES).optional(),
   /** The global entry points in front of the regions: Meridian steers their traffic away from a region that goes bad. */
   edges: z.array(edge).min(1).optional(),
   /** How edges steer: the steps back, the analysis at each, drift checks and extra policies. */
@@ -299,6 +308,7 @@ export type PauseStep = z.output<typeof pauseStep>;
 export type ApprovalStep = z.output<typeof approvalStep>;
 export type AnalysisStep = z.output<typeof analysisStep>;
 export type MirrorStep = z.output<typeof mirrorStep>;
+export type FlagStep = z.output<typeof flagStep>;
 /** A metric as plans carry it; in a release the compiler adds the version of the service it belongs to. */
 export type MetricSpec = z.output<typeof metric> & { serviceVersion?: string };
 export type CompareSpec = z.output<typeof compareSettings>;

@@ -1,4 +1,5 @@
 import type { FailurePolicy } from './spec';
+import type { FlagProvider, FlagSnapshot, FlagSpec, FlagStates } from './flags';
 import type { MigrationPhase } from './stateful';
 import type { AuditAction } from './vocabulary';
 
@@ -116,7 +117,11 @@ type UndoKind =
       /** The schema before the expand; after the revert it must match again (Meridian always records it). */
       fingerprint?: SchemaFingerprint;
     }
-  | { kind: 'reconcileData'; region: string; key: string; database: string; recipe: string; windowStart: string };
+  | { kind: 'reconcileData'; region: string; key: string; database: string; recipe: string; windowStart: string }
+  /** Every user of the region on the flag's kill switch; a rollback runs these first, in every region touched. */
+  | { kind: 'killSwitch'; region: string; key: string; flag: FlagSpec; provider: FlagProvider }
+  /** The flag exactly as it was before the rollout's first change to it in the region. */
+  | { kind: 'restoreFlag'; region: string; key: string; provider: FlagProvider; snapshot: FlagSnapshot };
 
 /** A database schema as its catalog describes it: one definition per object, and a hash over them all. */
 export interface SchemaFingerprint {
@@ -197,6 +202,8 @@ export interface RegionStatus {
   migrations?: MigrationRecord[];
   /** In a release: each service's stage in this region, in dependency order. */
   services?: ServiceStatus[];
+  /** Each flag's variant and fraction in this region, as its flag steps last set them. */
+  flags?: FlagStates;
 }
 
 /** One service's stage in a region of a release. */

@@ -10,6 +10,8 @@ export function describeStep(step: Step): string {
       return `pause ${formatDuration(step.duration)}`;
     case 'approval':
       return `approval ${step.name ?? ''}`.trim() + (step.timeout ? ` (timeout ${formatDuration(step.timeout)}, then ${step.onTimeout ?? 'abort'})` : '');
+    case 'flag':
+      return `flag ${step.flag} ${step.variant} for ${step.fraction}%`;
     case 'mirror':
       return step.percent === 0 ? 'mirror off' : `mirror ${step.percent}% to the canary for ${formatDuration(step.duration)}`;
     case 'analysis':

@@ -10,6 +10,8 @@ import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input'
 import { CLOCK, DEFAULT_ANALYSIS_INTERVAL_MS, DEFAULT_MIN_SAMPLES, MAX_DURATION_MS } from './spec-defaults';
 import { statefulProblems } from './validate-stateful';
 import { EDGE_PROVIDER_TYPES } from './edge-spec';
+import { FLAG_PROVIDER_TYPES } from './flag-spec';
+import { flagProblems } from './validate-flags';
 import { edgeProblems } from './validate-edges';
 import { oneServiceProblems, releaseProblems } from './validate-release';
 import { faultWithoutService } from './release';
@@ -104,7 +106,7 @@ function unwrap(s: z.ZodType, value: unknown): z.ZodType | undefined {
 function unionNoun(path: readonly PathSegment[], key: string): { noun: string; known: readonly string[] } {
   const parent = path[path.length - 2];
   if (parent === 'target') return { noun: `target ${key}`, known: TARGET_KINDS };
-  if (parent === 'provider') return { noun: `provider ${key}`, known: path[0] === 'edges' ? EDGE_PROVIDER_TYPES : PROVIDER_TYPES };
+  if (parent === 'provider' || parent === 'flagProvider') return { noun: `provider ${key}`, known: path[0] === 'edges' ? EDGE_PROVIDER_TYPES : path.includes('flags') || parent === 'flagProvider' ? FLAG_PROVIDER_TYPES : PROVIDER_TYPES };
   return { noun: `step ${key}`, known: STEP_KINDS };
 }
 
@@ -191,6 +193,7 @@ function semanticProblems(input: unknown): Found[] {
   if (isRec(input.simulation)) checkFaults(list(input.simulation.faults).map((f) => (release && typeof f === 'string' ? faultWithoutService(f) : f)), regionNames, add);
   statefulProblems(input, add);
   edgeProblems(input, regionNames, add);
+  flagProblems(input, add);
   return out;
 }
 

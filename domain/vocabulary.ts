@@ -72,6 +72,9 @@ export const AUDIT_ACTIONS = [
   'edge-restore',
   'edge-drift',
   'edge-drift-accepted',
+  // flags
+  'flag',
+  'flag-snapshot',
   // the end
   'preflight-failed',
   'succeeded',
@@ -129,6 +132,9 @@ export const FAILURE = {
   edgePolicyRefused: 'EdgePolicyRefused',
   /** A mirror step could not change the region's edges. */
   mirrorFailed: 'MirrorFailed',
+  // flags
+  /** The worker lacks what a flag provider needs (a flag directory, a token). */
+  flagProviderMisconfigured: 'FlagProviderMisconfigured',
 } as const;
 
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
@@ -176,7 +182,8 @@ export interface AuditData {
   'region-failed': { failure?: FailureType };
   abort: { reason: string; alreadyRollingBack?: boolean };
   'undo-failed': { undo: Undo['kind']; attempts: number; error: string };
-  undo: { undo: Undo['kind']; counts?: ReconcileCounts };
+  /** `tookMs`: a kill switch's time until its provider had it. */
+  undo: { undo: Undo['kind']; counts?: ReconcileCounts; tookMs?: number };
   'edge-snapshot': { edge: string; version: string; shares: Record<string, number>; mirrors: Record<string, number> };
   /** `cause`: why the region's share moved (it failed, or the alarm blocker holds it). */
   'steer-away': { edge: string; region: string; cause: string; before: EdgeShares; after: EdgeShares };
@@ -191,6 +198,9 @@ export interface AuditData {
   'edge-restore': { edge: string; exact: boolean; version: string; before: EdgeShares; after: EdgeShares };
   'edge-drift': { edge: string; differences: string[] };
   'edge-drift-accepted': { edge: string; version: string; shares: Record<string, number>; mirrors: Record<string, number> };
+  /** `fraction` as set, after the region's cap; `requested` and `maxFraction` only when the cap cut it. */
+  flag: { flag: string; variant: string; fraction: number; requested?: number; maxFraction?: number };
+  'flag-snapshot': { flag: string; existed: boolean };
 }
 
 /** An audit entry's data read as `action`'s, or undefined when the entry is another action's. */

@@ -32,7 +32,7 @@ import { units, unitRolloutId } from '../domain/release';
 import { applyContract, contractRegions } from './contract';
 import { Steering } from './edges';
 
-const { preflight, measureBaselines, checkContracts, recordContracts } = proxyActivities<RolloutActivities>(PRESETS.preflight);
+const { preflight, measureBaselines, checkContracts, recordContracts, checkFlagProviders } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
 /**
  * One rollout: preflight, baselines, then each wave's regions as child workflows (up to
@@ -64,6 +64,8 @@ async function checkPreflight(s: RolloutState): Promise<void> {
     }),
   );
   if (s.plan.release) checks.push(checkContracts({ rolloutId: s.id, plan: s.plan, order: s.order }));
+  const flags = s.plan.flags;
+  if (flags) checks.push(checkFlagProviders({ regions: Object.entries(flags.regions).map(([name, r]) => ({ name, provider: r.provider })), flags: flags.flags.map((f) => f.key) }));
   const problems = (await Promise.all(checks)).flat();
   if (problems.length === 0 && s.edges) problems.push(...(await snapshotEdges(s.edges)));
   if (problems.length === 0) return;
@@ -284,11 +286,20 @@ async function record(s: RolloutState): Promise<void> {
 async function rollBack(s: RolloutState): Promise<never> {
   await s.saga.compensate(new Set(s.order.filter((n) => (s.undo.get(n) ?? []).length > 0)));
   await s.edges?.settle(true);
+  if (s.plan.flags?.onFailure === 'killSwitchOnly' && !s.abort) return killedOnly(s);
   const reason = s.abort
     ? `aborted by ${s.abort.by}: ${s.abort.reason}; every touched region is back on its known-good version`
     : `rolled back after ${s.failures.map((f) => f.reason).join('; ')}`;
   s.end('RolledBack', reason, 'rolled-back');
   throw ApplicationFailure.nonRetryable(reason, FAILURE.rolledBack, s.status());
+}
+
+/** onFailure: killSwitchOnly: the flags are off in every touched region, and every region keeps what it runs. */
+function killedOnly(s: RolloutState): never {
+  const killed = [...new Set(s.compensation.filter((r) => r.undo.kind === 'killSwitch' && r.outcome === 'done').map((r) => r.undo.region))];
+  const reason = `${s.failures.map((f) => f.reason).join('; ')}; flags on their kill switches in ${killed.join(', ') || 'no region'}; every region keeps what it runs (onFailure: killSwitchOnly)`;
+  s.end('Failed', reason, 'failed');
+  throw ApplicationFailure.nonRetryable(reason, FAILURE.rolloutFailed, s.status());
 }
 
 function fail(s: RolloutState): never {

@@ -46,35 +46,64 @@ export class Saga {
         return revertMigrations(plan, rolloutId, u);
       case 'reconcileData':
         return reconcileData(plan, rolloutId, u);
+      case 'killSwitch':
+        return undoActivities.killSwitch.executeWithOptions({ ...PRESETS.undo, summary: `kill switch of ${u.flag.key} in ${u.region}` }, [
+          { rolloutId, region: u.region, provider: u.provider, flag: u.flag, key: u.key },
+        ]);
+      case 'restoreFlag':
+        return undoActivities.restoreFlag.executeWithOptions({ ...PRESETS.undo, summary: `restore flag ${u.snapshot.flagKey} in ${u.region}` }, [
+          { rolloutId, region: u.region, provider: u.provider, snapshot: u.snapshot, key: u.key },
+        ]);
       default:
         return assertNever(u);
     }
   }
 
   /**
-   * The first reaction to an abort or a rollback-all: every region with a live canary sends its
-   * traffic back to stable at once, in parallel, before the ordered pass repeats it under its own
-   * key once the stages have stopped. Restoring traffic is each region's newest undo, so this keeps
-   * the newest-first order.
+   * The first reaction to an abort or a rollback-all: every touched region's flags go to their kill
+   * switches, then every region with a live canary sends its traffic back to stable at once, in
+   * parallel, before the ordered pass repeats both under their own keys once the stages have
+   * stopped. Restoring traffic is each region's newest in-cluster undo, so this keeps the newest-first order.
    */
   cutTraffic(): Promise<unknown> {
     const { s } = this;
-    return (this.trafficCut ??= CancellationScope.nonCancellable(() =>
-      Promise.all(
-        s.order
-          .filter((n) => !['Pending', 'Promoted', 'RolledBack'].includes(s.region(n).phase))
-          .flatMap((n) => (s.undo.get(n) ?? []).filter((u) => u.kind === 'restoreTraffic'))
-          .map(async (u) => {
-            try {
-              await this.run({ ...u, key: `${u.key}${TRAFFIC_CUT_KEY_SUFFIX}` });
-              s.record('traffic-cut', `traffic in ${u.region} moved back to stable at once`, { region: u.region });
-            } catch (err) {
-              if (isCancellation(err)) throw err;
-              s.record('traffic-cut-failed', `${rootMessage(err)}; the rollback retries it in order`, { region: u.region });
-            }
-          }),
-      ),
-    ));
+    const kills = s.order.flatMap((n) => (s.undo.get(n) ?? []).filter((u) => u.kind === 'killSwitch'));
+    // Without flags the cut is scheduled in the same activation as ever, so saved histories replay.
+    return (this.trafficCut ??= CancellationScope.nonCancellable(() => (kills.length > 0 ? this.killSwitches(kills).then(() => this.cutNow()) : this.cutNow())));
+  }
+
+  private cutNow(): Promise<unknown> {
+    const { s } = this;
+    return Promise.all(
+      s.order
+        .filter((n) => !['Pending', 'Promoted', 'RolledBack'].includes(s.region(n).phase))
+        .flatMap((n) => (s.undo.get(n) ?? []).filter((u) => u.kind === 'restoreTraffic'))
+        .map(async (u) => {
+          try {
+            await this.run({ ...u, key: `${u.key}${TRAFFIC_CUT_KEY_SUFFIX}` });
+            s.record('traffic-cut', `traffic in ${u.region} moved back to stable at once`, { region: u.region });
+          } catch (err) {
+            if (isCancellation(err)) throw err;
+            s.record('traffic-cut-failed', `${rootMessage(err)}; the rollback retries it in order`, { region: u.region });
+          }
+        }),
+      );
+  }
+
+  /** Every touched region's flags on their kill switches at once, before the traffic cut: nothing is faster to undo. */
+  private async killSwitches(kills: Undo[]): Promise<void> {
+    const { s } = this;
+    await Promise.all(
+      kills.map(async (u) => {
+        try {
+          const { tookMs } = (await this.run({ ...u, key: `${u.key}${TRAFFIC_CUT_KEY_SUFFIX}` })) as { tookMs: number };
+          s.record('undo', `${describeUndo(u)} at once`, { region: u.region, data: { undo: u.kind, tookMs } });
+        } catch (err) {
+          if (isCancellation(err)) throw err;
+          s.record('undo-failed', `${describeUndo(u)}: ${rootMessage(err)}; the rollback retries it first`, { region: u.region, data: { undo: u.kind, attempts: 1, error: rootMessage(err) } });
+        }
+      }),
+    );
   }
 
   /** Undo every region in `scope`; returns once all undos are done, after any operator retries. */
@@ -93,13 +122,16 @@ export class Saga {
       })),
       scope,
     );
+    // onFailure: killSwitchOnly: a failure turns the flags off and keeps every region's new version.
+    const killOnly = s.plan.flags?.onFailure === 'killSwitchOnly' && s.abort === undefined;
+    if (killOnly) groups.splice(0, groups.length, ...groups.map((g) => g.filter((r) => r.undo.kind === 'killSwitch')).filter((g) => g.length > 0));
     const records = groups.flat();
     s.sagaPlanned(records);
     for (;;) {
       for (const group of groups) {
         const byRegion = new Map<string, UndoRecord[]>();
         for (const rec of group) byRegion.set(rec.undo.region, [...(byRegion.get(rec.undo.region) ?? []), rec]);
-        await Promise.all([...byRegion].map(([name, recs]) => this.undoRegion(name, recs)));
+        await Promise.all([...byRegion].map(([name, recs]) => this.undoRegion(name, recs, { planned: records, killOnly })));
       }
       const failed = records.filter((r) => r.outcome === 'failed');
       if (failed.length === 0) break;
@@ -113,7 +145,7 @@ export class Saga {
   }
 
   /** One region newest first; it stops at its first failure, since later undos assume earlier ones held. */
-  private async undoRegion(name: string, records: UndoRecord[]): Promise<void> {
+  private async undoRegion(name: string, records: UndoRecord[], saga: { planned: UndoRecord[]; killOnly: boolean }): Promise<void> {
     const { s } = this;
     s.showRegion(name, { phase: 'RollingBack', step: undefined });
     for (const rec of records) {
@@ -135,6 +167,12 @@ export class Saga {
         s.showRegion(name, { phase: 'NeedsAttention', reason: why });
         return;
       }
+    }
+    // A region's kill switches run in a group of their own, before the rest of its undo steps.
+    if (saga.planned.some((r) => r.undo.region === name && r.outcome !== 'done')) return;
+    if (saga.killOnly) {
+      s.showRegion(name, { phase: 'Degraded', reason: `flags on their kill switches; ${s.plan.image} stays deployed (onFailure: killSwitchOnly)` });
+      return;
     }
     const snapshot = s.region(name).snapshot;
     s.showRegion(name, { phase: 'RolledBack', weight: snapshot?.weight ?? 0, reason: snapshot ? `back on ${snapshot.image}` : undefined });

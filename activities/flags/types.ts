@@ -1,4 +1,6 @@
-import type { FlagProvider, FlagSpec } from '../../domain/flags';
+import type { FlagProvider, FlagSnapshot, FlagSpec, JsonValue } from '../../domain/flags';
+
+export type { FlagSnapshot, JsonValue };
 
 /**
  * What a flag step asks of one region's flag: `variant` for `fraction` percent (0..100) of users,
@@ -9,17 +11,6 @@ export interface FlagChange {
   flag: FlagSpec;
   variant: string;
   fraction: number;
-}
-
-/**
- * A flag as it was before Meridian changed it, for an exact restore. `definition` is the flag in the
- * provider's own format, plain JSON (it travels in workflow history), or null when the flag did not
- * exist. Only the driver of `kind` reads it.
- */
-export interface FlagSnapshot {
-  kind: string;
-  flagKey: string;
-  definition: JsonValue | null;
 }
 
 /** The last change Meridian made to a flag: what `drift` compares the provider's flag against. */
@@ -51,4 +42,3 @@ export interface FlagDriver<P extends FlagProvider = FlagProvider> {
   drift(provider: P, expected: FlagWrite): Promise<FlagDrift>;
 }
 
-export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };

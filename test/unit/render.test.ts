@@ -87,6 +87,11 @@ describe('renderStatus', () => {
     expect(out.some((l) => l.startsWith('Reason:'))).toBe(false);
   });
 
+  it("shows each region's flags with their variant and fraction", () => {
+    const status = rollout({ regions: [region('eu-west-1', { phase: 'Progressing', weight: 0, flags: { 'checkout-new-path': { variant: 'on', fraction: 10 } } })] });
+    expect(lines(renderStatus(status, T0 + 10_000))).toContain('             flag checkout-new-path: on for 10% of users');
+  });
+
   it("shows each edge's shares against its normal ones, what is drained and mirrored, and drift", () => {
     const status = rollout({
       edges: [

@@ -166,7 +166,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
   [
     'an unknown step kind',
     (s) => s.steps.push({ kind: 'wait', duration: '1m' }),
-    ['steps[3].kind: unknown step kind "wait" (known: setWeight, pause, approval, analysis, mirror)'],
+    ['steps[3].kind: unknown step kind "wait" (known: setWeight, pause, approval, analysis, mirror, flag)'],
   ],
   [
     'unknown fields, with and without a close match',
@@ -178,7 +178,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
     [
       'regions[0]: unknown field "taget" (did you mean target?)',
       'regions[0].target: required field is missing',
-      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, migrations, database, reconciliations, alarmBlocker, services, externalContracts, edges, steering, simulation)',
+      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, migrations, database, reconciliations, alarmBlocker, services, externalContracts, flags, flagProvider, onFailure, edges, steering, simulation)',
     ],
   ],
   [
@@ -344,7 +344,7 @@ describe('loadSpec', () => {
       'spec.yaml:31:32: steps[2].weight: weight 10 does not rise above 25 set at steps[0]; each setWeight must raise the weight',
       'spec.yaml:32:30: steps[3].duration: bad duration "5 mins" (write it like 30s, 5m, 1h30m, 2d)',
       `spec.yaml:33:34: steps[4].approvers: ${NEVER_ENDS}`,
-      'spec.yaml:34:13: steps[5].kind: unknown step kind "wait" (known: setWeight, pause, approval, analysis, mirror)',
+      'spec.yaml:34:13: steps[5].kind: unknown step kind "wait" (known: setWeight, pause, approval, analysis, mirror, flag)',
     ]);
   });
 

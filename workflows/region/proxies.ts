@@ -15,6 +15,9 @@ export const reads = proxyActivities<Pick<RolloutActivities, 'checkHealth' | 'ru
 /** Changes a region's workload or traffic; idempotent by key. */
 export const changes = proxyActivities<Pick<RolloutActivities, 'deployCanary' | 'setWeight' | 'promote'>>(PRESETS.mutate);
 
+/** Reads, changes and watches a region's feature flags; every change is keyed. */
+export const flagCalls = proxyActivities<Pick<RolloutActivities, 'snapshotFlag' | 'applyFlag' | 'checkFlagDrift'>>(PRESETS.mutate);
+
 /** Reads a region's database schema, on the migration preset (it waits behind a migration's lock). */
 export const schemaReads = proxyActivities<Pick<RolloutActivities, 'schemaFingerprint'>>(PRESETS.migrate);
 

@@ -8,10 +8,12 @@ import {
 } from '@temporalio/workflow';
 import type { RegionRef } from '../../activities/types';
 import type { RegionPlan, RolloutPlan } from '../../domain/plan';
-import type { AuditEntry, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../../domain/status';
+import type { FlagWrite } from '../../activities/flags/types';
+import type { FlagProvider, FlagSpec } from '../../domain/flags';
+import type { AuditEntry, DriftReport, KnownGood, PendingApproval, RegionPhase, RegionStatus, Undo } from '../../domain/status';
 import { assertNever } from '../../domain/status';
 import { effectKey } from '../../domain/steps';
-import type { AuditAction, AuditData, FailureType } from '../../domain/vocabulary';
+import { FAILURE, type AuditAction, type AuditData, type FailureType } from '../../domain/vocabulary';
 import {
   edgeRequestSignal,
   regionCommandSignal,
@@ -66,6 +68,8 @@ export class RegionStage {
   private paused = false;
   private goAhead: GoAhead | undefined;
   private readonly edgeReplies = new Map<string, string | undefined>();
+  /** Each flag's last change by this stage, what drift is judged against. */
+  readonly flagWrites = new Map<string, FlagWrite>();
   /** The percent of the region's traffic its edges mirror to the canary, from the stage's last mirror step. */
   mirrored = 0;
   /** A service's stage in a release's region. */
@@ -164,8 +168,28 @@ export class RegionStage {
     this.undoStack = [...this.undoStack, this.member ? { ...u, service: this.plan.service } : u];
   }
 
-  hasUndo(kind: Undo['kind']): boolean {
-    return this.undoStack.some((u) => u.kind === kind);
+  hasUndo(kind: Undo['kind'], flagKey?: string): boolean {
+    return this.undoStack.some((u) => u.kind === kind && (flagKey === undefined || (u.kind === 'restoreFlag' && u.snapshot.flagKey === flagKey)));
+  }
+
+  /** A flag of the plan with this region's provider and cap. */
+  flag(key: string): { spec: FlagSpec; provider: FlagProvider; maxFraction?: number } {
+    const flags = this.plan.flags!;
+    const region = flags.regions[this.name]!;
+    return { spec: flags.flags.find((f) => f.key === key)!, provider: region.provider, ...(region.maxFraction !== undefined ? { maxFraction: region.maxFraction } : {}) };
+  }
+
+  /** Records the stage's change to a flag: for drift, and for the status. */
+  flagWritten(key: string, write: FlagWrite): void {
+    this.flagWrites.set(key, write);
+    const state = write.action === 'apply' ? { variant: write.variant, fraction: write.fraction } : { variant: write.flag.killSwitch, fraction: 100 };
+    this.update({ flags: { ...this.state.flags, [key]: state } });
+  }
+
+  /** The drift failure for a flag someone else changed, as drivers report drift. */
+  flagDrift(key: string, differences: string[]): ApplicationFailure {
+    const report: DriftReport = { object: `flag ${key} (flag provider ${this.flag(key).provider.type} of ${this.name})`, changes: differences, by: [], detectedAt: new Date().toISOString() };
+    return ApplicationFailure.nonRetryable(`${report.object} was changed outside Meridian: ${differences.join('; ')}`, FAILURE.drift, report);
   }
 
   /**
@@ -190,7 +214,8 @@ export class RegionStage {
   async report(): Promise<void> {
     const s = this.state;
     const step = s.step ? ` · step ${s.step.index + 1}/${s.step.total} ${s.step.description}` : '';
-    setCurrentDetails(`**${this.name}** ${s.phase} at ${s.weight}%${step}${s.reason ? `\n\n${s.reason}` : ''}`);
+    const flags = Object.entries(s.flags ?? {}).map(([key, f]) => `\n\nflag ${key}: ${f.variant} for ${f.fraction}%`).join('');
+    setCurrentDetails(`**${this.name}** ${s.phase} at ${s.weight}%${step}${flags}${s.reason ? `\n\n${s.reason}` : ''}`);
     // A release's region stage starts a dependent when its provider's weight reaches a point, so a member reports weight too.
     const decisive = JSON.stringify([s.phase, s.reason, s.drift, s.waitingUntil, this.pendingApproval, this.undoStack.length, ...(this.member ? [s.weight] : [])]);
     if (this.coalesce && decisive === this.lastReport) return;
