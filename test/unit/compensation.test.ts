@@ -31,6 +31,30 @@ describe('compensationPlan', () => {
     expect(shape(compensationPlan(regions, new Set(scope)))).toEqual(want);
   });
 
+  it("runs every touched region's kill switches first, together, then each region newest first", () => {
+    const flag = { key: 'new-path', variants: { on: true, off: false }, killSwitch: 'off', defaultVariant: 'off' };
+    const provider = { type: 'flagd' as const, file: 'flags' };
+    const snapshot = { kind: 'flagd', flagKey: 'new-path', definition: null };
+    const flagged = (region: string): Undo[] => [
+      { kind: 'restoreWorkload', region, key: `${region}/w`, snapshot: snap },
+      { kind: 'restoreFlag', region, key: `${region}/f`, provider, snapshot },
+      { kind: 'killSwitch', region, key: `${region}/k`, flag, provider },
+      { kind: 'restoreTraffic', region, key: `${region}/t`, weight: 0 },
+    ];
+    const plan = compensationPlan(
+      [
+        { region: 'eu-west-1', wave: 0, undo: flagged('eu-west-1') },
+        { region: 'us-east-1', wave: 1, undo: flagged('us-east-1') },
+      ],
+      new Set(['eu-west-1', 'us-east-1']),
+    );
+    expect(shape(plan)).toEqual([
+      ['eu-west-1:killSwitch', 'us-east-1:killSwitch'],
+      ['us-east-1:restoreTraffic', 'us-east-1:restoreFlag', 'us-east-1:restoreWorkload'],
+      ['eu-west-1:restoreTraffic', 'eu-west-1:restoreFlag', 'eu-west-1:restoreWorkload'],
+    ]);
+  });
+
   it('starts every record pending with no attempts and keeps the recorded snapshot', () => {
     const first = compensationPlan([regions[0]!], new Set(['eu-west-1']))[0]![0];
     expect(first).toMatchObject({ outcome: 'pending', attempts: 0, wave: 0 });
