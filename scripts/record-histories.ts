@@ -5,8 +5,9 @@
  */
 import '../lib/require-node.js';
 import { abortUpdate, approveUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../workflows/definitions';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
+import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { regionWorkflowId, serviceWorkflowId } from '../workflows/definitions';
@@ -26,9 +27,9 @@ const OUT = join(ROOT, 'test', 'histories');
 /**
  * Histories of earlier workflow code stay: they stand for rollouts started before a change and
  * still running after it. Bump this when workflow code changes behind a `patched()` marker, or
- * gains a path no saved history takes (v5: releases of several services; v6: edges).
+ * gains a path no saved history takes (v5: releases of several services; v6: edges; v7: flags).
  */
-const SET = 'v6';
+const SET = 'v7';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -77,11 +78,33 @@ function edgesPlan(bed: EdgeBed, faults: string[]): RolloutPlan {
   );
 }
 
+/** Two regions with flag steps around a traffic step; flagd files in a folder of their own. */
+function flagsPlan(faults: string[], onFailure?: 'killSwitchOnly'): RolloutPlan {
+  const fast = { kind: 'analysis' as const, metrics: ['error_rate'], interval: '100ms', sustainedFor: '300ms', minSamples: 3 };
+  return compilePlan(
+    rolloutSpec.parse({
+      service: 'checkout',
+      version: '2.4.0',
+      image: NEW_IMAGE,
+      regions: ['eu-west-1', 'us-east-1'].map((name) => ({ name, target: { kind: 'simulated', initial: { image: OLD_IMAGE } } })),
+      waves: [{ regions: ['eu-west-1'] }, { regions: ['us-east-1'] }],
+      metrics: [{ name: 'error_rate', provider: { type: 'simulated' }, max: 0.02 }],
+      steps: [{ kind: 'flag', flag: 'checkout-new-path', variant: 'on', fraction: 10 }, { kind: 'setWeight', weight: 25 }, fast, { kind: 'flag', flag: 'checkout-new-path', variant: 'on', fraction: 50 }, fast],
+      flags: [{ key: 'checkout-new-path', variants: { on: true, off: false }, killSwitch: 'off', safeWhenOff: true }],
+      flagProvider: { type: 'flagd', file: 'checkout-{{region}}' },
+      ...(onFailure ? { onFailure } : {}),
+      simulation: { baseline: { error_rate: 0.004 }, faults },
+    }),
+  );
+}
+
 type Scenario = { plan: RolloutPlan | ((bed: EdgeBed) => RolloutPlan); drive?: (run: RolloutRun) => Promise<void>; databases?: boolean; edges?: boolean };
 
 const scenarios: Record<string, Scenario> = {
   'edges-breach': { plan: (bed) => edgesPlan(bed, ['eu-west-1: error_rate 0.08 when weight >= 25']), edges: true },
   'edges-mirror-happy-path': { plan: (bed) => edgesPlan(bed, []), edges: true },
+  'flags-breach': { plan: flagsPlan(['us-east-1: error_rate 0.08 when weight >= 25']) },
+  'flags-kill-switch-only': { plan: flagsPlan(['us-east-1: error_rate 0.08 when weight >= 25'], 'killSwitchOnly') },
   'stateful-contract': { plan: statefulPlan([]), databases: true },
   'stateful-rollback': { plan: statefulPlan(['us-east-1: error_rate 0.08 when weight >= 25']), databases: true },
   'happy-path': { plan: testPlan() },
@@ -144,6 +167,8 @@ const scenarios: Record<string, Scenario> = {
 };
 
 async function main() {
+  const flagsDir = (process.env[FLAGD_DIR_ENV] ??= mkdtempSync(join(tmpdir(), 'meridian-histories-flags-')));
+  for (const region of ['eu-west-1', 'us-east-1']) writeFileSync(join(flagsDir, `checkout-${region}.json`), '{\n  "flags": {}\n}\n');
   const [env, postgres] = await Promise.all([startTimeSkipping(), startPostgres({ databases: [] })]);
   try {
     const only = process.argv.slice(2);

@@ -68,8 +68,15 @@ export class Saga {
   cutTraffic(): Promise<unknown> {
     const { s } = this;
     const kills = s.order.flatMap((n) => (s.undo.get(n) ?? []).filter((u) => u.kind === 'killSwitch'));
+    // onFailure: killSwitchOnly keeps the new version where it is, traffic included.
+    const then = () => (this.killOnly() ? undefined : this.cutNow());
     // Without flags the cut is scheduled in the same activation as ever, so saved histories replay.
-    return (this.trafficCut ??= CancellationScope.nonCancellable(() => (kills.length > 0 ? this.killSwitches(kills).then(() => this.cutNow()) : this.cutNow())));
+    return (this.trafficCut ??= CancellationScope.nonCancellable(() => (kills.length > 0 ? this.killSwitches(kills).then(then) : this.cutNow())));
+  }
+
+  /** A failure under onFailure: killSwitchOnly: the rollback only turns flags off. An operator's abort rolls back everything. */
+  private killOnly(): boolean {
+    return this.s.plan.flags?.onFailure === 'killSwitchOnly' && this.s.abort === undefined;
   }
 
   private cutNow(): Promise<unknown> {
@@ -123,7 +130,7 @@ export class Saga {
       scope,
     );
     // onFailure: killSwitchOnly: a failure turns the flags off and keeps every region's new version.
-    const killOnly = s.plan.flags?.onFailure === 'killSwitchOnly' && s.abort === undefined;
+    const killOnly = this.killOnly();
     if (killOnly) groups.splice(0, groups.length, ...groups.map((g) => g.filter((r) => r.undo.kind === 'killSwitch')).filter((g) => g.length > 0));
     const records = groups.flat();
     s.sagaPlanned(records);
