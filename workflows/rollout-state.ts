@@ -497,7 +497,8 @@ export class RolloutState {
     const wave = this.plan.waves[this.waveIndex]!;
     const lines = this.order.map((n) => {
       const r = this.region(n);
-      return `- ${n}: ${r.phase} ${r.weight}%${r.step ? ` · ${r.step.description}` : ''}`;
+      const flags = Object.entries(r.flags ?? {}).map(([key, f]) => ` · flag ${key} ${f.variant} ${f.fraction}%`).join('');
+      return `- ${n}: ${r.phase} ${r.weight}%${r.step ? ` · ${r.step.description}` : ''}${flags}`;
     });
     setCurrentDetails(
       [`**${now}** · wave ${this.waveIndex + 1}/${this.plan.waves.length} (${wave.name})`, ...lines, this.reason ? `\n${this.reason}` : '']
