@@ -77,7 +77,7 @@ export function createFlagActivities(drivers: FlagDriver[]): FlagActivities {
           try {
             for (const key of flags) await of(r.provider).snapshot(r.provider, key);
           } catch (err) {
-            problems.push({ region: r.name, message: `${where({ rolloutId: '', region: r.name, provider: r.provider })}: ${err instanceof Error ? err.message : String(err)}` });
+            problems.push({ region: r.name, message: `flag provider ${r.provider.type}: ${err instanceof Error ? err.message : String(err)}` });
           }
         }),
       );

@@ -353,10 +353,14 @@ export function rolloutStrategy(change: FlagChange, key: string): Omit<UnleashSt
   };
 }
 
+/**
+ * A variant's payload. Unleash takes a `json` payload only as an object or array, so a boolean goes
+ * as the string `true`/`false`; a boolean flag's value is whether the strategy matched, so its
+ * payload is only for people reading it.
+ */
 function payloadOf(value: string | number | boolean): { type: string; value: string } {
-  if (typeof value === 'string') return { type: 'string', value };
   if (typeof value === 'number') return { type: 'number', value: String(value) };
-  return { type: 'json', value: JSON.stringify(value) };
+  return { type: 'string', value: String(value) };
 }
 
 function driftOf(state: UnleashFlagState | undefined, expected: FlagWrite, provider: UnleashProvider): FlagDrift {
