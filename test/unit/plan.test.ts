@@ -55,6 +55,15 @@ describe('steps', () => {
 });
 
 describe('specWarnings', () => {
+  it('warns about an analysis right after a flag step, and not with a pause between', () => {
+    const analysis = { kind: 'analysis' as const, metrics: ['error_rate'], interval: 1000, sustainedFor: 5000, failureLimit: 0, inconclusiveLimit: 0, consecutiveErrorLimit: 4, minSamples: 1 };
+    const flag = { kind: 'flag' as const, flag: 'new-path', variant: 'on', fraction: 10 };
+    expect(specWarnings({ ...spec, steps: [flag, analysis] })).toEqual([
+      "steps[1]: this analysis comes right after a flag step, before services may have picked the change up; put a pause between them as long as the flag provider's refresh (flagd in process: 5s by default)",
+    ]);
+    expect(specWarnings({ ...spec, steps: [flag, { kind: 'pause', duration: 5000 }, analysis] })).toEqual([]);
+  });
+
   it('warns about an image that is not pinned by digest, and only then', () => {
     expect(specWarnings(spec)).toEqual([]);
     expect(specWarnings({ ...spec, image: 'registry.example.com/app:1.2' })).toEqual([

@@ -5,6 +5,7 @@ import { SimulatedFleet } from '../../activities/fleet';
 import type { RolloutPlan } from '../../domain/plan';
 import type { RolloutStatus } from '../../domain/status';
 import { RolloutClient } from '../../client/rollout-client';
+import { NoWorkerError } from '../../client/rollout-errors';
 import { rolloutWorkflow } from '../../workflows';
 import { startTestWorker, tempFleetFile } from './harness';
 
@@ -51,7 +52,16 @@ export async function withRollout(
         const deadline = Date.now() + timeoutMs;
         let last: RolloutStatus | undefined;
         while (Date.now() < deadline) {
-          last = await status();
+          // Right after the worker starts the server may not list it as a poller yet.
+          const now = await status().catch((err: unknown) => {
+            if (err instanceof NoWorkerError) return undefined;
+            throw err;
+          });
+          if (!now) {
+            await new Promise((r) => setTimeout(r, 50));
+            continue;
+          }
+          last = now;
           if (predicate(last)) return last;
           await new Promise((r) => setTimeout(r, 50));
         }
