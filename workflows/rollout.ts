@@ -238,9 +238,10 @@ async function steerAway(s: RolloutState, edges: Steering, name: string, why: st
   s.releaseHold(name);
 }
 
-/** The region's canary traffic back to stable, now, under the undo's own key. */
+/** The region's flags on their kill switches and its canary traffic back to stable, now, under the undos' own keys. */
 async function toStable(s: RolloutState, name: string): Promise<void> {
-  const traffic = (s.undo.get(name) ?? []).filter((u) => u.kind === 'restoreTraffic');
+  const undo = s.undo.get(name) ?? [];
+  const traffic = [...undo.filter((u) => u.kind === 'killSwitch'), ...undo.filter((u) => u.kind === 'restoreTraffic')];
   await CancellationScope.nonCancellable(async () => {
     for (const u of traffic) await s.saga.run(u);
   });
@@ -263,7 +264,7 @@ async function finish(s: RolloutState): Promise<RolloutStatus> {
   if (s.stopping()) return rollBack(s);
   if (s.failures.length > 0) {
     await s.edges?.settle(true);
-    return fail(s);
+    return s.plan.flags?.onFailure === 'killSwitchOnly' && !s.abort ? killedOnly(s) : fail(s);
   }
   const abandoned = contractRegions(s.plan, s.order).length > 0 && !(await applyContract(s));
   await s.edges?.settle(false);

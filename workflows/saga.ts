@@ -97,6 +97,14 @@ export class Saga {
       );
   }
 
+  /** The region's flags in its status after a flag undo: on the kill switch, or as before the rollout (no longer shown). */
+  private flagsUndone(u: Undo): void {
+    if (u.kind !== 'killSwitch' && u.kind !== 'restoreFlag') return;
+    const { [u.kind === 'killSwitch' ? u.flag.key : u.snapshot.flagKey]: _undone, ...rest } = this.s.region(u.region).flags ?? {};
+    const flags = u.kind === 'killSwitch' ? { ...rest, [u.flag.key]: { variant: u.flag.killSwitch, fraction: 100 } } : rest;
+    this.s.setRegion(u.region, { flags });
+  }
+
   /** Every touched region's flags on their kill switches at once, before the traffic cut: nothing is faster to undo. */
   private async killSwitches(kills: Undo[]): Promise<void> {
     const { s } = this;
@@ -104,6 +112,7 @@ export class Saga {
       kills.map(async (u) => {
         try {
           const { tookMs } = (await this.run({ ...u, key: `${u.key}${TRAFFIC_CUT_KEY_SUFFIX}` })) as { tookMs: number };
+          this.flagsUndone(u);
           s.record('undo', `${describeUndo(u)} at once`, { region: u.region, data: { undo: u.kind, tookMs } });
         } catch (err) {
           if (isCancellation(err)) throw err;
@@ -162,6 +171,7 @@ export class Saga {
         const result = await this.run(rec.undo);
         rec.outcome = 'done';
         rec.error = undefined;
+        this.flagsUndone(rec.undo);
         rec.counts = countsOf(rec.undo, result);
         const counts = rec.counts ? `: found ${rec.counts.found}, fixed ${rec.counts.fixed}, ${rec.counts.remaining} remaining` : '';
         s.record('undo', `${describeUndo(rec.undo)}${counts}`, { region: name, ...serviceOf(rec.undo), data: { undo: rec.undo.kind, ...(rec.counts ? { counts: { ...rec.counts } } : {}) } });

@@ -68,7 +68,7 @@ describe('flag steps', () => {
       const undos = status.compensation.map((r) => [r.undo.region, r.undo.kind]);
       expect(undos.slice(0, 2).map(([, k]) => k)).toEqual(['killSwitch', 'killSwitch']);
       expect(undos.slice(2).map(([, k]) => k)).not.toContain('killSwitch');
-      expect(regionOf(status, 'us-east-1').flags).toEqual({ [FLAG]: { variant: 'on', fraction: 20 } });
+      expect(regionOf(status, 'us-east-1').flags, 'restored: no flag state of the rollout left').toEqual({});
     });
     expect(readFileSync(fileOf('eu-west-1'), 'utf8')).toBe(before);
     expect(readFileSync(fileOf('us-east-1'), 'utf8')).toBe(before);
@@ -80,6 +80,7 @@ describe('flag steps', () => {
       const { status, failure } = await run.end();
       expect(status.phase, endedHow(status, failure)).toBe('Failed');
       expect(status.compensation.map((r) => r.undo.kind)).toEqual(['killSwitch', 'killSwitch']);
+      expect(regionOf(status, 'us-east-1')).toMatchObject({ phase: 'Degraded', flags: { [FLAG]: { variant: 'off', fraction: 100 } } });
     });
     const file = JSON.parse(readFileSync(fileOf('us-east-1'), 'utf8'));
     expect(file.flags[FLAG].defaultVariant).toBe('off');
