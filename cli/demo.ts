@@ -12,6 +12,7 @@ import { startDemoMetrics } from './demo-metrics';
 import type { RolloutPlan } from '../domain/plan';
 import { kubernetesDemo, type Observe } from './demo-kubernetes';
 import { EDGES_DEMO_SPEC, envoyBinary, startEdgeDemo } from './demo-edges';
+import { FLAGS_DEMO_SPEC, prometheusBinary, startFlagDemo } from './demo-flags';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../examples/demo.yaml', import.meta.url));
 export const RELEASE_DEMO_SPEC = fileURLToPath(new URL('../examples/release.yaml', import.meta.url));
@@ -32,6 +33,8 @@ export interface DemoOptions {
   release?: boolean;
   /** Roll out examples/edges.yaml, the demo behind two real Envoy edges, instead of examples/demo.yaml. */
   edges?: boolean;
+  /** Roll out examples/flags.yaml, the demo with a flag step whose new path fails in us-east-1, on real flag files, services and metrics. */
+  flags?: boolean;
 }
 
 /** `20250102T030405`: sorts by time and keeps every run's workflow id unique. */
@@ -45,6 +48,7 @@ export function faultRegions(faults: string[]): string[] {
 }
 
 export async function runDemo(opts: DemoOptions): Promise<ExitCode> {
+  if (opts.flags) return runFlagsDemo(opts);
   if (opts.edges) return runEdgesDemo(opts);
   if (opts.release) return runReleaseDemo(opts);
   const { plan } = await loadSpecOrFail(DEMO_SPEC);
@@ -123,6 +127,40 @@ async function runEdgesDemo(opts: DemoOptions): Promise<ExitCode> {
     return result.code === ExitCode.Success && problems.length > 0 ? ExitCode.Unexpected : result.code;
   } finally {
     await edges.stop();
+  }
+}
+
+/**
+ * The flags demo: examples/flags.yaml with a flagd flag file per region, a demo service per region
+ * that reads it through OpenFeature, load with named users, and Prometheus over the services; the
+ * scripted fault makes us-east-1's new path fail, so the breach is behind the flag, and the
+ * rollback's first act is every touched region's kill switch. Its metrics are real.
+ */
+async function runFlagsDemo(opts: DemoOptions): Promise<ExitCode> {
+  const other = opts.kubernetes ? '--kubernetes' : opts.release ? '--release' : opts.edges ? '--edges' : undefined;
+  if (other) throw new CliError(`--flags rolls out examples/flags.yaml on the simulated fleet with real flag files; drop ${other}`, ExitCode.Usage);
+  if (opts.simulatedMetrics) {
+    throw new CliError("--flags judges the new path's real errors on Prometheus; simulated metrics follow the canary weight, not the flag (rehearse examples/flags.yaml for that)", ExitCode.Usage);
+  }
+  prometheusBinary();
+  const { plan } = await loadSpecOrFail(FLAGS_DEMO_SPEC);
+  if (!opts.fault && plan.simulation) plan.simulation = { ...plan.simulation, faults: [] };
+  const faults = plan.simulation?.faults ?? [];
+  const log = (line: string) => opts.out.write(`${line}\n`);
+  const flagKeys = (plan.flags?.flags ?? []).map((f) => f.key).join(', ');
+  log(
+    `Demo: ${plan.service} ${plan.version} over ${Object.keys(plan.regions).length} simulated regions with flag ${flagKeys}; ` +
+      (faults.length > 0 ? `scripted fault: ${faults.join('; ')}, on the flag's new path; expecting a rollback whose first act is the kill switch` : 'no faults; expecting success'),
+  );
+  const flags = await startFlagDemo(plan, DEMO_FLEET_FILE, log);
+  try {
+    const result = await demoScenario(flags.plan, faults.length > 0 ? 'RolledBack' : 'Succeeded', faults, opts);
+    const { lines, problems } = await flags.report(result.status, faults.length > 0);
+    log('');
+    for (const line of [...lines, ...(problems.length > 0 ? ['NOT as expected:', ...problems.map((p) => `  ${p}`)] : [])]) log(line);
+    return result.code === ExitCode.Success && problems.length > 0 ? ExitCode.Unexpected : result.code;
+  } finally {
+    await flags.stop();
   }
 }
 

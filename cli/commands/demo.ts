@@ -18,7 +18,11 @@ export function registerDemo(program: Command): void {
       '--edges',
       "roll out examples/edges.yaml instead: the demo behind two real Envoy edges (eu, us) with load through them; us-east-1's fault drains its share of the us edge to us-west-2 while the rollback runs (needs Envoy; simulated metrics)",
     )
-    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean; release?: boolean; edges?: boolean }) => {
+    .option(
+      '--flags',
+      "roll out examples/flags.yaml instead: a flag step per region over real flagd flag files, read by a demo service per region; us-east-1's new path fails, so the rollback's first act is the kill switch (needs Prometheus; real metrics)",
+    )
+    .action(async (opts: { fault: boolean; keep?: boolean; port?: number; uiPort?: number; dbFile?: string; simulatedMetrics?: boolean; kubernetes?: boolean; release?: boolean; edges?: boolean; flags?: boolean }) => {
       const { runDemo } = await import('../demo');
       process.exitCode = await runDemo({
         fault: opts.fault,
@@ -30,6 +34,7 @@ export function registerDemo(program: Command): void {
         kubernetes: opts.kubernetes === true,
         release: opts.release === true,
         edges: opts.edges === true,
+        flags: opts.flags === true,
       });
     });
 

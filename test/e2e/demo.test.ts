@@ -1,10 +1,13 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
 import { clientFor } from '../../activities/kubernetes/client';
 import { paths } from '../../activities/kubernetes/objects';
 import { DEMO_FLEET_FILE } from '../../cli/demo';
+import { DEMO_FLAGS_DIR, DEMO_FLAGS_REPORT, FLAGD_POLL_MS, initialFlagFile, type FlagsReport } from '../../cli/demo-flags';
+import type { FlagSpec } from '../../domain/flags';
 import { DEMO_NAMESPACE, readTestbed, stopTestbed } from '../../testbed';
 import { RolloutClient } from '../../client/rollout-client';
 import { startDevServer } from '../../worker/dev-server';
@@ -154,6 +157,78 @@ describe('npm run demo', () => {
       await server.stop();
     }
   });
+
+  it('--flags breaks us-east-1 behind its flag, throws every touched region\'s kill switch first, and leaves each flag file as it was', async () => {
+    const dir = tempDir('meridian-demo-flags-');
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const server = await startDevServer({ port, uiPort, inMemory: true, logFile: join(dir, 'server.log') });
+    try {
+      const { code, out } = await demo(['--flags'], {}, { port, uiPort });
+      expect(code, out).toBe(0);
+      expect(outOfOrder(liveTimes(out)), out).toEqual([]);
+      expect(out).not.toMatch(/NOT as expected/);
+      const id = /^started (rollout\/checkout\/2\.4\.0-demo-\d{8}T\d{6})$/m.exec(out)?.[1];
+      expect(id, out).toBeDefined();
+      const status = await new RolloutClient(server.client, { namespace: server.namespace }).status(id!);
+
+      expect(status.phase).toBe('RolledBack');
+      expect(['eu-west-1', 'us-east-1', 'ap-south-1'].map((r) => regionOf(status, r).phase)).toEqual(['RolledBack', 'RolledBack', 'Cancelled']);
+      // The breach is us-east-1's, on real metrics, with the flag on for 10% of its users.
+      const failed = auditDataOf(status, 'analysis-failed', 'us-east-1');
+      expect(failed.map((f) => f.metric)).toEqual(['error_rate']);
+      expect(auditDataOf(status, 'flag', 'us-east-1').map((d) => [d.variant, d.fraction])).toEqual([['on', 10]]);
+      expect(auditDataOf(status, 'flag', 'eu-west-1').map((d) => [d.fraction, d.requested, d.maxFraction])).toEqual([[10, undefined, undefined], [20, 50, 20]]);
+
+      // The kill switches first: in the saga's plan, and in what the rollback did.
+      const planned = status.compensation.map((r) => [r.undo.region, r.undo.kind]);
+      expect(planned.slice(0, 2).map(([, kind]) => kind)).toEqual(['killSwitch', 'killSwitch']);
+      expect(new Set(planned.slice(0, 2).map(([region]) => region))).toEqual(new Set(['eu-west-1', 'us-east-1']));
+      expect(planned.slice(2).map(([, kind]) => kind)).not.toContain('killSwitch');
+      const undone = status.audit.flatMap((a) => (['undo', 'undo-failed', 'traffic-cut'].includes(a.action) ? [[a.region, a.action === 'traffic-cut' ? 'traffic-cut' : a.data?.undo]] : []));
+      expect(undone.slice(0, 2).map(([, kind]) => kind)).toEqual(['killSwitch', 'killSwitch']);
+      expect(new Set(undone.slice(0, 2).map(([region]) => region))).toEqual(new Set(['eu-west-1', 'us-east-1']));
+      for (const region of ['eu-west-1', 'us-east-1']) expect(undone.find(([r]) => r === region)?.[1], region).toBe('killSwitch');
+      // The instant kill switches say how long their provider took.
+      expect(auditDataOf(status, 'undo').filter((d) => d.undo === 'killSwitch').slice(0, 2).map((d) => typeof d.tookMs)).toEqual(['number', 'number']);
+
+      // Every flag file is again byte for byte what it was, and its flag what the snapshot recorded.
+      const flag = status.compensation.find((r) => r.undo.kind === 'killSwitch')!.undo as { flag: FlagSpec };
+      for (const region of ['eu-west-1', 'us-east-1', 'ap-south-1']) {
+        const text = readFileSync(join(ROOT, DEMO_FLAGS_DIR, `checkout-${region}.json`), 'utf8');
+        expect(text, region).toBe(initialFlagFile(flag.flag));
+        const snapshot = status.compensation.find((r) => r.undo.kind === 'restoreFlag' && r.undo.region === region)?.undo;
+        if (snapshot?.kind === 'restoreFlag') expect(JSON.parse(text).flags['checkout-new-path'], region).toEqual(snapshot.snapshot.definition);
+        else expect(region).toBe('ap-south-1');
+      }
+
+      // What the services counted: the new path before the breach, none once the kill switch was in effect.
+      const report = JSON.parse(readFileSync(join(ROOT, DEMO_FLAGS_DIR, DEMO_FLAGS_REPORT), 'utf8')) as FlagsReport;
+      const of = (region: string) => report.regions.find((r) => r.region === region)!;
+      const share = (c?: { newPath: number; all: number }) => (c && c.all > 0 ? c.newPath / c.all : NaN);
+      expect(share(of('us-east-1').beforeBreach)).toBeGreaterThan(0.05);
+      expect(share(of('us-east-1').beforeBreach)).toBeLessThan(0.15);
+      expect(share(of('eu-west-1').beforeBreach)).toBeGreaterThan(0.15);
+      expect(share(of('eu-west-1').beforeBreach)).toBeLessThan(0.25);
+      for (const region of ['eu-west-1', 'us-east-1']) {
+        const r = of(region);
+        expect(r.afterKillSwitch, region).toMatchObject({ newPath: 0 });
+        expect(r.afterKillSwitch!.all, region).toBeGreaterThan(100);
+        expect(Date.parse(r.newPathLastAt!) - Date.parse(r.killSwitchAt!), region).toBeLessThanOrEqual(FLAGD_POLL_MS + 2_000);
+        expect(r.fileAsBefore, region).toBe(true);
+      }
+      expect(of('ap-south-1').total.newPath).toBe(0);
+      expect(of('ap-south-1').total.all).toBeGreaterThan(0);
+      expect(out).toMatch(/^ {2}first undo: the kill switch of checkout-new-path \(off for everyone\), in 2 regions at once, before anything else$/m);
+
+      const fleet = new SimulatedFleet(join(ROOT, DEMO_FLEET_FILE));
+      for (const name of ['eu-west-1', 'us-east-1', 'ap-south-1']) {
+        const r = fleet.region('checkout', name)!;
+        expect({ image: r.stable.image, canary: r.canary, weight: r.weight }, name).toEqual({ image: OLD, canary: null, weight: 0 });
+      }
+    } finally {
+      await server.stop();
+    }
+  }, 300_000);
 
   it('--kubernetes runs the demo on the local test bed and rolls the clusters back to what they ran', async () => {
     const dir = tempDir('meridian-demo-testbed-');

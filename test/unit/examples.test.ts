@@ -60,6 +60,27 @@ const SHOWS: Record<string, (plan: RolloutPlan) => void> = {
     expect(plan.edges!.edges.flatMap((e) => e.routes.filter((r) => r.canaryAddress).map((r) => r.region))).toEqual(['us-east-1']);
     expect(plan.simulation?.faults).toContain('us-east-1: error_rate 0.08 when weight >= 25');
   },
+  'flags.yaml': (plan) => {
+    expect(regions(plan).every((r) => r.target.kind === 'simulated')).toBe(true);
+    expect(plan.flags!.flags).toEqual([{ key: 'checkout-new-path', variants: { on: true, off: false }, killSwitch: 'off', defaultVariant: 'off', safeWhenOff: true }]);
+    expect(plan.flags!.onFailure).toBe('rollback');
+    expect(plan.failurePolicy).toBe('rollback-all');
+    // The rollout-wide flagd provider, one file per region, and eu-west-1's cap.
+    expect(plan.flags!.regions).toEqual({
+      'eu-west-1': { provider: { type: 'flagd', file: 'checkout-eu-west-1' }, maxFraction: 20 },
+      'us-east-1': { provider: { type: 'flagd', file: 'checkout-us-east-1' } },
+      'ap-south-1': { provider: { type: 'flagd', file: 'checkout-ap-south-1' } },
+    });
+    for (const r of regions(plan)) {
+      const kinds = r.steps.map((s) => s.kind);
+      // A flag step right after a traffic step, and one right before another.
+      expect(kinds.slice(0, 2), r.name).toEqual(['setWeight', 'flag']);
+      expect(kinds[kinds.lastIndexOf('flag') + 1], r.name).toBe('setWeight');
+      // The first analysis comes after the first flag step, so the fault is behind the flag.
+      expect(kinds.indexOf('flag'), r.name).toBeLessThan(kinds.indexOf('analysis'));
+    }
+    expect(plan.simulation?.faults).toEqual(['us-east-1: error_rate 0.5 always']);
+  },
   'kubernetes.yaml': (plan) => {
     const strategies = regions(plan).map((r) => (r.target.kind === 'kubernetes' ? r.target.traffic.strategy : r.target.kind));
     expect(new Set(strategies)).toEqual(new Set(['replicas', 'gatewayAPI']));
