@@ -7,12 +7,13 @@
  *   MERIDIAN_BENCH_ONLY=prometheusAnalysis npm run bench   (some figures only, comma-separated)
  *   MERIDIAN_BENCH_ONLY=releaseBreachToStable,releaseHistory npm run bench   (the release figures)
  *   MERIDIAN_BENCH_ONLY=edgeBreachToZero npm run bench       (breach -> zero requests at a real Envoy edge, beside the in-cluster figure)
+ *   MERIDIAN_BENCH_ONLY=flagKillSwitch npm run bench         (breach -> kill switch in effect at a service reading flagd, beside traffic and workload)
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
  */
 import '../lib/require-node.js';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SimulatedFleet } from '../activities/fleet';
@@ -27,6 +28,8 @@ import { benchReconcile } from './reconcile';
 import { cliStartupFigures } from './cli';
 import { releaseBreachFigures, releaseHistoryFigures } from './release';
 import { edgeBreachFigures } from './edges';
+import { flagBreachFigures } from './flags';
+import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { freePort } from '../lib/ports';
 import { loadSpec } from '../client/spec-file';
 
@@ -246,6 +249,10 @@ async function main() {
   if (only && only.every((name) => STANDALONE.includes(name))) return writeReport(report);
   const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
   const fleetFile = join(dir, 'fleet.json');
+  // The worker process writes flagd flag files here (the flag figure's service reads them).
+  const flagdDir = join(dir, 'flagd');
+  mkdirSync(flagdDir);
+  process.env[FLAGD_DIR_ENV] = flagdDir;
   const server = await startDevServer({ dbFile: join(dir, 'temporal.db'), port: await freePort(), uiPort: await freePort() });
   const worker = await startWorker(server.address, fleetFile);
   const client = new RolloutClient(server.client, { namespace: server.namespace });
@@ -272,6 +279,7 @@ async function main() {
     await step('demoHistory', () => demoHistory(client));
     await step('releaseHistory', () => releaseHistoryFigures(client));
     await step('edgeBreachToZero', () => edgeBreachFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2))));
+    await step('flagKillSwitch', () => flagBreachFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2)), flagdDir));
     await step('prometheusAnalysis', () => prometheusFigures(client, fleet, Math.max(3, Math.ceil(TRIALS / 2))));
     await step('workerMemory', () => memoryAt(client, fleet, worker));
   } finally {
