@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
+import { quantile } from './stats';
 
 export interface CliStartupFigure {
   command: string;
@@ -11,12 +12,6 @@ export interface CliStartupFigure {
 
 const ROOT = join(import.meta.dirname, '..');
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-}
 
 /**
  * How long a user waits for `meridian --help`, `validate` and `status`: whole processes, run the

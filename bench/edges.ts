@@ -23,6 +23,7 @@ import type { AuditEntry } from '../domain/status';
 import { formatProblem, validateSpec } from '../domain/validate';
 import { freePorts } from '../lib/ports';
 import { requireTool } from '../lib/tools';
+import { quantile, round, sleep } from './stats';
 
 const WEST = 'eu-west-1';
 const CENTRAL = 'eu-central-1';
@@ -36,14 +37,6 @@ const HOLD_MS = 1_500;
 const LOAD_CONCURRENCY = 4;
 const DEMO_LATENCY_MS = 10;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-}
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 const readOr = (file: string) => {
   try {
     return readFileSync(file, 'utf8');

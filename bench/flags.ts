@@ -21,6 +21,7 @@ import { startDemoService } from '../demo-service/server';
 import type { RolloutSpecInput } from '../domain/spec';
 import type { AuditEntry } from '../domain/status';
 import { formatProblem, validateSpec } from '../domain/validate';
+import { quantile, round, sleep } from './stats';
 
 const REGION = 'r1';
 const KEY = 'checkout-new-path';
@@ -37,14 +38,6 @@ const USERS = 1_000;
 const CONCURRENCY = 4;
 const DEMO_LATENCY_MS = 5;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-}
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 const figure = (xs: number[]) => ({ medianMs: round(quantile(xs, 0.5)), p95Ms: round(quantile(xs, 0.95)), samplesMs: xs.map((x) => round(x)) });
 
 /** The flag file before every trial: the new path shipped dark, and a flag the rollout never touches. */

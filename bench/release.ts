@@ -11,6 +11,7 @@ import type { RolloutPlan } from '../domain/plan';
 import type { RolloutSpecInput } from '../domain/spec';
 import type { AuditEntry, Verdict } from '../domain/status';
 import { formatProblem, validateSpec } from '../domain/validate';
+import { quantile, round } from './stats';
 
 /** Providers first: orders calls ledger, checkout calls orders. */
 const SERVICES = ['ledger', 'orders', 'checkout'] as const;
@@ -18,13 +19,6 @@ const METRIC: Record<string, string> = { ledger: 'ledger_errors', orders: 'order
 const oldImage = (service: string) => `registry.bench/shop/${service}:1.0.0`;
 const newImage = (service: string) => `registry.bench/shop/${service}@sha256:${'0123456789abcdef'.repeat(4)}`;
 
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-}
-const round = (x: number, digits = 0) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 /** Three samples 200 ms apart, healthy for 600 ms, of one metric. */
 const analysis = (metric: string) => ({ kind: 'analysis', metrics: [metric], interval: '200ms', sustainedFor: '600ms', minSamples: 3 });

@@ -32,6 +32,7 @@ import { flagBreachFigures } from './flags';
 import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { freePort } from '../lib/ports';
 import { loadSpec } from '../client/spec-file';
+import { median, quantile, sleep } from './stats';
 
 const ROOT = join(import.meta.dirname, '..');
 const TRIALS = Number(process.env.MERIDIAN_BENCH_TRIALS ?? 10);
@@ -39,14 +40,6 @@ const ROLLOUTS = Number(process.env.MERIDIAN_BENCH_ROLLOUTS ?? 100);
 const OLD = 'registry.bench/app:1.0.0';
 const NEW = 'registry.bench/app@sha256:' + 'ef'.repeat(32);
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => quantile(xs, 0.5);
-function quantile(xs: number[], q: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const i = (s.length - 1) * q;
-  const lo = Math.floor(i);
-  return s[lo]! + (s[Math.ceil(i)]! - s[lo]!) * (i - lo);
-}
 
 
 function plan(service: string, regions: string[], over: Partial<RolloutSpecInput>): RolloutPlan {

@@ -23,3 +23,20 @@ export function checkUnique(items: unknown[], key: string, field: string, noun: 
   });
   return [...first.keys()];
 }
+
+/**
+ * Each named region with the steps it runs, as written: its own, else its wave's, else the
+ * spec's, with the path where that list is written.
+ */
+export function regionSteps(input: Rec): { region: Rec; index: number; name: string; steps: unknown; base: PathSegment[] }[] {
+  const waves = list(input.waves);
+  return list(input.regions).flatMap((r, index) => {
+    if (!isRec(r) || typeof r.name !== 'string') return [];
+    const name = r.name;
+    const w = waves.findIndex((wave) => isRec(wave) && list(wave.regions).includes(name));
+    const wave = w >= 0 ? (waves[w] as Rec) : undefined;
+    const [steps, base]: [unknown, PathSegment[]] =
+      r.steps !== undefined ? [r.steps, ['regions', index, 'steps']] : wave?.steps !== undefined ? [wave.steps, ['waves', w, 'steps']] : [input.steps, ['steps']];
+    return [{ region: r, index, name, steps, base }];
+  });
+}

@@ -1,7 +1,7 @@
 import { checkEdgePlan, compilePolicies, policyInput, type CompiledPolicy } from './edge-policy';
 import type { EdgeSpec } from './edges';
 import type { PathSegment } from './parse';
-import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
+import { checkUnique, isRec, list, regionSteps, text, type Add, type Rec } from './raw-input';
 import { normalShares } from './steering';
 import { didYouMean } from './suggest';
 
@@ -112,17 +112,10 @@ function checkMirrorSteps(input: Rec, add: Add): void {
     if (!isRec(e)) continue;
     for (const r of list(e.routes)) if (isRec(r) && typeof r.region === 'string' && typeof r.canaryAddress === 'string') mirrored.add(r.region);
   }
-  const waves = list(input.waves);
-  list(input.regions).forEach((r, i) => {
-    if (!isRec(r) || typeof r.name !== 'string') return;
-    const name = r.name;
-    const w = waves.findIndex((wave) => isRec(wave) && list(wave.regions).includes(name));
-    const wave = w >= 0 ? (waves[w] as Rec) : undefined;
-    const [steps, base]: [unknown, PathSegment[]] =
-      r.steps !== undefined ? [r.steps, ['regions', i, 'steps']] : wave?.steps !== undefined ? [wave.steps, ['waves', w, 'steps']] : [input.steps, ['steps']];
+  for (const { name, steps, base } of regionSteps(input)) {
     list(steps).forEach((s, k) => {
       if (!isRec(s) || s.kind !== 'mirror' || mirrored.has(name)) return;
       add([...base, k], `region ${JSON.stringify(name)} runs this mirror step but no edge route to it has a canaryAddress; add canaryAddress to its route under edges`);
     });
-  });
+  }
 }

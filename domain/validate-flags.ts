@@ -1,5 +1,5 @@
 import type { PathSegment } from './parse';
-import { checkUnique, isRec, list, text, type Add, type Rec } from './raw-input';
+import { checkUnique, isRec, list, regionSteps, text, type Add, type Rec } from './raw-input';
 import { didYouMean } from './suggest';
 
 /**
@@ -31,16 +31,9 @@ export function flagProblems(input: Rec, add: Add): void {
 }
 
 function checkFlagSteps(input: Rec, keys: string[], variants: Map<string, string[]>, add: Add): void {
-  const waves = list(input.waves);
   const provided = (r: Rec) => (isRec(r.flags) && r.flags.provider !== undefined) || input.flagProvider !== undefined;
   const seen = new Set<string>();
-  list(input.regions).forEach((r, i) => {
-    if (!isRec(r) || typeof r.name !== 'string') return;
-    const name = r.name;
-    const w = waves.findIndex((wave) => isRec(wave) && list(wave.regions).includes(name));
-    const wave = w >= 0 ? (waves[w] as Rec) : undefined;
-    const [steps, base]: [unknown, PathSegment[]] =
-      r.steps !== undefined ? [r.steps, ['regions', i, 'steps']] : wave?.steps !== undefined ? [wave.steps, ['waves', w, 'steps']] : [input.steps, ['steps']];
+  for (const { region: r, name, steps, base } of regionSteps(input)) {
     list(steps).forEach((s, k) => {
       if (!isRec(s) || s.kind !== 'flag') return;
       const at = [...base, k];
@@ -56,5 +49,5 @@ function checkFlagSteps(input: Rec, keys: string[], variants: Map<string, string
       if (variant !== undefined && names && !names.includes(variant)) once([...at, 'variant'], `"${variant}" is not a variant of flag "${key}" (${names.join(', ')})`);
       if (!provided(r)) add(at, `region "${name}" runs this flag step but has no flag provider; give it flags.provider or set flagProvider for the rollout`);
     });
-  });
+  }
 }
