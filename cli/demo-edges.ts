@@ -13,6 +13,7 @@ import { freePorts } from '../lib/ports';
 import { exportTool, missingLine } from '../lib/tools';
 import { CliError, ExitCode } from './exit-codes';
 import { clockTime } from './render';
+import { sampleMetrics, type Sample as DemoSample } from './demo-samples';
 
 export const EDGES_DEMO_SPEC = fileURLToPath(new URL('../examples/edges.yaml', import.meta.url));
 
@@ -205,34 +206,10 @@ function served(load: LoadReport): string {
   return `${by || 'nothing'} requests; ${answers}${load.failed ? `; ${load.failed} got no answer` : ''}`;
 }
 
-/** What each demo-service version had served (`http_requests_total`, all codes) at one moment. */
-interface Sample {
-  at: number;
-  served: Record<string, number>;
-}
+/** What each demo-service version had served (`http_requests_total`, all codes), sampled. */
+type Sample = DemoSample<number>;
 
-const SAMPLE_EVERY_MS = 100;
-
-/** Reads every version's request counter every SAMPLE_EVERY_MS until stopped; `stop` resolves with the samples. */
-function sampleServed(service: RunningDemoService): { stop(): Promise<Sample[]> } {
-  const samples: Sample[] = [];
-  let running = true;
-  const loop = (async () => {
-    while (running) {
-      const at = Date.now();
-      const counts = await Promise.all(service.versions.map(async (v) => [v.version, metricSum(await metricsOf(v.url), 'http_requests_total')] as const)).catch(() => undefined);
-      if (counts) samples.push({ at, served: Object.fromEntries(counts) });
-      await new Promise((r) => setTimeout(r, Math.max(0, at + SAMPLE_EVERY_MS - Date.now())));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return samples;
-    },
-  };
-}
+const sampleServed = (service: RunningDemoService) => sampleMetrics(service, (text) => metricSum(text, 'http_requests_total'));
 
 /**
  * The longest stretch between two samples in which `region` served no request while the edge's
@@ -242,9 +219,9 @@ function longestGap(samples: Sample[], region: string, regions: string[]): { fro
   let best: { from: number; to: number; ms: number; others: Record<string, number> } | undefined;
   let start = 0;
   for (let i = 1; i <= samples.length; i += 1) {
-    if (i < samples.length && samples[i]!.served[region] === samples[start]!.served[region]) continue;
+    if (i < samples.length && samples[i]!.values[region] === samples[start]!.values[region]) continue;
     const [from, to] = [samples[start]!, samples[i - 1]!];
-    const others = Object.fromEntries(regions.filter((r) => r !== region).map((r) => [r, (to.served[r] ?? 0) - (from.served[r] ?? 0)]));
+    const others = Object.fromEntries(regions.filter((r) => r !== region).map((r) => [r, (to.values[r] ?? 0) - (from.values[r] ?? 0)]));
     if (to.at - from.at > (best?.ms ?? 0) && Object.values(others).some((n) => n > 0)) best = { from: from.at, to: to.at, ms: to.at - from.at, others };
     start = i;
   }

@@ -16,6 +16,7 @@ import { auditData } from '../domain/vocabulary';
 import { exportTool, missingLine } from '../lib/tools';
 import { CliError, ExitCode } from './exit-codes';
 import { clockTime } from './render';
+import { sampleMetrics, type Sample as DemoSample } from './demo-samples';
 
 export const FLAGS_DEMO_SPEC = fileURLToPath(new URL('../examples/flags.yaml', import.meta.url));
 /** Where the flags demo keeps each region's flagd flag file, and what its services counted (`report.json`), from one run to the next. */
@@ -29,7 +30,6 @@ const KILL_IN_EFFECT_WITHIN_MS = FLAGD_POLL_MS + 2_000;
 const LOAD = { concurrency: 4, users: 1_000, maxRequests: 5_000_000, maxDurationMs: 15 * 60_000 };
 /** The window before the breach verdict that "before the breach" counts: the error rate's own rate window. */
 const BEFORE_MS = 3_000;
-const SAMPLE_EVERY_MS = 100;
 
 /** One region's service, the only instance the region's users reach; its labels in Prometheus are `region`. */
 const ERROR_RATE = 'sum(rate(http_requests_total{region="{{region}}",code=~"5.."}[3s])) / sum(rate(http_requests_total{region="{{region}}"}[3s]))';
@@ -217,32 +217,10 @@ function onPrometheus(metrics: Record<string, MetricSpec>, address: string): Rec
   return out;
 }
 
-/** Requests on the new path and all requests each region's service counted (`flag_path_total`) at one moment. */
-interface Sample {
-  at: number;
-  counts: Record<string, { newPath: number; all: number }>;
-}
+/** Requests on the new path and all requests each region's service counted (`flag_path_total`), sampled. */
+type Sample = DemoSample<{ newPath: number; all: number }>;
 
-function sampleServed(service: RunningDemoService): { stop(): Promise<Sample[]> } {
-  const samples: Sample[] = [];
-  let running = true;
-  const read = async (url: string) => pathCounts(await (await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })).text());
-  const loop = (async () => {
-    while (running) {
-      const at = Date.now();
-      const counts = await Promise.all(service.versions.map(async (v) => [v.version, await read(v.url)] as const)).catch(() => undefined);
-      if (counts) samples.push({ at, counts: Object.fromEntries(counts) });
-      await new Promise((r) => setTimeout(r, Math.max(0, at + SAMPLE_EVERY_MS - Date.now())));
-    }
-  })();
-  return {
-    stop: async () => {
-      running = false;
-      await loop;
-      return samples;
-    },
-  };
-}
+const sampleServed = (service: RunningDemoService) => sampleMetrics(service, pathCounts);
 
 function pathCounts(text: string): { newPath: number; all: number } {
   const counts = { newPath: 0, all: 0 };
@@ -265,7 +243,7 @@ async function holdUntilKillSwitchesCount(status: RolloutStatus): Promise<void> 
 /** Counts between the last sample at or before `from` and the last sample at or before `to`. */
 function between(samples: Sample[], region: string, from: number, to: number): { newPath: number; all: number } {
   const at = (t: number) => [...samples].reverse().find((s) => s.at <= t) ?? samples[0];
-  const [a, b] = [at(from)?.counts[region], at(to)?.counts[region]];
+  const [a, b] = [at(from)?.values[region], at(to)?.values[region]];
   return { newPath: (b?.newPath ?? 0) - (a?.newPath ?? 0), all: (b?.all ?? 0) - (a?.all ?? 0) };
 }
 
@@ -274,7 +252,7 @@ function lastNewPathRise(samples: Sample[], region: string, from: number): numbe
   let last: number | undefined;
   for (let i = 1; i < samples.length; i++) {
     if (samples[i]!.at < from) continue;
-    if (samples[i]!.counts[region]!.newPath > samples[i - 1]!.counts[region]!.newPath) last = samples[i]!.at;
+    if (samples[i]!.values[region]!.newPath > samples[i - 1]!.values[region]!.newPath) last = samples[i]!.at;
   }
   return last;
 }
