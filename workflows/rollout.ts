@@ -216,12 +216,14 @@ async function react(s: RolloutState, name: string, why: string, type: string | 
 
 /**
  * Whether a failure may have reached the region's users, so its edges steer away: not a timed-out
- * approval, and not an analysis that failed with no user traffic on the canary (a shadow judged on
- * mirrored requests only), since the region's stable never stopped serving well.
+ * approval, and not an analysis that failed with no user on the canary or on a flag's new variant
+ * (a shadow judged on mirrored requests only), since the region's stable never stopped serving well.
  */
 function usersHurt(s: RolloutState, name: string, type: string | undefined): boolean {
   if (type === FAILURE.approvalTimedOut) return false;
-  return !(type === FAILURE.analysisFailed && s.region(name).weight === 0);
+  const r = s.region(name);
+  const flagged = Object.values(r.flags ?? {}).some((f) => f.fraction > 0);
+  return !(type === FAILURE.analysisFailed && r.weight === 0 && !flagged);
 }
 
 /**
