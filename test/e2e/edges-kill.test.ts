@@ -1,8 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { envoyEdgeDriver } from '../../activities/edges/envoy';
 import { counter, readStats } from '../../activities/edges/envoy-admin';
@@ -10,7 +8,6 @@ import { CDS_FILE, EDGE_ROUTE, fileVersion, INITIAL_VERSION, LDS_FILE, regionClu
 import type { EdgeSpec } from '../../domain/edges';
 import type { RolloutPlan } from '../../domain/plan';
 import type { RolloutSpecInput } from '../../domain/spec';
-import { TERMINAL_PHASES, type RolloutStatus } from '../../domain/status';
 import { validateSpec } from '../../domain/validate';
 import { RolloutClient } from '../../client/rollout-client';
 import { startDevServer, type DevServer } from '../../worker/dev-server';
@@ -18,6 +15,7 @@ import { edgeSpecInput, startEdgeBed, type EdgeBed } from '../support/edge-bed';
 import { freePort, startWorkerProcess } from '../support/processes';
 import { auditDataOf, auditOf } from '../support/status';
 import { tempDir } from '../support/temp-dir';
+import { activities, settled } from '../support/history';
 
 /**
  * The chaos test of edge steering: the worker is SIGKILLed while it writes the steer-away of
@@ -145,45 +143,6 @@ function sampleEdgeVersions(edge: EdgeSpec): { stop(): Promise<string[]> } {
   };
 }
 
-/** Polls the status until the rollout ends or stops for a person; a query nobody answered while workers change is asked again. */
-async function settled(client: RolloutClient, id: string, timeoutMs: number): Promise<RolloutStatus> {
-  const deadline = Date.now() + timeoutMs;
-  let last: RolloutStatus | undefined;
-  while (Date.now() < deadline) {
-    const s = await client.status(id).catch(() => undefined);
-    if (s) {
-      last = s;
-      if (s.ended || TERMINAL_PHASES.includes(s.phase) || s.phase === 'Paused') return s;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`rollout ${id} did not end within ${timeoutMs} ms; last phase ${last?.phase}: ${last?.reason}`);
-}
-
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-
-/** Every activity the rollout scheduled: its type, its input's key, and the attempts that started and how the last one ended. */
-function activities(events: HistoryEvent[]) {
-  const byScheduled = new Map<string, { type: string; key?: string; attempts: number[]; outcome?: string }>();
-  for (const e of events) {
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled) {
-      const input = scheduled.input?.payloads?.[0];
-      const arg = input ? (defaultPayloadConverter.fromPayload(input) as { key?: string }) : undefined;
-      byScheduled.set(String(e.eventId), { type: scheduled.activityType?.name ?? '', key: arg?.key, attempts: [] });
-    }
-    const started = e.activityTaskStartedEventAttributes;
-    if (started) byScheduled.get(String(started.scheduledEventId))?.attempts.push(started.attempt ?? 1);
-    for (const [attr, outcome] of [
-      [e.activityTaskCompletedEventAttributes, 'completed'],
-      [e.activityTaskFailedEventAttributes, 'failed'],
-      [e.activityTaskTimedOutEventAttributes, 'timed out'],
-    ] as const) {
-      if (attr) byScheduled.get(String(attr.scheduledEventId))!.outcome = outcome;
-    }
-  }
-  return [...byScheduled.values()];
-}
 
 describe('a worker killed in the middle of a steer-away', () => {
   it('is finished by another worker, and Envoy takes each planned change exactly once', async () => {

@@ -1,20 +1,18 @@
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
-import { defaultPayloadConverter } from '@temporalio/common';
-import type { temporal } from '@temporalio/proto';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { FLAGD_DIR_ENV } from '../../activities/flags/activities';
 import { KEY_METADATA } from '../../activities/flags/flagd';
 import { RolloutClient } from '../../client/rollout-client';
 import type { RolloutPlan } from '../../domain/plan';
 import type { RolloutSpecInput } from '../../domain/spec';
-import { TERMINAL_PHASES, type RolloutStatus } from '../../domain/status';
 import { validateSpec } from '../../domain/validate';
 import { startDevServer, type DevServer } from '../../worker/dev-server';
 import { freePort, startWorkerProcess } from '../support/processes';
 import { auditDataOf, auditOf, regionOf } from '../support/status';
 import { tempDir } from '../support/temp-dir';
+import { activities, settled, type HistoryEvent, type Ran } from '../support/history';
 
 /**
  * Chaos on a flag step: the worker, in a process of its own, is SIGKILLed between the flag change
@@ -117,51 +115,6 @@ async function kill(worker: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Polls the status until the rollout ends or stops for a person; a query nobody answered while workers change is asked again. */
-async function settled(client: RolloutClient, id: string, timeoutMs: number): Promise<RolloutStatus> {
-  const deadline = Date.now() + timeoutMs;
-  let last: RolloutStatus | undefined;
-  while (Date.now() < deadline) {
-    const s = await client.status(id).catch(() => undefined);
-    if (s) {
-      last = s;
-      if (s.ended || TERMINAL_PHASES.includes(s.phase) || s.phase === 'Paused') return s;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`rollout ${id} did not end within ${timeoutMs} ms; last phase ${last?.phase}: ${last?.reason}`);
-}
-
-type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
-interface Ran {
-  type: string;
-  key?: string;
-  attempts: number[];
-  outcome?: string;
-}
-
-/** Every activity the rollout and its region stage scheduled: type, input key, attempts started, how the last ended. */
-function activities(events: HistoryEvent[]): Ran[] {
-  const byScheduled = new Map<string, Ran>();
-  for (const e of events) {
-    const scheduled = e.activityTaskScheduledEventAttributes;
-    if (scheduled) {
-      const input = scheduled.input?.payloads?.[0];
-      const arg = input ? (defaultPayloadConverter.fromPayload(input) as { key?: string }) : undefined;
-      byScheduled.set(String(e.eventId), { type: scheduled.activityType?.name ?? '', key: arg?.key, attempts: [] });
-    }
-    const started = e.activityTaskStartedEventAttributes;
-    if (started) byScheduled.get(String(started.scheduledEventId))?.attempts.push(started.attempt ?? 1);
-    for (const [attr, outcome] of [
-      [e.activityTaskCompletedEventAttributes, 'completed'],
-      [e.activityTaskFailedEventAttributes, 'failed'],
-      [e.activityTaskTimedOutEventAttributes, 'timed out'],
-    ] as const) {
-      if (attr) byScheduled.get(String(attr.scheduledEventId))!.outcome = outcome;
-    }
-  }
-  return [...byScheduled.values()];
-}
 
 /** The flag calls of the rollout's region stage (a child workflow), read from its history. */
 async function flagCalls(id: string): Promise<Ran[]> {
