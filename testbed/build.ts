@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { downloadModule, findGo, runGo } from './go';
-import { withLock } from './lock';
+import { downloadModule, findGo, runGo } from '../lib/go';
+import { withLock } from '../lib/lock';
 import { type CacheLayout, cacheLayout } from './paths';
 import { GATEWAY_API_VERSION, KUBERNETES_VERSION, KWOK_VERSION, STAGING_VERSION } from './versions';
 

@@ -5,7 +5,7 @@ import { type Binaries, ensureBinaries, type Log } from './build';
 import { startCluster } from './cluster';
 import { assignPorts, type ClusterPorts, PORTS_PER_CLUSTER } from './components';
 import { type KubeconfigEntry, writeKubeconfig } from './kubeconfig';
-import { withLock } from './lock';
+import { withLock } from '../lib/lock';
 import { defaultTestbedDir } from './paths';
 import { freePorts } from '../lib/ports';
 import { runs, stopGroup } from './process';

@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { promisify } from 'node:util';
-import { realHost, requireTool } from '../lib/tools';
+import { realHost, requireTool } from './tools';
 
 const execFileAsync = promisify(execFile);
 
