@@ -17,8 +17,9 @@ const RULES: Record<string, Rule> = {
   workflows: { runtime: ['workflows', 'domain'], types: ['activities'] },
   client: { runtime: ['client', 'workflows/definitions.ts', 'domain', 'lib'], types: ['workflows'] },
   worker: { runtime: ['worker', 'client', 'workflows', 'activities', 'domain', 'lib'] },
-  cli: { runtime: ['cli', 'worker', 'client', 'workflows', 'activities', 'domain', 'lib', 'testbed', 'demo-service'] },
+  cli: { runtime: ['cli', 'worker', 'client', 'workflows', 'activities', 'domain', 'lib', 'testbed', 'cluster', 'demo-service'] },
   testbed: { runtime: ['testbed', 'lib'] },
+  cluster: { runtime: ['cluster', 'worker', 'workflows/definitions.ts', 'lib'] },
   'demo-service': { runtime: ['demo-service', 'lib'] },
 };
 
