@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { temporalExecutable, testServerExecutable } from '../lib/binaries';
 import { provisionAll, realHost, summaryLine } from '../lib/tools';
+import { ensureServerBinaries } from '../cluster/build';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const WORKFLOWS_PATH = join(ROOT, 'workflows', 'index.ts');
@@ -63,11 +64,25 @@ function provisionTools(): void {
 }
 
 /**
+ * The Temporal server and schema tool of the local cluster, built once (about 10 min cold) before
+ * any test file asks for them; when the build fails, the cluster tests fail with its error.
+ */
+async function provisionServer(): Promise<void> {
+  try {
+    const bins = await ensureServerBinaries({ log: say });
+    say(`temporal-server: ${bins.server}`);
+  } catch (err) {
+    say(`temporal-server: not built (${err instanceof Error ? err.message.split('\n')[0] : err}); the cluster tests will fail`);
+  }
+}
+
+/**
  * Provisions the external tools, then bundles the workflow code once per change of its sources and
  * hands the path to every test file through MERIDIAN_WORKFLOW_BUNDLE, so workers in tests skip webpack.
  */
 export default async function setup(): Promise<void> {
   provisionTools();
+  await provisionServer();
   if (!existsSync(WORKFLOWS_PATH)) {
     console.warn('workflows/index.ts is missing; workflow tests will have no bundle');
     return;
