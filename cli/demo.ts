@@ -16,7 +16,7 @@ import { FLAGS_DEMO_SPEC, prometheusBinary, startFlagDemo } from './demo-flags';
 
 export const DEMO_SPEC = fileURLToPath(new URL('../examples/demo.yaml', import.meta.url));
 export const RELEASE_DEMO_SPEC = fileURLToPath(new URL('../examples/release.yaml', import.meta.url));
-export const DEMO_FLEET_FILE = '.meridian/demo-fleet.json';
+export const DEMO_FLEET_FILE = '.meridian/demo-fleet.db';
 export const DEMO_TASK_QUEUE = 'meridian-demo';
 
 export interface DemoOptions {

@@ -11,7 +11,7 @@ import { freePorts, portFree } from '../lib/ports';
 import type { ServerPlacement } from './sandbox';
 import { runScenario, type ScenarioResult } from './scenario';
 
-export const REHEARSAL_FLEET_FILE = '.meridian/rehearsal-fleet.json';
+export const REHEARSAL_FLEET_FILE = '.meridian/rehearsal-fleet.db';
 export const REHEARSAL_TASK_QUEUE = 'meridian-rehearsal';
 
 /** Fault lines of a scenario file: one per line, blank lines and `#` comments skipped, each checked. */

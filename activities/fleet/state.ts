@@ -60,22 +60,9 @@ export interface ContractsEntry {
   record: RecordedContracts;
 }
 
-export interface FleetState {
-  regions: Record<string, RegionState>;
-  rollouts: Record<string, RolloutSimulation>;
-  /** Canary weights of regions on other targets, by region key, so simulated metrics follow them too. */
-  observedWeights?: Record<string, number>;
-  /** The contracts recorded at each region's last promotion, by region key; apart from the journal, which drops old entries. */
-  contracts?: Record<string, ContractsEntry>;
-}
-
 export interface RegionView extends RegionState {
   service: string;
   name: string;
-}
-
-export function regionKey(service: string, region: string): string {
-  return `${service}/${region}`;
 }
 
 /** `registry/shop/checkout@sha256:...` or `registry/shop/checkout:2.4.0` -> `registry/shop/checkout`. */

@@ -1,6 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { ApplicationFailure } from '@temporalio/common';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
@@ -12,7 +11,7 @@ import { tempDir } from '../support/temp-dir';
 
 let file: string;
 beforeEach(() => {
-  file = join(tempDir('meridian-fleet-contracts-'), 'fleet.json');
+  file = join(tempDir('meridian-fleet-contracts-'), 'fleet.db');
 });
 
 function ref(region: string, version: string): RegionRef {
@@ -34,7 +33,21 @@ async function failureOf(run: Promise<unknown>): Promise<ApplicationFailure> {
   return err as ApplicationFailure;
 }
 
-const rawState = () => JSON.parse(readFileSync(file, 'utf8')).state;
+/** Runs `sql` on the fleet's file directly, past SimulatedFleet. */
+function onFile<T>(sql: string, ...params: string[]): T | undefined {
+  const db = new DatabaseSync(file);
+  try {
+    return db.prepare(sql).get(...params) as T | undefined;
+  } finally {
+    db.close();
+  }
+}
+
+/** The contracts row of a region as the file holds it. */
+function stored(region: string): { key: string; at: string; record: RecordedContracts } | undefined {
+  const row = onFile<{ key: string; at: string; record: string }>('SELECT key, at, record FROM contracts WHERE service = ? AND region = ?', 'checkout', region);
+  return row && { key: row.key, at: row.at, record: JSON.parse(row.record) as RecordedContracts };
+}
 
 describe('recorded contracts in the simulated fleet', () => {
   const v1 = recordedContracts('checkout', 'eu-west-1', '2.3.1', 'previous');
@@ -52,15 +65,16 @@ describe('recorded contracts in the simulated fleet', () => {
     await driver.recordContracts!({ ...ref('eu-west-1', '2.3.1'), record: v1 });
     expect(await driver.readContracts!(ref('eu-west-1', '2.4.0'))).toEqual(v1);
     expect(await driver.readContracts!(ref('us-east-1', '2.4.0'))).toBeUndefined();
-    expect(rawState().contracts['checkout/eu-west-1']).toMatchObject({ key: ref('eu-west-1', '2.3.1').key, record: v1 });
+    expect(stored('eu-west-1')).toMatchObject({ key: ref('eu-west-1', '2.3.1').key, record: v1 });
   });
 
-  it('treats the same key twice as a no-op, even with another record, and leaves the file untouched', async () => {
+  it('treats the same key twice as a no-op, even with another record, and leaves the stored row untouched', async () => {
     const fleet = new SimulatedFleet(file);
     fleet.recordContracts({ ...ref('eu-west-1', '2.3.1'), record: v1 });
-    const before = readFileSync(file, 'utf8');
+    const before = stored('eu-west-1');
+    await new Promise((r) => setTimeout(r, 5));
     fleet.recordContracts({ ...ref('eu-west-1', '2.3.1'), record: v2 });
-    expect(readFileSync(file, 'utf8')).toBe(before);
+    expect(stored('eu-west-1')).toEqual(before);
     expect(fleet.readContracts(ref('eu-west-1', '2.3.1'))).toEqual(v1);
   });
 
@@ -69,7 +83,7 @@ describe('recorded contracts in the simulated fleet', () => {
     fleet.recordContracts({ ...ref('eu-west-1', '2.3.1'), record: v1 });
     fleet.recordContracts({ ...ref('eu-west-1', '2.4.0'), record: v2 });
     expect(fleet.readContracts(ref('eu-west-1', '2.4.0'))).toEqual(v2);
-    expect(rawState().contracts['checkout/eu-west-1'].key).toBe(ref('eu-west-1', '2.4.0').key);
+    expect(stored('eu-west-1')!.key).toBe(ref('eu-west-1', '2.4.0').key);
   });
 
   it('keeps the record in the state file, for a new fleet on the same file', () => {
@@ -117,9 +131,8 @@ describe('recorded contracts in the simulated fleet', () => {
 
   it('fails non-retryable, naming the state file, when the stored record was damaged', async () => {
     new SimulatedFleet(file).recordContracts({ ...ref('eu-west-1', '2.3.1'), record: v1 });
-    const state = rawState();
-    delete state.contracts['checkout/eu-west-1'].record.image;
-    writeFileSync(file, JSON.stringify({ revision: randomUUID(), state }));
+    onFile("UPDATE contracts SET record = json_remove(record, '$.image') WHERE service = ? AND region = ?", 'checkout', 'eu-west-1');
+    expect(stored('eu-west-1')!.record).not.toHaveProperty('image');
     const failure = await failureOf(simulatedDriver(new SimulatedFleet(file)).readContracts!(ref('eu-west-1', '2.4.0')));
     expect(failure).toMatchObject({ type: RECORDED_CONTRACTS_FAILURE.malformed, nonRetryable: true });
     expect(failure.message).toContain(file);

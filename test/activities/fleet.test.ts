@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { ApplicationFailure } from '@temporalio/common';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { SimulatedFleet } from '../../activities/fleet';
+import { FleetFileError, SimulatedFleet } from '../../activities/fleet';
+import { JOURNAL_LIMIT } from '../../activities/fleet/fleet';
 import type { RegionRef } from '../../activities/types';
 import { TRAFFIC_CUT_KEY_SUFFIX } from '../../domain/compensation';
 import { parseFaults } from '../../domain/faults';
@@ -15,7 +17,7 @@ let dir: string;
 let file: string;
 beforeEach(() => {
   dir = tempDir('meridian-fleet-');
-  file = join(dir, 'nested', 'fleet.json');
+  file = join(dir, 'nested', 'fleet.db');
 });
 
 function ref(region: string, step: string, initial = true): RegionRef {
@@ -233,7 +235,7 @@ describe('SimulatedFleet', () => {
     expect(fleet.region('checkout', 'eu-west-1')!.weight).toBe(10);
   });
 
-  it('survives many interleaved async callers without losing a write, and writes valid JSON', async () => {
+  it('survives many interleaved async callers without losing a write, one row per region', async () => {
     const fleet = new SimulatedFleet(file);
     const other = new SimulatedFleet(file);
     await Promise.all(
@@ -246,11 +248,31 @@ describe('SimulatedFleet', () => {
         }),
       ),
     );
-    const { state } = JSON.parse(readFileSync(file, 'utf8'));
-    expect(Object.keys(state.regions)).toHaveLength(5);
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      expect(db.prepare('PRAGMA integrity_check').get()).toEqual({ integrity_check: 'ok' });
+      expect(db.prepare('SELECT count(*) AS n FROM regions').get()).toEqual({ n: 5 });
+    } finally {
+      db.close();
+    }
     for (const region of ['r1', 'r2', 'r3', 'r4', 'r5']) {
       expect(fleet.journal('checkout', region).filter((e) => e.effect === 'applied')).toHaveLength(100);
     }
+  });
+
+  it('keeps the newest JOURNAL_LIMIT entries of each region, and a key still in them stays a no-op', () => {
+    const fleet = new SimulatedFleet(file);
+    fleet.setWeight({ ...ref('us-east-1', 'step-0'), weight: 5 });
+    for (let i = 0; i < JOURNAL_LIMIT + 5; i++) fleet.setWeight({ ...ref('eu-west-1', `step-${i}`), weight: i % 100 });
+    const journal = fleet.journal('checkout', 'eu-west-1');
+    expect(journal).toHaveLength(JOURNAL_LIMIT);
+    expect([journal[0]!.key, journal.at(-1)!.key]).toEqual([ref('eu-west-1', 'step-5').key, ref('eu-west-1', `step-${JOURNAL_LIMIT + 4}`).key]);
+    expect(fleet.region('checkout', 'eu-west-1')!.journal).toEqual(journal);
+    expect(fleet.journal('checkout', 'us-east-1').map((e) => e.weight)).toEqual([5]);
+
+    fleet.setWeight({ ...ref('eu-west-1', 'step-5'), weight: 77 });
+    expect(fleet.region('checkout', 'eu-west-1')!.weight).toBe((JOURNAL_LIMIT + 4) % 100);
+    expect(fleet.journal('checkout', 'eu-west-1').at(-1)).toMatchObject({ key: ref('eu-west-1', 'step-5').key, effect: 'noop' });
   });
 
   it('reset forgets every region and rollout', () => {
@@ -260,5 +282,59 @@ describe('SimulatedFleet', () => {
     fleet.reset();
     expect(new SimulatedFleet(file).regions()).toEqual([]);
     expect(fleet.faults('rollout/checkout/2.4.0')).toEqual([]);
+  });
+});
+
+describe('a state file that cannot hold the fleet', () => {
+  const OLD_JSON = JSON.stringify({
+    revision: '6f1c2a34-8d2e-4b7a-9a51-0c3f5e7d9b12',
+    state: { regions: { 'checkout/eu-west-1': { stable: { image: OLD, config: {} }, canary: null, weight: 0, journal: [] } }, rollouts: {} },
+  });
+
+  function refusal(): FleetFileError {
+    try {
+      new SimulatedFleet(file);
+    } catch (err) {
+      expect(err).toBeInstanceOf(FleetFileError);
+      return err as FleetFileError;
+    }
+    throw new Error(`expected ${file} to be refused`);
+  }
+
+  it.each([
+    ['the JSON fleet of an earlier Meridian', OLD_JSON, 'json'],
+    ['a file that is not SQLite', 'regions:\n  - eu-west-1\n', 'notSqlite'],
+  ])('refuses %s, naming the file and the flag, and leaves it as it was', (_, text, problem) => {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, text);
+    const err = refusal();
+    expect(err).toMatchObject({ file, problem });
+    expect(err.message).toContain(file);
+    expect(err.message).toContain('--fleet-file');
+    expect(readFileSync(file, 'utf8')).toBe(text);
+    expect(existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it("refuses another program's SQLite database without changing it", () => {
+    mkdirSync(dirname(file), { recursive: true });
+    const other = new DatabaseSync(file);
+    other.exec("CREATE TABLE namespaces (id TEXT); INSERT INTO namespaces VALUES ('default')");
+    other.close();
+    expect(refusal()).toMatchObject({ file, problem: 'otherDatabase' });
+    const db = new DatabaseSync(file, { readOnly: true });
+    try {
+      expect(db.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'delete' });
+      expect(db.prepare('SELECT name FROM sqlite_schema').all()).toEqual([{ name: 'namespaces' }]);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('opens an empty file as a new fleet', () => {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, '');
+    const fleet = new SimulatedFleet(file);
+    fleet.setWeight({ ...ref('eu-west-1', 'step-0'), weight: 10 });
+    expect(new SimulatedFleet(file).region('checkout', 'eu-west-1')!.weight).toBe(10);
   });
 });
