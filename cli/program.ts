@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerDemo } from './commands/demo';
+import { registerDeployment } from './commands/deployment';
 import { registerDev } from './commands/dev';
 import { registerList } from './commands/list';
 import { registerOperatorCommands } from './commands/operator';
@@ -49,6 +50,7 @@ export function buildProgram(
   registerOperatorCommands(program);
   registerList(program);
   registerWorker(program);
+  registerDeployment(program);
   registerDev(program);
   registerDemo(program);
   return program;

@@ -1,14 +1,29 @@
 import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkflowBundleOption } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { SimulatedFleet } from '../activities/fleet/index';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from '../workflows/definitions';
 
-export const DEFAULT_FLEET_FILE = '.meridian/fleet.json';
+export const DEFAULT_FLEET_FILE = '.meridian/fleet.db';
 export const ACTIVITY_SLOTS = 2000;
+
+/** How long a stopping worker lets its running activities finish before it cancels them and hands them back. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+/**
+ * Past the grace period, how long cancelled activities have to stop before the worker gives up on
+ * them and exits anyway: an activity that ignores cancellation must not hold a stopping worker forever.
+ */
+export const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
 /** The workflow entry module, resolved from this file so the worker runs from any working directory. */
 export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
+
+/** A build of Meridian within a Temporal Worker Deployment. */
+export interface WorkerDeployment {
+  deploymentName: string;
+  buildId: string;
+}
 
 export interface CreateWorkerOptions {
   connection: NativeConnection;
@@ -17,6 +32,13 @@ export interface CreateWorkerOptions {
   fleetFile?: string;
   /** A prebuilt bundle (tests bundle once and share it); otherwise the worker bundles WORKFLOWS_PATH itself. */
   workflowBundle?: WorkflowBundleOption;
+  /**
+   * How long a stopping worker lets running activities finish before it cancels them (`meridian worker`
+   * passes DEFAULT_SHUTDOWN_GRACE_MS); without it they are cancelled at once, as in tests and `dev`.
+   */
+  shutdownGraceMs?: number;
+  /** Turns on Worker Deployment versioning; without it the worker is unversioned. */
+  deployment?: WorkerDeployment;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -31,7 +53,24 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     // With the SDK's default of 100 slots, 100 regions in analysis would starve every other
     // activity, rollbacks included.
     maxConcurrentActivityTaskExecutions: ACTIVITY_SLOTS,
+    ...shutdown(opts.shutdownGraceMs),
+    ...versioning(opts.deployment),
   });
+}
+
+function shutdown(graceMs: number | undefined): Pick<WorkerOptions, 'shutdownGraceTime' | 'shutdownForceTime'> {
+  if (graceMs === undefined) return {};
+  return { shutdownGraceTime: graceMs, shutdownForceTime: graceMs + SHUTDOWN_FORCE_AFTER_GRACE_MS };
+}
+
+/**
+ * Every workflow this worker starts stays pinned to its build: a rollout, and the region stages it
+ * starts on the same task queue, run to their end on the code they began with, while new rollouts
+ * go to whichever build is current.
+ */
+function versioning(deployment: WorkerDeployment | undefined): Pick<WorkerOptions, 'workerDeploymentOptions'> {
+  if (!deployment) return {};
+  return { workerDeploymentOptions: { useWorkerVersioning: true, version: deployment, defaultVersioningBehavior: 'PINNED' } };
 }
 
 export function bundleWorkflows(): Promise<{ code: string }> {

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { NoWorkerError, RolloutCommandError, RolloutEndedError, type RolloutRecord } from '../../client/rollout-client';
 import { ConnectionFailedError } from '../../client/connection';
+import { formatDuration } from '../../domain/duration';
 import { compilePlan } from '../../domain/plan';
 import { rolloutSpec } from '../../domain/spec';
 import type { RolloutStatus } from '../../domain/status';
@@ -15,7 +16,7 @@ import { classifyError } from '../../cli/errors';
 import { CliError, ExitCode, exitCodeForPhase } from '../../cli/exit-codes';
 import { buildProgram } from '../../cli/program';
 import { DEFAULT_DB_FILE, DEFAULT_PORT, DEFAULT_UI_PORT } from '../../worker/dev-server';
-import { DEFAULT_FLEET_FILE } from '../../worker/index';
+import { DEFAULT_FLEET_FILE, DEFAULT_SHUTDOWN_GRACE_MS } from '../../worker/index';
 import { knownGoodProblems, promotedProblems, type FleetRegion } from '../../cli/fleet-check';
 import { faultRegions } from '../../cli/demo';
 import { parseScenario, rehearsalPlan } from '../../cli/rehearse';
@@ -245,7 +246,9 @@ describe('help', () => {
     for (const shown of [`(default: ${DEFAULT_PORT})`, `(default: ${DEFAULT_UI_PORT})`, `(default: ${DEFAULT_DB_FILE})`, `(default: ${DEFAULT_FLEET_FILE})`]) {
       expect(dev).toContain(shown);
     }
-    expect((await parsed('worker', '--help')).out.replace(/\s+/g, ' ')).toContain(`(default: ${DEFAULT_FLEET_FILE})`);
+    const worker = (await parsed('worker', '--help')).out.replace(/\s+/g, ' ');
+    expect(worker).toContain(`(default: ${DEFAULT_FLEET_FILE})`);
+    expect(worker).toContain(`(default: ${formatDuration(DEFAULT_SHUTDOWN_GRACE_MS)})`);
   });
 });
 
