@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { checkEdgePlan, compilePolicies, policyInput } from '../../domain/edge-policy';
 import type { EdgePolicy, EdgeShares, EdgeSpec } from '../../domain/edges';
 import { FAILURE } from '../../domain/vocabulary';
-import { keepAlive } from '../postgres/activity-context';
+import { keepAlive } from '../activity-context';
 import { createEdgeDriverRegistry } from './registry';
 import type { EdgeDrift, EdgeDriver, EdgeSnapshot } from './types';
 

@@ -1,10 +1,10 @@
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../activity-context';
 import type { TargetDriver } from '../drivers';
 import type { RegionRef } from '../types';
 import type { SimulatedFleet } from './fleet';
 import { faultCall, type FleetOp } from './state';
 
-/** The simulated fleet as a target: each change is one keyed fleet operation, after any scripted delay. */
+/** The simulated fleet as a target: each change is one keyed fleet operation, after any scripted delay, which a cancellation ends. */
 export function simulatedDriver(fleet: SimulatedFleet): TargetDriver {
   const slow = async (ref: RegionRef, op: FleetOp) => {
     const ms = fleet.delayMs(ref.rolloutId, ref.region, faultCall(op, ref.key));

@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { advisoryLockKey } from '../../domain/stateful';
-import { heartbeat, sleep } from './activity-context';
+import { heartbeat, sleep } from '../activity-context';
 
 export interface LockWaitOptions {
   /** How often to try again and heartbeat while another session holds the lock. */

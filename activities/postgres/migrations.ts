@@ -2,7 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../domain/spec-defaults';
 import type { MigrationPhase } from '../../domain/stateful';
-import { keepAlive } from './activity-context';
+import { keepAlive } from '../activity-context';
 import { withDatabase, type Env } from './connections';
 import { applyDecision, readLedgerRow, recordApplied, recordReverted, revertDecision, type LedgerRef } from './ledger';
 import { acquireMigrationLock, releaseMigrationLock } from './migration-lock';

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { DEFAULT_RECONCILE_BATCH, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../domain/spec-defaults';
-import { activityContext, heartbeat, throwIfCancelled } from './activity-context';
+import { activityContext, heartbeat, throwIfCancelled } from '../activity-context';
 import { withDatabase, type Env } from './connections';
 import { describeSqlError, isTransient, sqlErrorInfo } from './sql-error';
 import { ensureMeridianTables, RECONCILIATIONS_TABLE } from './tables';
