@@ -13,8 +13,11 @@ export interface Reported {
 const GRPC_UNAVAILABLE = 14;
 const GRPC_DEADLINE_EXCEEDED = 4;
 
-/** Errors of client/start-checks.ts, matched by name so that --help does not load the SDK they use. */
-const START_REFUSALS = new Set(['PayloadTooLargeError', 'InvalidIdentityError']);
+/**
+ * Refusals of what the user gave: client/start-checks.ts, and a --fleet-file that holds no fleet
+ * (activities/fleet/store.ts); matched by name so that --help does not load the modules they live in.
+ */
+const USAGE_REFUSALS = new Set(['PayloadTooLargeError', 'InvalidIdentityError', 'FleetFileError']);
 
 const HELP_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 
@@ -32,7 +35,7 @@ export function classifyError(err: unknown): Reported {
   if (err instanceof CommanderError) {
     return HELP_CODES.has(err.code) ? { code: ExitCode.Success } : { code: ExitCode.Usage };
   }
-  if (err instanceof Error && START_REFUSALS.has(err.name)) return { code: ExitCode.Usage, message: err.message };
+  if (err instanceof Error && USAGE_REFUSALS.has(err.name)) return { code: ExitCode.Usage, message: err.message };
   if (err instanceof ConnectionFailedError) return { code: ExitCode.Unreachable, message: err.message };
   if (err instanceof NoWorkerError) return { code: ExitCode.NoWorker, message: err.message };
   if (err instanceof RolloutCommandError) return { code: ExitCode.Rejected, message: `rejected: ${err.message}` };

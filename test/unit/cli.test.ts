@@ -13,6 +13,7 @@ import { compilePlan } from '../../domain/plan';
 import { rolloutSpec } from '../../domain/spec';
 import type { RolloutStatus } from '../../domain/status';
 import { classifyError } from '../../cli/errors';
+import { FleetFileError } from '../../activities/fleet/index';
 import { CliError, ExitCode, exitCodeForPhase } from '../../cli/exit-codes';
 import { buildProgram } from '../../cli/program';
 import { DEFAULT_DB_FILE, DEFAULT_PORT, DEFAULT_UI_PORT } from '../../worker/dev-server';
@@ -270,6 +271,8 @@ describe('exit codes', () => {
     expect(classifyError(new CommanderError(1, 'commander.missingArgument', 'x'))).toEqual({ code: ExitCode.Usage });
     expect(classifyError(new CommanderError(0, 'commander.helpDisplayed', 'x'))).toEqual({ code: ExitCode.Success });
     expect(classifyError(new Error('boom'))).toEqual({ code: ExitCode.Unexpected, message: 'unexpected error: boom' });
+    const notAFleet = new FleetFileError('.meridian/fleet.db', 'json', 'not a fleet');
+    expect(classifyError(notAFleet)).toEqual({ code: ExitCode.Usage, message: 'not a fleet' });
   });
 
   const record: RolloutRecord = {
