@@ -1,8 +1,8 @@
-import { fileURLToPath } from 'node:url';
-import { bundleWorkflowCode, Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
+import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { SimulatedFleet } from '../activities/fleet/index';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from '../workflows/definitions';
+import { cachedWorkflowBundle } from './bundle';
 
 export const DEFAULT_FLEET_FILE = '.meridian/fleet.db';
 export const ACTIVITY_SLOTS = 2000;
@@ -16,8 +16,6 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
  */
 export const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
-/** The workflow entry module, resolved from this file so the worker runs from any working directory. */
-export const WORKFLOWS_PATH = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
 
 /** A build of Meridian within a Temporal Worker Deployment. */
 export interface WorkerDeployment {
@@ -30,7 +28,7 @@ export interface CreateWorkerOptions {
   namespace?: string;
   taskQueue?: string;
   fleetFile?: string;
-  /** A prebuilt bundle (tests bundle once and share it); otherwise the worker bundles WORKFLOWS_PATH itself. */
+  /** A prebuilt bundle (tests bundle once and share it); otherwise the bundle of WORKFLOWS_PATH kept in the bundle cache (worker/bundle.ts). */
   workflowBundle?: WorkflowBundleOption;
   /**
    * How long a stopping worker lets running activities finish before it cancels them (`meridian worker`
@@ -47,7 +45,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     connection: opts.connection,
     namespace: opts.namespace ?? DEFAULT_NAMESPACE,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+    workflowBundle: opts.workflowBundle ?? (await cachedWorkflowBundle()),
     activities: createActivities({ fleet }),
     // An analysis activity holds its slot for a whole chunk while it mostly sleeps between samples.
     // With the SDK's default of 100 slots, 100 regions in analysis would starve every other
@@ -71,8 +69,4 @@ function shutdown(graceMs: number | undefined): Pick<WorkerOptions, 'shutdownGra
 function versioning(deployment: WorkerDeployment | undefined): Pick<WorkerOptions, 'workerDeploymentOptions'> {
   if (!deployment) return {};
   return { workerDeploymentOptions: { useWorkerVersioning: true, version: deployment, defaultVersioningBehavior: 'PINNED' } };
-}
-
-export function bundleWorkflows(): Promise<{ code: string }> {
-  return bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH });
 }

@@ -1,0 +1,69 @@
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { bundleWorkflowCode, type WorkflowBundlePath } from '@temporalio/worker';
+
+const ROOT = resolve(import.meta.dirname, '..');
+export const WORKFLOWS_PATH = join(ROOT, 'workflows', 'index.ts');
+/** What the workflow bundle is built from; the bundle is rebuilt when any of it changes. */
+const INPUTS = [join(ROOT, 'workflows'), join(ROOT, 'domain')];
+const SDK_PACKAGE = join(ROOT, 'node_modules', '@temporalio', 'workflow', 'package.json');
+/** Bundles of older sources are removed after a day, in case a process still starting uses one. */
+const STALE_MS = 24 * 3_600_000;
+
+export function defaultBundleDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.MERIDIAN_BUNDLE_DIR || join(homedir(), '.cache', 'meridian', 'workflow-bundles');
+}
+
+function* sources(dir: string): Generator<string> {
+  for (const entry of readdirSync(dir, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) yield* sources(path);
+    else if (/\.[cm]?[jt]s$/.test(entry.name)) yield path;
+  }
+}
+
+/** A digest of the workflow sources, the domain they import and the SDK's version. */
+export function workflowSourceHash(): string {
+  const hash = createHash('sha256');
+  for (const dir of INPUTS) {
+    if (!existsSync(dir)) continue;
+    for (const file of sources(dir)) hash.update(file.slice(ROOT.length)).update(readFileSync(file));
+  }
+  if (existsSync(SDK_PACKAGE)) hash.update(readFileSync(SDK_PACKAGE));
+  return hash.digest('hex').slice(0, 16);
+}
+
+function removeStale(dir: string, keep: string): void {
+  const cutoff = Date.now() - STALE_MS;
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (path !== keep && name.startsWith('workflow-bundle.') && statSync(path).mtimeMs < cutoff) rmSync(path, { force: true });
+  }
+}
+
+export interface BundleOptions {
+  dir?: string;
+  /** What webpack reports while bundling. */
+  logger?: Parameters<typeof bundleWorkflowCode>[0]['logger'];
+}
+
+/**
+ * The workflow code bundled once per change of its sources and kept in `dir`, so a worker that
+ * restarts polls within a second or two instead of waiting for webpack. Written aside and renamed,
+ * so a concurrent process never reads half a bundle.
+ */
+export async function cachedWorkflowBundle(opts: BundleOptions = {}): Promise<WorkflowBundlePath> {
+  const dir = opts.dir ?? defaultBundleDir();
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `workflow-bundle.${workflowSourceHash()}.js`);
+  if (!existsSync(file)) {
+    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(opts.logger ? { logger: opts.logger } : {}) });
+    const partial = `${file}.${process.pid}.tmp`;
+    writeFileSync(partial, code);
+    renameSync(partial, file);
+    removeStale(dir, file);
+  }
+  return { codePath: file };
+}
