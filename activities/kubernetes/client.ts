@@ -9,20 +9,20 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubernetesTarget } from '../../domain/spec';
 import { KUBE_FAILURE_PREFIX } from '../../domain/vocabulary';
+import { requestAttributes, type RequestAttributes } from '../../lib/kube-request';
 
-/** A failed API call: the HTTP status and the API server's own Status message. */
+/** A failed API call: the HTTP status, the API server's own Status message, and the request it answered. */
 export class KubeError extends Error {
   readonly status: number;
   readonly reason: string;
+  /** What was asked: the verb and resource the API server's authorizer saw. */
+  readonly request?: RequestAttributes;
 
-  constructor(
-    status: number,
-    reason: string,
-    message: string,
-  ) {
+  constructor(status: number, reason: string, message: string, request?: RequestAttributes) {
     super(message);
     this.status = status;
     this.reason = reason;
+    this.request = request;
     this.name = 'KubeError';
   }
 }
@@ -84,7 +84,7 @@ export class KubeClient {
             parsed = { message: text };
           }
           if (status >= 200 && status < 300) resolve(parsed as T);
-          else reject(new KubeError(status, parsed?.reason ?? '', parsed?.message ?? `HTTP ${status}`));
+          else reject(new KubeError(status, parsed?.reason ?? '', parsed?.message ?? `HTTP ${status}`, requestAttributes(method, path)));
         });
         res.on('error', reject);
       });
@@ -155,6 +155,45 @@ const HINTS: Record<number, string> = {
   422: 'the API server rejected the object; fix the field it names',
 };
 
+/** What a non-retryable Kubernetes failure carries as its details, so callers read data rather than the message. */
+export interface KubeFailureDetails {
+  region: string;
+  context: string;
+  namespace: string;
+  /** Meridian's own name for the call: `apply Deployment shop/web-canary`. */
+  call: string;
+  /** The HTTP status; 0 when the call failed before an answer. */
+  status: number;
+  reason?: string;
+  /** The Kubernetes verb and resource the API server refused: `patch`, `deployments.apps`. */
+  verb?: string;
+  resource?: string;
+  name?: string;
+}
+
+/**
+ * A call that must not be tried again: its message names the region, context, namespace, the verb
+ * and resource refused, and what to do; its details carry the same as data.
+ */
+function refused(site: CallSite, err: unknown): ApplicationFailure {
+  const kube = err instanceof KubeError ? err : undefined;
+  const status = kube?.status ?? 0;
+  const asked = kube?.request?.resource ? `${kube.request.verb} ${kube.request.resource}${kube.request.name ? ` "${kube.request.name}"` : ''}` : undefined;
+  const answer = status ? `${status} ${kube!.reason || ''}: ` : '';
+  const message = `${describeCall(site)}: ${asked ? `the API server refused ${asked}: ` : ''}${answer}${(err as Error).message}`.replace(/\s+/g, ' ');
+  const hint = HINTS[status];
+  const details: KubeFailureDetails = {
+    region: site.region,
+    context: site.target.context,
+    namespace: site.target.namespace,
+    call: site.what,
+    status,
+    ...(kube?.reason ? { reason: kube.reason } : {}),
+    ...(kube?.request ? { verb: kube.request.verb, resource: kube.request.resource, name: kube.request.name } : {}),
+  };
+  return ApplicationFailure.create({ message: hint ? `${message} — ${hint}` : message, type: `${KUBE_FAILURE_PREFIX}${status || 'Error'}`, nonRetryable: true, details: [details] });
+}
+
 export interface CallSite {
   region: string;
   target: Pick<KubernetesTarget, 'context' | 'namespace'>;
@@ -166,33 +205,44 @@ export function describeCall(site: CallSite): string {
   return `${site.region} (context ${site.target.context}, namespace ${site.target.namespace}): ${site.what}`;
 }
 
+/** A 409 other than AlreadyExists (someone wrote in between: read again), a 429, a 5xx, or a network error or timeout. */
+export function isRetryable(err: unknown): boolean {
+  const status = err instanceof KubeError ? err.status : 0;
+  const code = (err as { code?: string }).code ?? '';
+  return (status === 409 && (err as KubeError).reason !== 'AlreadyExists') || status === 429 || status >= 500 || TRANSIENT_CODES.has(code);
+}
+
 /**
- * Runs `fn` with Kubernetes' retry rules: a 409 is retried at once (`fn` reads afresh each time), 429,
- * 5xx and network timeouts with exponential backoff; 400, 401, 403, 404 and 422 fail
- * the activity for good with a message naming the region, context, namespace, object and verb.
- * Anything still failing after the attempts is thrown retryable, for the activity's own retries.
+ * Runs `fn` up to `attempts` times while it fails retryably: a 409 again at once (`fn` reads afresh
+ * each time), 429, 5xx and network errors after an exponential backoff. Any other error, or the
+ * last retryable one, is thrown as it came.
  */
-export async function withKubeRetries<T>(site: CallSite, fn: () => Promise<T>, attempts = 6): Promise<T> {
+export async function retryTransient<T>(fn: () => Promise<T>, attempts = 6): Promise<T> {
   let delay = 200;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof ApplicationFailure) throw err;
-      const status = err instanceof KubeError ? err.status : 0;
-      const code = (err as { code?: string }).code ?? '';
-      const conflict = status === 409 && (err as KubeError).reason !== 'AlreadyExists';
-      const transient = status === 429 || status >= 500 || TRANSIENT_CODES.has(code);
-      if (!conflict && !transient) {
-        const hint = HINTS[status];
-        const message = `${describeCall(site)}: ${status ? `${status} ${(err as KubeError).reason || ''} ` : ''}${(err as Error).message}`.replace(/\s+/g, ' ');
-        throw ApplicationFailure.nonRetryable(hint ? `${message} — ${hint}` : message, `${KUBE_FAILURE_PREFIX}${status || 'Error'}`);
-      }
-      if (attempt >= attempts) throw new Error(`${describeCall(site)}: ${(err as Error).message} (gave up after ${attempts} tries)`);
-      if (!conflict) {
+      if (err instanceof ApplicationFailure || !isRetryable(err) || attempt >= attempts) throw err;
+      if ((err as KubeError).status !== 409) {
         await sleep(delay);
         delay = Math.min(delay * 2, 5_000);
       }
     }
+  }
+}
+
+/**
+ * Runs `fn` with Kubernetes' retry rules (retryTransient); 400, 401, 403, 404 and 422 fail the
+ * activity for good with a message and details naming the region, context, namespace, verb and
+ * resource. Anything still failing after the attempts is thrown retryable, for the activity's own retries.
+ */
+export async function withKubeRetries<T>(site: CallSite, fn: () => Promise<T>, attempts = 6): Promise<T> {
+  try {
+    return await retryTransient(fn, attempts);
+  } catch (err) {
+    if (err instanceof ApplicationFailure) throw err;
+    if (!isRetryable(err)) throw refused(site, err);
+    throw new Error(`${describeCall(site)}: ${(err as Error).message} (gave up after ${attempts} tries)`);
   }
 }

@@ -1,6 +1,6 @@
 import type { KubernetesTarget } from '../../domain/spec';
 import type { PreflightProblem } from '../types';
-import { clientFor, KubeError, type KubeClient } from './client';
+import { clientFor, KubeError, retryTransient, type KubeClient } from './client';
 import { paths, routesTo, targetContainer, type Obj } from './objects';
 
 export interface Permission {
@@ -28,15 +28,25 @@ export function requiredPermissions(target: KubernetesTarget): Permission[] {
 const resourceName = (p: Permission) => (p.group ? `${p.resource}.${p.group}` : p.resource);
 
 async function denied(client: KubeClient, namespace: string, p: Permission, verb: string): Promise<string | undefined> {
-  const review = await client.request('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
-    body: {
-      apiVersion: 'authorization.k8s.io/v1',
-      kind: 'SelfSubjectAccessReview',
-      spec: { resourceAttributes: { namespace, verb, group: p.group, resource: p.resource } },
-    },
-  });
+  const review = await retryTransient(() =>
+    client.request('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
+      body: {
+        apiVersion: 'authorization.k8s.io/v1',
+        kind: 'SelfSubjectAccessReview',
+        spec: { resourceAttributes: { namespace, verb, group: p.group, resource: p.resource } },
+      },
+    }),
+  );
   if (review.status?.allowed) return undefined;
   return review.status?.reason || review.status?.evaluationError || 'no rule allows it';
+}
+
+/** Why the API server did not answer `GET /version`: its credentials refused (401, 403), or no answer. */
+function unanswered(client: KubeClient, err: unknown): string {
+  const status = err instanceof KubeError ? err.status : 0;
+  if (status === 401) return `the API server at ${client.server} rejected the worker's credentials (401 ${(err as KubeError).reason}): ${(err as Error).message}; refresh the worker's kubeconfig`;
+  if (status === 403) return `the API server at ${client.server} refused get /version (403 ${(err as KubeError).reason}): ${(err as Error).message}; grant the worker's identity Meridian's Role (deploy/kubernetes/rbac.yaml)`;
+  return `the API server at ${client.server} is unreachable${status ? ` (${status})` : ''}: ${(err as Error).message}`;
 }
 
 /**
@@ -55,10 +65,9 @@ export async function kubernetesPreflight(input: { region: string; target: Kuber
     return [{ region, message: (err as Error).message }];
   }
   try {
-    await client.request('GET', '/version', { timeoutMs: 5_000 });
+    await retryTransient(() => client.request('GET', '/version', { timeoutMs: 5_000 }));
   } catch (err) {
-    const status = err instanceof KubeError ? ` (${err.status})` : '';
-    return [problem(`the API server at ${client.server} is unreachable${status}: ${(err as Error).message}`)];
+    return [problem(unanswered(client, err))];
   }
 
   const problems: PreflightProblem[] = [];
@@ -77,7 +86,7 @@ export async function kubernetesPreflight(input: { region: string; target: Kuber
 
   const read = async (what: string, path: string): Promise<Obj | undefined> => {
     try {
-      return await client.request('GET', path);
+      return await retryTransient(() => client.request('GET', path));
     } catch (err) {
       const status = err instanceof KubeError ? err.status : 0;
       problems.push(problem(status === 404 ? `${what} does not exist` : `cannot get ${what}: ${(err as Error).message}`));
