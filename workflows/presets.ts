@@ -29,11 +29,14 @@ export const PRESETS = {
     heartbeatTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 5 },
   },
-  /** Reverting migrations in a rollback: like `migrate`, with the undo's few tries before a human is asked. */
+  /**
+   * Reverting migrations in a rollback: like `migrate`, with tries spread over 15 s before a human is
+   * asked, longer than a crashed PostgreSQL takes to recover and accept connections again.
+   */
   revert: {
     startToCloseTimeout: '2h',
     heartbeatTimeout: '30s',
-    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 3 },
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
   },
   /**
    * Reconciliation heartbeats its checkpoint after every batch; a retry resumes from it. Many rows
