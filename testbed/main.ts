@@ -1,5 +1,6 @@
 import '../lib/require-node.js';
 import { Command } from 'commander';
+import { runScript } from '../lib/script-main';
 import { ensureBinaries } from './build';
 import { defaultTestbedDir } from './paths';
 import { loadState } from './state';
@@ -76,16 +77,4 @@ function buildProgram(): Command {
   return program;
 }
 
-async function main(): Promise<number> {
-  try {
-    await buildProgram().parseAsync(process.argv);
-    return Number(process.exitCode ?? 0);
-  } catch (err) {
-    const code = (err as { code?: string }).code;
-    if (code === 'commander.helpDisplayed' || code === 'commander.version') return 0;
-    if (!code?.startsWith('commander.')) log(`testbed: ${(err as Error).message}`);
-    return code?.startsWith('commander.') ? 2 : 1;
-  }
-}
-
-main().then((code) => process.exit(code));
+runScript('testbed', buildProgram());
