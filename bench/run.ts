@@ -8,6 +8,7 @@
  *   MERIDIAN_BENCH_ONLY=releaseBreachToStable,releaseHistory npm run bench   (the release figures)
  *   MERIDIAN_BENCH_ONLY=edgeBreachToZero npm run bench       (breach -> zero requests at a real Envoy edge, beside the in-cluster figure)
  *   MERIDIAN_BENCH_ONLY=flagKillSwitch npm run bench         (breach -> kill switch in effect at a service reading flagd, beside traffic and workload)
+ *   MERIDIAN_BENCH_ONLY=fleetOpCost npm run bench            (one keyed fleet operation, in a fleet of 10 regions and of 5,000)
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
  */
@@ -29,6 +30,7 @@ import { cliStartupFigures } from './cli';
 import { releaseBreachFigures, releaseHistoryFigures } from './release';
 import { edgeBreachFigures } from './edges';
 import { flagBreachFigures } from './flags';
+import { fleetOpCostFigures } from './fleet';
 import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { freePort } from '../lib/ports';
 import { loadSpec } from '../client/spec-file';
@@ -224,7 +226,7 @@ async function reconcileFigures() {
 }
 
 /** Figures that need neither the dev server nor the worker process. */
-const STANDALONE = ['reconcile', 'kubernetes'];
+const STANDALONE = ['reconcile', 'kubernetes', 'fleetOpCost'];
 
 async function main() {
   const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
@@ -239,9 +241,14 @@ async function main() {
     report.kubernetes = await kubernetesFigures(Math.max(3, Math.ceil(TRIALS / 2)), (line) => console.log(`  ${line}`));
     console.log(`  ${JSON.stringify(report.kubernetes)}`);
   }
+  if (!only || only.includes('fleetOpCost')) {
+    process.stdout.write('fleetOpCost ... ');
+    report.fleetOpCost = fleetOpCostFigures();
+    console.log(JSON.stringify(report.fleetOpCost));
+  }
   if (only && only.every((name) => STANDALONE.includes(name))) return writeReport(report);
   const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
-  const fleetFile = join(dir, 'fleet.json');
+  const fleetFile = join(dir, 'fleet.db');
   // The worker process writes flagd flag files here (the flag figure's service reads them).
   const flagdDir = join(dir, 'flagd');
   mkdirSync(flagdDir);
