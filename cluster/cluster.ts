@@ -87,6 +87,10 @@ export async function startCluster(opts: StartClusterOptions): Promise<ClusterSt
   const pg = clusterPostgres(postgresBase(opts.dir), ports.postgres);
   await startClusterPostgres(pg);
   await applySchema(bins, pg, log);
+  const services = await startServices(bins, ports, opts.dir).catch(async (err: unknown) => {
+    await stopClusterPostgres(pg);
+    throw err;
+  });
   const state: ClusterState = {
     dir: opts.dir,
     serverVersion: TEMPORAL_SERVER_VERSION,
@@ -94,7 +98,7 @@ export async function startCluster(opts: StartClusterOptions): Promise<ClusterSt
     namespace: opts.namespace ?? DEFAULT_NAMESPACE,
     ports,
     postgres: pg,
-    services: await startServices(bins, ports, opts.dir),
+    services,
     startedAt: new Date().toISOString(),
     startupMs: 0,
   };
