@@ -5,7 +5,7 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { stopServerSync } from '../lib/postgres-server';
 import { ensureSearchAttributes, logTail } from '../worker/dev-server';
 import { portFree } from '../lib/ports';
-import { DEFAULT_NAMESPACE } from '../workflows/definitions';
+import { DEFAULT_NAMESPACE, SEARCH_ATTRIBUTES } from '../workflows/definitions';
 import { ensureServerBinaries, type Log, type ServerBinaries } from './build';
 import { allPorts, type ClusterPorts, portsFrom, postgresBase, SERVICES, type ServiceName } from './paths';
 import { applySchema, clusterPostgres, startClusterPostgres, stopClusterPostgres, type ClusterPostgres } from './postgres';
@@ -156,10 +156,19 @@ async function prepareNamespace(state: ClusterState, log: Log): Promise<void> {
   try {
     await registerNamespace(connection, state.namespace);
     const added = await retrying(() => ensureSearchAttributes(connection, state.namespace), 60_000);
+    await retrying(() => connection.workflowService.listWorkflowExecutions({ namespace: state.namespace, pageSize: 1, query: searchAttributeProbe() }), 60_000);
     log(`namespace ${state.namespace} ready${added.length ? `; search attributes added: ${added.join(', ')}` : ''}`);
   } finally {
     await connection.close();
   }
+}
+
+/**
+ * A query naming every Meridian search attribute: it fails until the frontend's namespace cache
+ * knows them, and so would a rollout started before.
+ */
+function searchAttributeProbe(): string {
+  return Object.keys(SEARCH_ATTRIBUTES).map((name) => `${name} = "probe"`).join(' OR ');
 }
 
 async function registerNamespace(connection: Connection, namespace: string): Promise<void> {
