@@ -28,7 +28,7 @@ export interface CreateWorkerOptions {
   namespace?: string;
   taskQueue?: string;
   fleetFile?: string;
-  /** A prebuilt bundle (tests bundle once and share it); otherwise the bundle of WORKFLOWS_PATH kept in the bundle cache (worker/bundle.ts). */
+  /** A prebuilt bundle (tests bundle once and share it); otherwise the workflows' bundle from the bundle cache (worker/bundle.ts). */
   workflowBundle?: WorkflowBundleOption;
   /**
    * How long a stopping worker lets running activities finish before it cancels them (`meridian worker`

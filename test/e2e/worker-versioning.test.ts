@@ -14,7 +14,7 @@ import { regionWorkflowId } from '../../workflows/definitions';
 import { serverAt, type DevServer } from '../../worker/dev-server';
 import { createWorker } from '../../worker/index';
 import { activities, settled, type HistoryEvent } from '../support/history';
-import { freePort, ROOT, startWorkerProcess } from '../support/processes';
+import { ROOT, startWorkerProcess } from '../support/processes';
 import { NEW_IMAGE, testPlan } from '../support/spec';
 import { tempDir } from '../support/temp-dir';
 import { startTestCluster } from '../support/cluster';
