@@ -4,8 +4,8 @@
  * (cluster/: Temporal's services as processes of their own, on PostgreSQL), then on the dev server
  * (`temporal server start-dev` on a SQLite file), with the ratio cluster / dev server of each figure.
  *
- *   MERIDIAN_BENCH_ONLY=scale npm run bench                     (1,000 rollouts; up to about 50 min on 2 cores)
- *   MERIDIAN_BENCH_SCALE_ROLLOUTS=100 MERIDIAN_BENCH_ONLY=scale npm run bench   (about 10 min)
+ *   MERIDIAN_BENCH_ONLY=scale npm run bench                     (1,000 rollouts; about 32 min on 2 cores)
+ *   MERIDIAN_BENCH_SCALE_ROLLOUTS=100 MERIDIAN_BENCH_ONLY=scale npm run bench   (7-12 min)
  *   MERIDIAN_BENCH_SCALE_DEADLINE=20m ...   (how long each server gets for the load; 15m by default)
  *   MERIDIAN_BENCH_SCALE_WORKERS=1 ...      (worker processes; 3 by default)
  *   MERIDIAN_BENCH_SCALE_KEEP=1 ...         (keep the worker and server logs and the fleet files)
