@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { SimulatedFleet } from '../activities/fleet';
+import { RolloutClient } from '../client/rollout-client';
 import { stopChild } from '../lib/stop-child';
+import type { RowContext } from './types';
 
 const ROOT = resolve(import.meta.dirname, '..');
 /** How long a `meridian worker` may take to bundle the workflows and poll. */
@@ -126,5 +129,31 @@ export class WorkerPool {
         reject(new Error(line));
       });
     });
+  }
+}
+
+export interface SimulatedRig {
+  fleet: SimulatedFleet;
+  client: RolloutClient;
+  pool: WorkerPool;
+}
+
+/**
+ * What a row on the simulated fleet runs against: `workers` worker processes on `taskQueue` sharing
+ * one fleet file in the row's folder, a client, and the fleet to check; all closed again after `run`.
+ */
+export async function withSimulatedRig<T>(ctx: RowContext, taskQueue: string, workers: number, run: (rig: SimulatedRig) => Promise<T>): Promise<T> {
+  const { address, namespace } = ctx.cluster;
+  const fleetFile = join(ctx.workDir, 'fleet.db');
+  const fleet = new SimulatedFleet(fleetFile);
+  const client = await RolloutClient.connect({ address, namespace, taskQueue });
+  const pool = new WorkerPool({ address, namespace, taskQueue, fleetFile, logDir: ctx.workDir, size: workers, log: ctx.log });
+  try {
+    await pool.start();
+    return await run({ fleet, client, pool });
+  } finally {
+    await pool.stop();
+    fleet.close();
+    await client.client.connection.close();
   }
 }

@@ -1,12 +1,9 @@
-import { join } from 'node:path';
-import { SimulatedFleet } from '../../activities/fleet';
-import { RolloutClient } from '../../client/rollout-client';
 import { killServices, restartServices } from '../../cluster/index';
 import { rowResult } from '../check';
 import { RolloutBatch } from '../rollouts';
 import { scenarioAt, scriptedFaults } from '../scenarios';
 import type { CampaignSize, Row, RowContext } from '../types';
-import { WorkerPool } from '../worker-pool';
+import { withSimulatedRig, type WorkerPool } from '../worker-pool';
 
 /**
  * R2: while rollouts run, every Temporal service process (history, matching, frontend, worker) is
@@ -63,12 +60,7 @@ function workerProblems(pool: WorkerPool, before: number[]): string[] {
 export const serverRow: Row = async (ctx: RowContext) => {
   const startedAt = Date.now();
   const size = SIZES[ctx.size];
-  const fleetFile = join(ctx.workDir, 'fleet.db');
-  const fleet = new SimulatedFleet(fleetFile);
-  const client = await RolloutClient.connect({ address: ctx.cluster.address, namespace: ctx.cluster.namespace, taskQueue: TASK_QUEUE });
-  const pool = new WorkerPool({ address: ctx.cluster.address, namespace: ctx.cluster.namespace, taskQueue: TASK_QUEUE, fleetFile, logDir: ctx.workDir, size: WORKERS, log: ctx.log });
-  try {
-    await pool.start();
+  return withSimulatedRig(ctx, TASK_QUEUE, WORKERS, async ({ fleet, client, pool }) => {
     const pids = pool.pids();
     const batch = new RolloutBatch(client, fleet, size.boundMs, ctx.log);
     let launched = 0;
@@ -85,9 +77,5 @@ export const serverRow: Row = async (ctx: RowContext) => {
     const checks = await batch.all();
     const scenarios = checks.map((_, i) => scenarioAt(i));
     return rowResult('R2', FAULT, { [SERVER_KILL]: outages, ...scriptedFaults(scenarios) }, checks, startedAt, workerProblems(pool, pids));
-  } finally {
-    await pool.stop();
-    fleet.close();
-    await client.client.connection.close();
-  }
+  });
 };

@@ -1,12 +1,9 @@
 import { randomInt } from 'node:crypto';
-import { join } from 'node:path';
-import { SimulatedFleet } from '../../activities/fleet';
-import { RolloutClient } from '../../client/rollout-client';
 import { rowResult } from '../check';
 import { RolloutBatch } from '../rollouts';
 import { scenarioAt, scriptedFaults } from '../scenarios';
 import type { CampaignSize, Row, RowContext } from '../types';
-import { WorkerPool } from '../worker-pool';
+import { withSimulatedRig, type WorkerPool } from '../worker-pool';
 
 /**
  * R1: three `meridian worker` processes on one task queue share one fleet file, and every few
@@ -76,12 +73,7 @@ async function launchPaced(batch: RolloutBatch, monkey: Monkey, size: (typeof SI
 export const workersRow: Row = async (ctx: RowContext) => {
   const startedAt = Date.now();
   const size = SIZES[ctx.size];
-  const fleetFile = join(ctx.workDir, 'fleet.db');
-  const fleet = new SimulatedFleet(fleetFile);
-  const client = await RolloutClient.connect({ address: ctx.cluster.address, namespace: ctx.cluster.namespace, taskQueue: TASK_QUEUE });
-  const pool = new WorkerPool({ address: ctx.cluster.address, namespace: ctx.cluster.namespace, taskQueue: TASK_QUEUE, fleetFile, logDir: ctx.workDir, size: WORKERS, log: ctx.log });
-  try {
-    await pool.start();
+  return withSimulatedRig(ctx, TASK_QUEUE, WORKERS, async ({ fleet, client, pool }) => {
     const batch = new RolloutBatch(client, fleet, size.boundMs, ctx.log);
     let launched = false;
     const monkey = new Monkey(pool, () => launched && batch.running === 0);
@@ -92,9 +84,5 @@ export const workersRow: Row = async (ctx: RowContext) => {
     const problems = [...pool.unexpectedExits(), ...(monkey.failure ? [`the kills stopped: ${monkey.failure.message}`] : [])];
     const scenarios = checks.map((_, i) => scenarioAt(i));
     return rowResult('R1', FAULT, { [WORKER_KILL]: monkey.kills, ...scriptedFaults(scenarios) }, checks, startedAt, problems);
-  } finally {
-    await pool.stop();
-    fleet.close();
-    await client.client.connection.close();
-  }
+  });
 };
