@@ -17,6 +17,7 @@ import { registeredEdgeDrivers } from './edges/registry';
 import type { EdgeDriver } from './edges/types';
 import { createFlagActivities, registeredFlagDrivers } from './flags/activities';
 import type { FlagDriver } from './flags/types';
+import { createNotificationActivities } from './notifications/deliver';
 import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
 
 export interface ActivityDeps {
@@ -68,6 +69,7 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     ...createFlagActivities(deps.flagDrivers ?? registeredFlagDrivers()),
   };
 }
+    ...createNotificationActivities(),
 
 /** Every region has a driver, every metric an online provider, every fault parses and names a region and metric of the rollout. */
 async function checkPreflight(

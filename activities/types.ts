@@ -5,6 +5,7 @@ import type { ApplyMigrationsInput, MigrationsResult, RevertMigrationsInput } fr
 import type { ReconcileInput, ReconcileResult } from './postgres/reconcile';
 import type { EdgeActivities } from './edges/activities';
 import type { FlagActivities } from './flags/activities';
+import type { NotificationActivities } from './notifications/deliver';
 
 export type { AnalysisProgress };
 
@@ -97,7 +98,7 @@ export interface StatefulActivities {
   reconcileData(input: ReconcileInput): Promise<ReconcileResult>;
 }
 
-export interface RolloutActivities extends StatefulActivities, EdgeActivities, FlagActivities {
+export interface RolloutActivities extends StatefulActivities, EdgeActivities, FlagActivities, NotificationActivities {
   preflight(input: PreflightInput): Promise<PreflightProblem[]>;
   snapshotRegion(input: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;

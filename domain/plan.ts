@@ -5,6 +5,7 @@ import { serviceFaults, type ReleasePlan } from './release';
 import { targetTraits } from './targets';
 import type { EdgePlan } from './edges';
 import type { FlagPlan, FlagProvider } from './flags';
+import { compileNotifications, type NotificationPlan } from './notifications';
 import { DEFAULT_STEERING } from './spec-defaults';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
@@ -53,6 +54,8 @@ export interface RolloutPlan {
   edges?: EdgePlan;
   /** Feature flags the steps change; absent when the spec has none. */
   flags?: FlagPlan;
+  /** Receivers of the rollout's events; absent when the spec has none, so other plans are unchanged. */
+  notifications?: NotificationPlan[];
 }
 
 /** A region whose stage touches its database: it names one and the rollout has migrations or reconciliations. */
@@ -81,6 +84,7 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
     ...plan,
     ...(spec.edges ? { edges: compileEdges(spec, spec.edges) } : {}),
     ...(spec.flags ? { flags: compileFlags(spec, spec.flags) } : {}),
+    ...(spec.notifications ? { notifications: compileNotifications(spec.notifications) } : {}),
   };
 }
 

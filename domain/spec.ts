@@ -16,6 +16,7 @@ import { DEPENDENCY_POINTS } from './release-graph';
 import { databaseName, databaseSettings, migration, reconciliation, sqlProvider } from './stateful';
 import { edge, mirrorStep, steering } from './edge-spec';
 import { flag, FLAG_FAILURE_MODES, flagProvider, flagStep, regionFlags } from './flag-spec';
+import { notifications } from './notification-spec';
 
 export { duration, PLACEHOLDER, QUERY_VARIABLES };
 
@@ -302,6 +303,7 @@ export type WaveSpec = z.output<typeof wave>;
 export type Target = z.output<typeof target>;
 export type KubernetesTarget = z.output<typeof kubernetesTarget>;
 export type GatewayTraffic = z.output<typeof gatewayTraffic>;
+  notifications,
 export type Step = z.output<typeof step>;
 export type SetWeightStep = z.output<typeof setWeightStep>;
 export type PauseStep = z.output<typeof pauseStep>;

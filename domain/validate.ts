@@ -12,6 +12,7 @@ import { statefulProblems } from './validate-stateful';
 import { EDGE_PROVIDER_TYPES } from './edge-spec';
 import { FLAG_PROVIDER_TYPES } from './flag-spec';
 import { flagProblems } from './validate-flags';
+import { notificationProblems } from './validate-notifications';
 import { edgeProblems } from './validate-edges';
 import { oneServiceProblems, releaseProblems } from './validate-release';
 import { faultWithoutService } from './release';
@@ -194,6 +195,7 @@ function semanticProblems(input: unknown): Found[] {
   statefulProblems(input, add);
   edgeProblems(input, regionNames, add);
   flagProblems(input, add);
+  notificationProblems(input, add);
   return out;
 }
 

@@ -77,6 +77,8 @@ export const AUDIT_ACTIONS = [
   'flag-snapshot',
   // the end
   'preflight-failed',
+  // notifications
+  'notification-failed',
   'succeeded',
   'rolled-back',
   'failed',
@@ -137,6 +139,13 @@ export const FAILURE = {
   flagProviderMisconfigured: 'FlagProviderMisconfigured',
 } as const;
 
+  // notifications
+  /** A receiver refused a delivery for good (a 4xx other than 408 and 429, a redirect). */
+  notificationRejected: 'NotificationRejected',
+  /** A delivery got no answer, or a 5xx, 408 or 429; it is retried. */
+  notificationUndelivered: 'NotificationUndelivered',
+  /** The worker lacks the secret a receiver's `secretEnv` names. */
+  notificationMisconfigured: 'NotificationMisconfigured',
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
 
 /** Kubernetes API errors carry `Kube` and the HTTP status (`Kube403`, `Kube404`), or `KubeError` without one. */
@@ -210,3 +219,5 @@ export function auditData<A extends keyof AuditData>(
 ): Partial<AuditData[A]> | undefined {
   return entry.action === action ? ((entry.data ?? {}) as Partial<AuditData[A]>) : undefined;
 }
+  /** A delivery that still failed after its retries; `key` is its idempotency key, `error` the last attempt's. */
+  'notification-failed': { notification: string; event: string; key: string; error: string };

@@ -56,6 +56,16 @@ export const PRESETS = {
     heartbeatTimeout: '5s',
     retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '5s', maximumAttempts: 5 },
   },
+  /**
+   * A notification's delivery: a short try per attempt, retried with backoff (1s, 2s, 4s, ... 15s)
+   * for at most two minutes in all, so a receiver that is down costs the rollout's end at most that
+   * long. The same key on every attempt lets the receiver drop a repeat.
+   */
+  notify: {
+    startToCloseTimeout: '10s',
+    scheduleToCloseTimeout: '2m',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '15s', maximumAttempts: 8 },
+  },
 } satisfies Record<string, ActivityOptions>;
 
 /**

@@ -34,6 +34,7 @@ import { assertNever } from '../domain/status';
 import type { AuditAction } from '../domain/vocabulary';
 import {
   MeridianPhase,
+import type { NotificationEvent } from '../domain/notifications';
   MeridianRegions,
   MeridianServices,
   MeridianService,
@@ -49,6 +50,7 @@ import type { HeldDrain, Steering } from './edges';
 import { Saga } from './saga';
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
+import type { Notice, Notices } from './notifications';
 
 type AuditOptions = { actor?: string; region?: string; service?: string; data?: Record<string, unknown> };
 
@@ -82,6 +84,8 @@ export class RolloutState {
   private current: RolloutMode = 'starting';
   private operatorPause?: { by: string; reason?: string };
   private abortRequest?: AbortRequest;
+  /** The rollout's notification receivers, when its plan has any. */
+  notices?: Notices;
   /**
    * The modes a saga returns to. Rollback-region runs one saga per failed region, and they may
    * overlap: the first saga to finish returns the rollout to `afterSaga`, and a retry returns it to
@@ -141,6 +145,11 @@ export class RolloutState {
   phase(): RolloutPhase {
     const mode = this.current;
     return derivePhase({
+  /** Tells the plan's receivers about `event`, in the background; nothing when the plan has none. */
+  notify<E extends NotificationEvent>(event: E, notice: Notice<E>): void {
+    this.notices?.send(event, notice);
+  }
+
       started: mode !== 'starting',
       ended: this.ended,
       compensating: this.sagaRuns(),
@@ -303,6 +312,7 @@ export class RolloutState {
     if (this.current === 'running') this.current = 'stopping';
     this.afterSaga = 'stopping';
     if (this.afterAttention === 'running') this.afterAttention = 'stopping';
+    this.notify('started', { reason: why, data: { image: this.plan.image, regions: this.order, waves: this.plan.waves.length } });
   }
 
   end(phase: RolloutPhase, reason: string, action: AuditAction): void {
@@ -310,6 +320,7 @@ export class RolloutState {
     this.ended = phase;
     this.endedAt = new Date().toISOString();
     this.reason = reason;
+    this.notify('wave-started', { data: { index: wave.index, name: wave.name, regions: wave.regions } });
     for (const n of this.order) if (this.region(n).phase === 'Pending') this.setRegion(n, { phase: 'Cancelled', reason: 'not started' });
     this.record(action, reason, { data: { phase } });
     this.publish();
@@ -332,6 +343,7 @@ export class RolloutState {
     this.publish();
   }
 
+    if (phase === 'Succeeded') this.notify('succeeded', { reason, data: { image: this.plan.image } });
   /** A region stage's final state and undo stack, from its result or its failure's details. */
   absorb(name: string, out: RegionOutcome): void {
     this.regions.set(name, out.status);
@@ -387,6 +399,7 @@ export class RolloutState {
     edges.background(`mirroring ${req.region}`, async () => {
       const error = await edges.mirror(req.region, req.percent, req.key).catch((err: unknown) => rootMessage(err));
       await answer(error);
+    this.notices?.approvals(name, this.approvals.values());
     });
   }
 
@@ -445,7 +458,8 @@ export class RolloutState {
     this.current = 'needsAttention';
     this.retries.delete('undo');
     this.reason = `rollback incomplete: ${failed.map((r) => `${r.undo.region}: ${r.error}`).join('; ')}. Fix the cause, then run: meridian retry ${this.id} --by <you>`;
-    this.record('needs-attention', this.reason, { data: { failed: failed.map((r) => ({ region: r.undo.region, undo: r.undo.kind, error: r.error })) } });
+    const data = { failed: failed.map((r) => ({ region: r.undo.region, undo: r.undo.kind, error: r.error })) };
+    this.record('needs-attention', this.reason, { data });
     this.publish();
   }
 
@@ -456,16 +470,18 @@ export class RolloutState {
   /** The saga takes the retry; it publishes when it next changes a region. */
   sagaRetrying(): void {
     if (this.current === 'needsAttention') this.current = this.afterAttention;
+    this.notify('rollback-started', { data: { regions: touched } });
     this.reason = undefined;
   }
 
-  sagaFinished(): void {
+  sagaFinished(records: UndoRecord[]): void {
     if (this.current === 'compensating') this.current = this.afterSaga;
     else if (this.current === 'needsAttention') this.afterAttention = this.afterSaga;
     this.publish();
   }
 
   // ---- the contract ------------------------------------------------------------------------
+    this.notify('needs-attention', { reason: this.reason, data });
 
   contractStarted(why: string, data: Record<string, unknown>): void {
     this.current = 'contracting';
@@ -482,6 +498,7 @@ export class RolloutState {
   }
 
   /** The contract stage takes a retry or an abort; it publishes when it next fails or ends. */
+    this.notify('rollback-finished', { data: { regions: [...new Set(records.map((r) => r.undo.region))] } });
   contractResumed(): void {
     this.current = 'contracting';
     this.reason = undefined;
@@ -498,6 +515,7 @@ export class RolloutState {
     const lines = this.order.map((n) => {
       const r = this.region(n);
       const flags = Object.entries(r.flags ?? {}).map(([key, f]) => ` · flag ${key} ${f.variant} ${f.fraction}%`).join('');
+    this.notify('needs-attention', { reason, data: { failed } });
       return `- ${n}: ${r.phase} ${r.weight}%${r.step ? ` · ${r.step.description}` : ''}${flags}`;
     });
     setCurrentDetails(

@@ -31,6 +31,7 @@ import { RolloutState } from './rollout-state';
 import { units, unitRolloutId } from '../domain/release';
 import { applyContract, contractRegions } from './contract';
 import { Steering } from './edges';
+import { afterDeliveries, Notices } from './notifications';
 
 const { preflight, measureBaselines, checkContracts, recordContracts, checkFlagProviders } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
@@ -42,13 +43,14 @@ const { preflight, measureBaselines, checkContracts, recordContracts, checkFlagP
 export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatus> {
   const s = new RolloutState(workflowInfo().workflowId, input.plan, input.searchAttributes !== false);
   if (s.plan.edges && patched('edges')) s.edges = new Steering(s, s.plan.edges);
+  if (s.plan.notifications && patched('notifications')) s.notices = new Notices(s, s.plan.notifications);
   registerOperatorHandlers(s);
   s.announce();
   await checkPreflight(s);
   if (patched('baselines')) await measure(s);
   s.start(input.startedBy, `rolling out ${s.plan.image} to ${s.order.length} regions in ${s.plan.waves.length} waves`);
   await runWaves(s, input);
-  return CancellationScope.nonCancellable(() => finish(s));
+  return CancellationScope.nonCancellable(() => afterDeliveries(s, () => finish(s)));
 }
 
 /** Every region's target and metric is reachable before anything changes; otherwise the rollout fails untouched. */
@@ -220,6 +222,7 @@ async function react(s: RolloutState, name: string, why: string, type: string | 
  * (a shadow judged on mirrored requests only), since the region's stable never stopped serving well.
  */
 function usersHurt(s: RolloutState, name: string, type: string | undefined): boolean {
+  s.notify('region-failed', { region: name, reason: why, data: type === undefined ? {} : { failure: type } });
   if (type === FAILURE.approvalTimedOut) return false;
   const r = s.region(name);
   const flagged = Object.values(r.flags ?? {}).some((f) => f.fraction > 0);

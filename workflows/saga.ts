@@ -157,7 +157,7 @@ export class Saga {
       for (const r of failed) r.outcome = 'pending';
     }
     await s.edges?.returnAfterRollback(scope);
-    s.sagaFinished();
+    s.sagaFinished(records);
   }
 
   /** One region newest first; it stops at its first failure, since later undos assume earlier ones held. */
