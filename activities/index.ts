@@ -18,6 +18,7 @@ import type { EdgeDriver } from './edges/types';
 import { createFlagActivities, registeredFlagDrivers } from './flags/activities';
 import type { FlagDriver } from './flags/types';
 import { createNotificationActivities } from './notifications/deliver';
+import { createApproverActivities } from './approvers';
 import type { PreflightInput, PreflightProblem, RolloutActivities } from './types';
 
 export interface ActivityDeps {
@@ -30,6 +31,8 @@ export interface ActivityDeps {
   edgeDrivers?: EdgeDriver[];
   /** Defaults to every registered flag driver (`flags/activities.ts`). */
   flagDrivers?: FlagDriver[];
+  /** A keyring file the worker enforces on every rollout's approvals (MERIDIAN_KEYRING). */
+  keyring?: string;
 }
 
 /**
@@ -67,9 +70,10 @@ export function createActivities(deps: ActivityDeps): RolloutActivities {
     ...createStatefulActivities(),
     ...createEdgeActivities(deps.edgeDrivers ?? registeredEdgeDrivers()),
     ...createFlagActivities(deps.flagDrivers ?? registeredFlagDrivers()),
+    ...createNotificationActivities(),
+    ...createApproverActivities(deps.keyring),
   };
 }
-    ...createNotificationActivities(),
 
 /** Every region has a driver, every metric an online provider, every fault parses and names a region and metric of the rollout. */
 async function checkPreflight(

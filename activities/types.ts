@@ -28,6 +28,8 @@ export interface PreflightInput {
   simulation?: { faults: string[]; baseline: Record<string, number> };
 }
 
+import type { PinApproversInput, PinnedApprovers } from './approvers';
+
 export interface PreflightProblem {
   region?: string;
   message: string;
@@ -100,6 +102,8 @@ export interface StatefulActivities {
 
 export interface RolloutActivities extends StatefulActivities, EdgeActivities, FlagActivities, NotificationActivities {
   preflight(input: PreflightInput): Promise<PreflightProblem[]>;
+  /** The approvers, keys and groups a rollout's gates trust, from its spec, its keyring and the worker's. */
+  pinApprovers(input: PinApproversInput): Promise<PinnedApprovers>;
   snapshotRegion(input: RegionRef): Promise<KnownGood>;
   deployCanary(input: DeployInput): Promise<void>;
   setWeight(input: WeightInput): Promise<void>;

@@ -82,8 +82,15 @@ function serviceLine(svc: ServiceStatus, nameWidth: number): string[] {
   return lines;
 }
 
-export function approveCommand(id: string, region: string, gate: string, service?: string): string {
-  return `meridian approve ${id} --region ${region}${service ? ` --service ${service}` : ''} --gate ${gate} --by <you>`;
+export function approveCommand(id: string, region: string, gate: string, service?: string, signed?: boolean): string {
+  return `meridian approve ${id} --region ${region}${service ? ` --service ${service}` : ''} --gate ${gate} --by <you>${signed ? ' --sign-with ~/.ssh/id_ed25519' : ''}`;
+}
+
+/** Who may approve a gate, how many must, and who did so far. */
+function gateTerms(p: RolloutStatus['pendingApprovals'][number]): string {
+  const who = [...(p.approvers ?? []), ...(p.groups ?? []).map((g) => `group ${g}`)];
+  const count = p.approvals ? `, ${p.approvedBy?.length ?? 0} of ${p.approvals} approvals${p.approvedBy?.length ? ` (${p.approvedBy.join(', ')})` : ''}` : '';
+  return `${who.length ? `, approvers: ${who.join(', ')}` : ''}${count}${p.signed ? ', signed' : ''}`;
 }
 
 /** The whole rollout at a glance: header, one block per region, pending approvals, and the reason once it ended. */
@@ -101,9 +108,8 @@ export function renderStatus(status: RolloutStatus, nowMs: number): string {
     lines.push('', 'Waiting for approval:');
     for (const p of status.pendingApprovals) {
       const timeout = p.timeoutAt ? `, times out at ${clockTime(p.timeoutAt)}` : '';
-      const who = p.approvers?.length ? `, approvers: ${p.approvers.join(', ')}` : '';
-      lines.push(`  ${p.region}${p.service ? ` ${p.service}` : ''} gate "${p.gate}" since ${clockTime(p.since)}${timeout}${who}`);
-      lines.push(`    ${approveCommand(status.id, p.region, p.gate, p.service)}`);
+      lines.push(`  ${p.region}${p.service ? ` ${p.service}` : ''} gate "${p.gate}" since ${clockTime(p.since)}${timeout}${gateTerms(p)}`);
+      lines.push(`    ${approveCommand(status.id, p.region, p.gate, p.service, p.signed)}`);
     }
   }
   const baselines = Object.entries(status.baselines ?? {});

@@ -3,7 +3,8 @@
  * rollout, as data. The workflow hands over the facts it holds and applies the effects in order;
  * an update's validator throws the refusal, a signal records it as `<command>-ignored`.
  */
-import type { PendingApproval, RegionPhase, RolloutPhase } from './status';
+import { checkApproval, type AcceptedApproval, type ApprovalContext, type GateFacts, type SignedApproval } from './approval-policy';
+import type { RegionPhase, RolloutPhase } from './status';
 import type { AuditAction } from './vocabulary';
 
 /**
@@ -39,6 +40,8 @@ export interface ApproveRequest {
   service?: string;
   by: string;
   comment?: string;
+  /** The approver's signed statement; required where the gate says `signed` or the worker enforces its keyring. */
+  signature?: SignedApproval;
 }
 export interface AbortRequest {
   reason: string;
@@ -68,7 +71,8 @@ export const COMMAND_KINDS: readonly CommandKind[] = ['approve', 'abort', 'pause
  * `reanalyse` runs an inconclusive analysis again from a fresh window.
  */
 export type RegionCommand =
-  | { kind: 'approve'; gate: string; by: string; comment?: string; service?: string }
+  /** `approvers`: every distinct approver, when the gate needed more than one. */
+  | { kind: 'approve'; gate: string; by: string; comment?: string; service?: string; approvers?: string[] }
   | { kind: 'pause'; by: string; reason?: string }
   | { kind: 'resume'; by: string; reason?: string }
   | { kind: 'acceptDrift'; by: string; reason?: string; service?: string }
@@ -87,7 +91,7 @@ export interface RegionFacts {
   /** It paused because someone else changed an object Meridian manages. */
   drifted: boolean;
   /** The gates waiting in it: one at most, or in a release one per service at most. */
-  approvals: Pick<PendingApproval, 'gate' | 'approvers' | 'service'>[];
+  approvals: GateFacts[];
   /** A release's region: its services, and whether each waits for a go-ahead (inconclusive or drifted). */
   services?: { name: string; waiting: boolean }[];
 }
@@ -101,6 +105,8 @@ export interface CommandContext {
   aborted: boolean;
   /** How the rollout ended, in mode `ended`. */
   ended?: RolloutPhase;
+  /** Approvers, keys and the starter, pinned at preflight; absent in rollouts from before signed approvals. */
+  approval?: ApprovalContext;
 }
 
 export interface AuditRecord {
@@ -115,6 +121,8 @@ export interface AuditRecord {
 export type Effect =
   | { kind: 'audit'; entry: AuditRecord }
   | { kind: 'clearApproval'; region: string; service?: string }
+  /** One more approver of a gate that needs several; the gate keeps waiting. */
+  | { kind: 'noteApproval'; region: string; service?: string; gate: string; since: string; by: string }
   /** Signal a region stage and wait until the signal is delivered (or recorded as undeliverable). */
   | { kind: 'forward'; region: string; command: RegionCommand }
   /** Start no wave or region; the saga follows once the stages stop. With an abort, the rollout ends RolledBack by it. */
@@ -179,21 +187,49 @@ function approve(mode: RolloutMode, cmd: Extract<OperatorCommand, { kind: 'appro
   if ('refusal' in found) return found;
   const pending = found.gate;
   if (cmd.gate && cmd.gate !== pending.gate) return refuse(`region "${cmd.region}" waits on gate "${pending.gate}", not "${cmd.gate}"`);
-  if (pending.approvers && !pending.approvers.includes(cmd.by)) {
-    return refuse(`"${cmd.by}" may not approve gate "${pending.gate}" in ${cmd.region} (approvers: ${pending.approvers.join(', ')})`);
-  }
-  const { gate } = pending;
+  const checked = ctx.approval ? checkApproval(pending, cmd.region, cmd, ctx.approval) : legacyCheck(pending, cmd);
+  if ('refusal' in checked) return checked;
+  const { count, needed, signature, selfApproval } = checked.accepted;
+  const { gate, since } = pending;
   const service = pending.service === undefined ? {} : { service: pending.service };
   const of = pending.service === undefined ? '' : ` of ${pending.service}`;
+  const data = {
+    gate,
+    approver: cmd.by,
+    ...service,
+    ...(needed > 1 ? { count, needed } : {}),
+    ...(signature ? { signature } : {}),
+    ...(selfApproval && ctx.approval ? { selfApproval: true } : {}),
+  };
+  const approved = audit({ action: 'approve', actor: cmd.by, region: cmd.region, reason: cmd.comment ?? `gate "${gate}"${of} approved`, data });
+  if (count < needed) {
+    return {
+      effects: [
+        { kind: 'noteApproval', region: cmd.region, ...service, gate, since, by: cmd.by },
+        approved,
+        PUBLISH,
+        reply(`approval ${count} of ${needed} for gate "${gate}"${of} in ${cmd.region}; it waits for ${needed - count} more`),
+      ],
+    };
+  }
+  const approvers = needed > 1 ? { approvers: [...(pending.approvedBy ?? []), cmd.by] } : {};
   return {
     effects: [
       { kind: 'clearApproval', region: cmd.region, ...service },
-      audit({ action: 'approve', actor: cmd.by, region: cmd.region, reason: cmd.comment ?? `gate "${gate}"${of} approved`, data: { gate, approver: cmd.by, ...service } }),
-      { kind: 'forward', region: cmd.region, command: { kind: 'approve', gate, by: cmd.by, comment: cmd.comment, ...service } },
+      approved,
+      { kind: 'forward', region: cmd.region, command: { kind: 'approve', gate, by: cmd.by, comment: cmd.comment, ...service, ...approvers } },
       PUBLISH,
       reply(`approved gate "${gate}"${of} in ${cmd.region}`),
     ],
   };
+}
+
+/** Rollouts from before signed approvals: a named approver list, nothing else. */
+function legacyCheck(pending: GateFacts, cmd: ApproveRequest): { refusal: string } | { accepted: AcceptedApproval } {
+  if (pending.approvers && !pending.approvers.includes(cmd.by)) {
+    return { refusal: `"${cmd.by}" may not approve gate "${pending.gate}" in ${cmd.region} (approvers: ${pending.approvers.join(', ')})` };
+  }
+  return { accepted: { count: 1, needed: 1, selfApproval: false } };
 }
 
 /** The gate an approval means: the region's only one, or the named service's, or the named gate's; several is ambiguous. */

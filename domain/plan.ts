@@ -6,6 +6,7 @@ import { targetTraits } from './targets';
 import type { EdgePlan } from './edges';
 import type { FlagPlan, FlagProvider } from './flags';
 import { compileNotifications, type NotificationPlan } from './notifications';
+import type { Approver } from './approval-policy';
 import { DEFAULT_STEERING } from './spec-defaults';
 
 /** One region's resolved stage: the steps and bake that apply to it after wave and region overrides. */
@@ -56,6 +57,16 @@ export interface RolloutPlan {
   flags?: FlagPlan;
   /** Receivers of the rollout's events; absent when the spec has none, so other plans are unchanged. */
   notifications?: NotificationPlan[];
+  /** The rollout's approvers and keyring; absent when the spec names neither. */
+  approval?: ApprovalPlan;
+}
+
+export interface ApprovalPlan {
+  approvers: Approver[];
+  /** Read by the worker at preflight; a path on the worker's machine. */
+  keyring?: string;
+  /** Gates that do not say `signed` need a signature: the spec names keys or a keyring. */
+  signedByDefault: boolean;
 }
 
 /** A region whose stage touches its database: it names one and the rollout has migrations or reconciliations. */
@@ -86,6 +97,11 @@ export function compilePlan(spec: RolloutSpec): RolloutPlan {
     ...(spec.flags ? { flags: compileFlags(spec, spec.flags) } : {}),
     ...(spec.notifications ? { notifications: compileNotifications(spec.notifications) } : {}),
   };
+}
+
+function compileApproval(spec: RolloutSpec): ApprovalPlan {
+  const approvers = (spec.approvers ?? []).map((a) => ({ name: a.name, ...(a.key ? { key: a.key } : {}), ...(a.groups.length ? { groups: a.groups } : {}) }));
+  return { approvers, ...(spec.keyring ? { keyring: spec.keyring } : {}), signedByDefault: Boolean(spec.keyring) || approvers.some((a) => a.key) };
 }
 
 /** Each region's provider (its own, else the rollout's) with `{{region}}` filled in; Unleash's environment defaults to the region's name. */
@@ -163,6 +179,7 @@ function compileOne(spec: RolloutSpec): RolloutPlan {
     ...(spec.migrations?.length ? { migrations: spec.migrations } : {}),
     ...(spec.database ? { database: spec.database } : {}),
     ...(spec.reconciliations?.length ? { reconciliations: spec.reconciliations } : {}),
+    ...(spec.approvers || spec.keyring ? { approval: compileApproval(spec) } : {}),
   };
 }
 

@@ -85,7 +85,24 @@ export const approvalStep = z.strictObject({
   onTimeout: z.enum(['abort', 'proceed']).optional(),
   /** Who may approve; absent means anyone. An empty list is accepted here so validation can say why it never ends. */
   approvers: z.array(z.string().min(1)).optional(),
+  /** Members of these groups (the rollout's `approvers[].groups`) may approve too. */
+  groups: z.array(z.string().min(1)).min(1).optional(),
+  /** Distinct approvers the gate needs. */
+  approvals: z.number().int().min(1).max(10).optional(),
+  /** Only signed approvals count; by default true when the rollout names approver keys or a keyring. */
+  signed: z.boolean().optional(),
+  /** The person who started the rollout may approve this gate too (recorded in the audit trail when they do). */
+  allowSelfApproval: z.boolean().optional(),
 });
+
+/** A person who may approve, with the SSH Ed25519 public key they sign with. */
+export const approver = z.strictObject({
+  name: z.string().min(1).max(128),
+  key: z.string().regex(/^ssh-ed25519 [A-Za-z0-9+/]+=*( .*)?$/, 'must be an SSH Ed25519 public key: "ssh-ed25519 AAAA…", as in ~/.ssh/id_ed25519.pub').optional(),
+  groups: z.array(z.string().min(1)).default([]),
+});
+/** A keyring file: the same list of approvers, kept beside the worker rather than in the spec. */
+export const keyringFile = z.strictObject({ approvers: z.array(approver).min(1) });
 export const analysisStep = z.strictObject({
   kind: z.literal('analysis'),
   metrics: z.array(z.string().min(1)).min(1),
@@ -253,6 +270,10 @@ export const rolloutSpec = z.strictObject({
   regions: z.array(region).min(1),
   waves: z.array(wave).min(1),
   steps: z.array(step).min(1),
+  /** The people who may approve gates, with their public keys and groups. */
+  approvers: z.array(approver).optional(),
+  /** A keyring file of approvers, read by the worker at preflight (a path on the worker's machine). */
+  keyring: z.string().min(1).optional(),
   bake: duration(MAX.wait).default(0),
   metrics: z.array(metric).default([]),
   failurePolicy: z.enum(FAILURE_POLICIES).default('rollback-all'),
@@ -282,6 +303,7 @@ export const rolloutSpec = z.strictObject({
   edges: z.array(edge).min(1).optional(),
   /** How edges steer: the steps back, the analysis at each, drift checks and extra policies. */
   steering: steering.optional(),
+  notifications,
   simulation: z
     .strictObject({
       /** Scripted faults, one per line: `eu-west-1: error_rate 0.08 when weight >= 25`, `us-east-1: fail restore 3 times`. */
@@ -303,11 +325,11 @@ export type WaveSpec = z.output<typeof wave>;
 export type Target = z.output<typeof target>;
 export type KubernetesTarget = z.output<typeof kubernetesTarget>;
 export type GatewayTraffic = z.output<typeof gatewayTraffic>;
-  notifications,
 export type Step = z.output<typeof step>;
 export type SetWeightStep = z.output<typeof setWeightStep>;
 export type PauseStep = z.output<typeof pauseStep>;
 export type ApprovalStep = z.output<typeof approvalStep>;
+export type ApproverSpec = z.output<typeof approver>;
 export type AnalysisStep = z.output<typeof analysisStep>;
 export type MirrorStep = z.output<typeof mirrorStep>;
 export type FlagStep = z.output<typeof flagStep>;

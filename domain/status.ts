@@ -222,6 +222,16 @@ export interface PendingApproval {
   since: string;
   timeoutAt?: string;
   approvers?: string[];
+  /** Members of these approver groups may approve too. */
+  groups?: string[];
+  /** Distinct approvers the gate needs, when more than one. */
+  approvals?: number;
+  /** Only a signed approval counts. */
+  signed?: boolean;
+  /** The rollout's starter may approve it. */
+  allowSelfApproval?: boolean;
+  /** Who approved this opening of the gate so far, while it needs more. */
+  approvedBy?: string[];
 }
 
 export interface AuditEntry {

@@ -13,6 +13,7 @@ import { EDGE_PROVIDER_TYPES } from './edge-spec';
 import { FLAG_PROVIDER_TYPES } from './flag-spec';
 import { flagProblems } from './validate-flags';
 import { notificationProblems } from './validate-notifications';
+import { approverProblems } from './validate-approvals';
 import { edgeProblems } from './validate-edges';
 import { oneServiceProblems, releaseProblems } from './validate-release';
 import { faultWithoutService } from './release';
@@ -196,6 +197,7 @@ function semanticProblems(input: unknown): Found[] {
   edgeProblems(input, regionNames, add);
   flagProblems(input, add);
   notificationProblems(input, add);
+  approverProblems(input, add);
   return out;
 }
 

@@ -1,6 +1,7 @@
 import type { EdgeShares } from './edges';
 import type { DriftReport, ReconcileCounts, Undo, Verdict } from './status';
 import type { HoldNumbers, HoldReason } from './steering';
+import type { SignatureEvidence } from './approval-policy';
 
 /**
  * Meridian's vocabulary, defined once: every audit action and every failure type a workflow or an
@@ -10,6 +11,7 @@ import type { HoldNumbers, HoldReason } from './steering';
 export const AUDIT_ACTIONS = [
   // the rollout
   'started',
+  'approvers-pinned',
   'baselines',
   'wave',
   'region-promoted',
@@ -75,10 +77,10 @@ export const AUDIT_ACTIONS = [
   // flags
   'flag',
   'flag-snapshot',
-  // the end
-  'preflight-failed',
   // notifications
   'notification-failed',
+  // the end
+  'preflight-failed',
   'succeeded',
   'rolled-back',
   'failed',
@@ -137,8 +139,6 @@ export const FAILURE = {
   // flags
   /** The worker lacks what a flag provider needs (a flag directory, a token). */
   flagProviderMisconfigured: 'FlagProviderMisconfigured',
-} as const;
-
   // notifications
   /** A receiver refused a delivery for good (a 4xx other than 408 and 429, a redirect). */
   notificationRejected: 'NotificationRejected',
@@ -146,6 +146,8 @@ export const FAILURE = {
   notificationUndelivered: 'NotificationUndelivered',
   /** The worker lacks the secret a receiver's `secretEnv` names. */
   notificationMisconfigured: 'NotificationMisconfigured',
+} as const;
+
 export type FailureType = (typeof FAILURE)[keyof typeof FAILURE];
 
 /** Kubernetes API errors carry `Kube` and the HTTP status (`Kube403`, `Kube404`), or `KubeError` without one. */
@@ -171,7 +173,16 @@ interface DecidingVerdict extends AnalysisData {
  */
 export interface AuditData {
   'set-weight': { weight: number };
-  approved: { gate: string; approver: string };
+  /** `approvers`: every distinct approver when the gate needed more than one. */
+  approved: { gate: string; approver: string; approvers?: string[] };
+  /**
+   * An accepted approval. `count` of `needed` distinct approvers so far; `signature` when it was
+   * signed, enough to verify it again from the history alone; `selfApproval` when the rollout's
+   * starter approved a gate that allows it.
+   */
+  approve: { gate: string; approver: string; service?: string; count?: number; needed?: number; signature?: SignatureEvidence; selfApproval?: true };
+  /** The approvers and keys a rollout's gates trust, pinned before any region starts. */
+  'approvers-pinned': { approvers: { name: string; fingerprint?: string; groups?: string[] }[]; keyring?: string; enforced: boolean };
   'approval-timeout': { gate: string; timeoutMs: number; onTimeout: 'proceed' | 'abort' };
   /** `metric`, `value`, `threshold`: the verdict the step failed on. */
   'analysis-failed': DecidingVerdict;
@@ -210,6 +221,8 @@ export interface AuditData {
   /** `fraction` as set, after the region's cap; `requested` and `maxFraction` only when the cap cut it. */
   flag: { flag: string; variant: string; fraction: number; requested?: number; maxFraction?: number };
   'flag-snapshot': { flag: string; existed: boolean };
+  /** A delivery that still failed after its retries; `key` is its idempotency key, `error` the last attempt's. */
+  'notification-failed': { notification: string; event: string; key: string; error: string };
 }
 
 /** An audit entry's data read as `action`'s, or undefined when the entry is another action's. */
@@ -219,5 +232,3 @@ export function auditData<A extends keyof AuditData>(
 ): Partial<AuditData[A]> | undefined {
   return entry.action === action ? ((entry.data ?? {}) as Partial<AuditData[A]>) : undefined;
 }
-  /** A delivery that still failed after its retries; `key` is its idempotency key, `error` the last attempt's. */
-  'notification-failed': { notification: string; event: string; key: string; error: string };

@@ -5,7 +5,10 @@
  */
 import '../lib/require-node.js';
 import { abortUpdate, approveUpdate, pauseUpdate, resumeUpdate, retryUpdate } from '../workflows/definitions';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { approvalStatement } from '../domain/approval-policy';
+import { APPROVAL_NAMESPACE } from '../domain/ssh-signature';
 import { hostname, tmpdir } from 'node:os';
 import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { join } from 'node:path';
@@ -21,15 +24,18 @@ import { startPostgres } from '../test/support/postgres';
 import { freshDatabases, MIGRATIONS, RECIPE } from '../test/support/stateful';
 import { NEW_IMAGE, OLD_IMAGE } from '../test/workflows/plans';
 import { edgeSpecInput, startEdgeBed, type EdgeBed } from '../test/support/edge-bed';
+import { NotificationReceiver } from '../test/support/notification-receiver';
+import type { NotificationEvent } from '../domain/notifications';
 
 const ROOT = join(import.meta.dirname, '..');
 const OUT = join(ROOT, 'test', 'histories');
 /**
  * Histories of earlier workflow code stay: they stand for rollouts started before a change and
  * still running after it. Bump this when workflow code changes behind a `patched()` marker, or
- * gains a path no saved history takes (v5: releases of several services; v6: edges; v7: flags).
+ * gains a path no saved history takes (v5: releases of several services; v6: edges; v7: flags;
+ * v8: approvers pinned at preflight, signed approvals, separation of duties, notifications).
  */
-const SET = 'v7';
+const SET = 'v8';
 
 /** Histories are committed: stack traces lose this checkout's path, worker identities this machine's name. */
 function scrub(json: string): string {
@@ -98,6 +104,44 @@ function flagsPlan(faults: string[], onFailure?: 'killSwitchOnly'): RolloutPlan 
   );
 }
 
+const keys = mkdtempSync(join(tmpdir(), 'meridian-histories-keys-'));
+function keyFile(person: string): string {
+  const file = join(keys, person);
+  if (!existsSync(file)) execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', person, '-f', file]);
+  return file;
+}
+
+/** A gate of two distinct signed approvers from group sre, in the first wave. */
+function signedApprovalPlan(): RolloutPlan {
+  const approvers = ['alice', 'bob'].map((name) => ({ name, key: readFileSync(`${keyFile(name)}.pub`, 'utf8').trim(), groups: ['sre'] }));
+  const base = testPlan({
+    waves: [
+      { name: 'canary', regions: ['eu-west-1'], steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'go-live', groups: ['sre'], approvals: 2 }] },
+      { name: 'rest', regions: ['us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'] },
+    ],
+  });
+  return { ...base, approval: { approvers, signedByDefault: true } };
+}
+
+/** A receiver that refuses each key's first request, so the histories hold a retried delivery. */
+const HOOK_SECRET_ENV = 'MERIDIAN_HISTORIES_HOOK_SECRET';
+const receiver = new NotificationReceiver({ secrets: { ops: 'histories-secret' }, refuse: 1 });
+let hooks = '';
+
+function notificationsPlan(faults: string[], events: NotificationEvent[]): RolloutPlan {
+  return testPlan({
+    waves: [
+      { name: 'canary', regions: ['eu-west-1'], steps: [{ kind: 'setWeight', weight: 10 }, { kind: 'approval', name: 'go-live' }] },
+      { name: 'rest', regions: ['us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'] },
+    ],
+    notifications: [
+      { name: 'ops', url: `${hooks}/hooks/ops`, events, secretEnv: HOOK_SECRET_ENV },
+      { name: 'chat', url: `${hooks}/hooks/chat`, format: 'slack', events: ['approval-needed', 'succeeded'] },
+    ],
+    simulation: { baseline: { error_rate: 0.004 }, faults },
+  });
+}
+
 type Scenario = { plan: RolloutPlan | ((bed: EdgeBed) => RolloutPlan); drive?: (run: RolloutRun) => Promise<void>; databases?: boolean; edges?: boolean };
 
 const scenarios: Record<string, Scenario> = {
@@ -116,6 +160,34 @@ const scenarios: Record<string, Scenario> = {
         { name: 'rest', regions: ['us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'] },
       ],
     }),
+    drive: async (run) => {
+      await run.until((s) => s.pendingApprovals.length > 0, 'approval gate');
+      await run.handle.executeUpdate(approveUpdate, { args: [{ region: 'eu-west-1', by: 'alice' }] });
+    },
+  },
+  'signed-approval': {
+    plan: () => signedApprovalPlan(),
+    drive: async (run) => {
+      const waiting = await run.until((s) => s.pendingApprovals.length > 0, 'the signed gate');
+      const gate = waiting.pendingApprovals[0]!;
+      const runId = (await run.handle.describe()).runId;
+      for (const by of ['alice', 'bob']) {
+        // Workflow time on the time-skipping server runs ahead of the wall clock: the statement is dated from the gate's opening.
+        const statement = approvalStatement(gate, gate.region, by, { rolloutId: run.handle.workflowId, runId, service: waiting.service }, Date.parse(gate.since), 3_600_000);
+        const signature = execFileSync('ssh-keygen', ['-Y', 'sign', '-f', keyFile(by), '-n', APPROVAL_NAMESPACE], { input: statement, stdio: ['pipe', 'pipe', 'ignore'] }).toString();
+        await run.handle.executeUpdate(approveUpdate, { args: [{ region: gate.region, by, signature: { statement, signature } }] });
+      }
+    },
+  },
+  'notifications-approval': {
+    plan: () => notificationsPlan([], ['started', 'wave-started', 'approval-needed', 'succeeded']),
+    drive: async (run) => {
+      await run.until((s) => s.pendingApprovals.length > 0, 'approval gate');
+      await run.handle.executeUpdate(approveUpdate, { args: [{ region: 'eu-west-1', by: 'alice' }] });
+    },
+  },
+  'notifications-breach-rollback': {
+    plan: () => notificationsPlan([BREACH_IN_WAVE_2], ['started', 'region-failed', 'rollback-started', 'rollback-finished']),
     drive: async (run) => {
       await run.until((s) => s.pendingApprovals.length > 0, 'approval gate');
       await run.handle.executeUpdate(approveUpdate, { args: [{ region: 'eu-west-1', by: 'alice' }] });
@@ -169,6 +241,8 @@ const scenarios: Record<string, Scenario> = {
 async function main() {
   const flagsDir = (process.env[FLAGD_DIR_ENV] ??= mkdtempSync(join(tmpdir(), 'meridian-histories-flags-')));
   for (const region of ['eu-west-1', 'us-east-1']) writeFileSync(join(flagsDir, `checkout-${region}.json`), '{\n  "flags": {}\n}\n');
+  process.env[HOOK_SECRET_ENV] = 'histories-secret';
+  hooks = await receiver.start();
   const [env, postgres] = await Promise.all([startTimeSkipping(), startPostgres({ databases: [] })]);
   try {
     const only = process.argv.slice(2);
@@ -201,7 +275,7 @@ async function main() {
       await bed?.stop();
     }
   } finally {
-    await Promise.all([env.teardown(), postgres.stop()]);
+    await Promise.all([env.teardown(), postgres.stop(), receiver.stop()]);
   }
 }
 

@@ -4,6 +4,7 @@ import {
   isCancellation,
   setCurrentDetails,
   upsertSearchAttributes,
+  workflowInfo,
 } from '@temporalio/workflow';
 import {
   decide,
@@ -16,6 +17,7 @@ import {
   type RegionCommand,
   type RolloutMode,
 } from '../domain/commands';
+import type { ApprovalTrust } from '../domain/approval-policy';
 import { mergeUndo } from '../domain/compensation';
 import { rootMessage } from '../domain/errors';
 import { derivePhase, STAGE_PHASES } from '../domain/phase';
@@ -32,9 +34,9 @@ import type {
 } from '../domain/status';
 import { assertNever } from '../domain/status';
 import type { AuditAction } from '../domain/vocabulary';
+import type { NotificationEvent } from '../domain/notifications';
 import {
   MeridianPhase,
-import type { NotificationEvent } from '../domain/notifications';
   MeridianRegions,
   MeridianServices,
   MeridianService,
@@ -48,14 +50,16 @@ import type { NotificationEvent } from '../domain/notifications';
 } from './definitions';
 import type { HeldDrain, Steering } from './edges';
 import { Saga } from './saga';
+import type { Notice, Notices } from './notifications';
 
 export type HoldDecision = 'waiting' | 'retry' | 'resume';
-import type { Notice, Notices } from './notifications';
 
 type AuditOptions = { actor?: string; region?: string; service?: string; data?: Record<string, unknown> };
 
 /** Approvals by region, and by service inside a release's region. */
 const approvalKey = (region: string, service?: string) => (service === undefined ? region : `${region}/${service}`);
+/** One opening of one gate: approvals of an earlier opening never count towards a later one. */
+const gateKey = (g: { region: string; service?: string; gate: string; since: string }) => `${approvalKey(g.region, g.service)}/${g.gate}/${g.since}`;
 
 /**
  * Everything one rollout workflow knows, shared by its main flow, its saga and its message handlers.
@@ -69,6 +73,10 @@ export class RolloutState {
   readonly regions: Map<string, RegionStatus>;
   readonly undo = new Map<string, Undo[]>();
   readonly approvals = new Map<string, PendingApproval>();
+  /** Approvers so far of gates that need several, by gate opening. */
+  private readonly partial = new Map<string, string[]>();
+  /** The approvers and starter pinned at preflight; absent in rollouts from before signed approvals. */
+  trust?: ApprovalTrust;
   readonly audit: AuditEntry[] = [];
   /** Regions the pause policy holds after a failure, and the operator's decision once it comes. */
   readonly held = new Map<string, HoldDecision>();
@@ -76,6 +84,8 @@ export class RolloutState {
   readonly saga: Saga;
   /** The rollout's edges, when its plan has any. */
   edges?: Steering;
+  /** The rollout's notification receivers, when its plan has any. */
+  notices?: Notices;
   compensation: UndoRecord[] = [];
   baselines: Record<string, Record<string, number>> = {};
   waveIndex = 0;
@@ -84,8 +94,6 @@ export class RolloutState {
   private current: RolloutMode = 'starting';
   private operatorPause?: { by: string; reason?: string };
   private abortRequest?: AbortRequest;
-  /** The rollout's notification receivers, when its plan has any. */
-  notices?: Notices;
   /**
    * The modes a saga returns to. Rollback-region runs one saga per failed region, and they may
    * overlap: the first saga to finish returns the rollout to `afterSaga`, and a retry returns it to
@@ -137,6 +145,11 @@ export class RolloutState {
     return this.abortRequest !== undefined || this.current === 'stopping';
   }
 
+  /** Tells the plan's receivers about `event`, in the background; nothing when the plan has none. */
+  notify<E extends NotificationEvent>(event: E, notice: Notice<E>): void {
+    this.notices?.send(event, notice);
+  }
+
   record(action: AuditAction, why: string, opts: AuditOptions = {}): void {
     const service = opts.service === undefined ? {} : { service: opts.service };
     this.audit.push({ at: new Date().toISOString(), actor: opts.actor ?? 'meridian', action, region: opts.region, ...service, reason: why, data: opts.data });
@@ -145,11 +158,6 @@ export class RolloutState {
   phase(): RolloutPhase {
     const mode = this.current;
     return derivePhase({
-  /** Tells the plan's receivers about `event`, in the background; nothing when the plan has none. */
-  notify<E extends NotificationEvent>(event: E, notice: Notice<E>): void {
-    this.notices?.send(event, notice);
-  }
-
       started: mode !== 'starting',
       ended: this.ended,
       compensating: this.sagaRuns(),
@@ -171,7 +179,7 @@ export class RolloutState {
       failurePolicy: plan.failurePolicy,
       wave: { index: this.waveIndex, total: plan.waves.length, name: plan.waves[this.waveIndex]!.name },
       regions: this.order.map((n) => this.region(n)),
-      pendingApprovals: [...this.approvals.values()],
+      pendingApprovals: [...this.approvals.values()].map((a) => this.gateFacts(a)),
       compensation: this.compensation,
       baselines: this.baselines,
       audit: this.audit,
@@ -201,14 +209,21 @@ export class RolloutState {
           inFlight: STAGE_PHASES.has(r.phase) && hold === undefined,
           held: hold === 'waiting',
           drifted: r.drift !== undefined,
-          approvals: approvals.map((a) => ({ gate: a.gate, approvers: a.approvers, ...(a.service ? { service: a.service } : {}) })),
+          approvals: approvals.map((a) => this.gateFacts(a)),
           ...(r.services ? { services: r.services.map((x) => ({ name: x.service, waiting: x.phase === 'Inconclusive' || x.drift !== undefined })) } : {}),
         };
       }),
       paused: this.paused,
       aborted: this.abortRequest !== undefined,
       ended: this.ended,
+      ...(this.trust ? { approval: { ...this.trust, rolloutId: this.id, runId: workflowInfo().runId, service: this.plan.service, now: Date.now() } } : {}),
     };
+  }
+
+  /** A waiting gate with who approved it so far, when it needs several approvers. */
+  private gateFacts(a: PendingApproval): PendingApproval {
+    const approvedBy = this.partial.get(gateKey(a));
+    return { ...a, ...(approvedBy ? { approvedBy } : {}) };
   }
 
   /** Applies a decision's effects in order, waiting for each forwarded command; the one place a command publishes. */
@@ -228,6 +243,10 @@ export class RolloutState {
         return this.recordEntry(e.entry);
       case 'clearApproval':
         return void this.approvals.delete(approvalKey(e.region, e.service));
+      case 'noteApproval': {
+        const key = gateKey(e);
+        return void this.partial.set(key, [...(this.partial.get(key) ?? []), e.by]);
+      }
       case 'stop':
         if (e.abort) this.abortRequest = e.abort;
         return this.enterStopping();
@@ -293,6 +312,7 @@ export class RolloutState {
     this.current = this.abortRequest ? 'stopping' : 'running';
     this.record('started', why, { actor });
     this.publish();
+    this.notify('started', { reason: why, data: { image: this.plan.image, regions: this.order, waves: this.plan.waves.length } });
   }
 
   waveStarted(wave: WavePlan): void {
@@ -300,6 +320,7 @@ export class RolloutState {
       data: { index: wave.index, name: wave.name, regions: wave.regions },
     });
     this.publish();
+    this.notify('wave-started', { data: { index: wave.index, name: wave.name, regions: wave.regions } });
   }
 
   /** Temporal cancelled the workflow: the same as an abort by Temporal, unless another came first. */
@@ -312,7 +333,6 @@ export class RolloutState {
     if (this.current === 'running') this.current = 'stopping';
     this.afterSaga = 'stopping';
     if (this.afterAttention === 'running') this.afterAttention = 'stopping';
-    this.notify('started', { reason: why, data: { image: this.plan.image, regions: this.order, waves: this.plan.waves.length } });
   }
 
   end(phase: RolloutPhase, reason: string, action: AuditAction): void {
@@ -320,10 +340,10 @@ export class RolloutState {
     this.ended = phase;
     this.endedAt = new Date().toISOString();
     this.reason = reason;
-    this.notify('wave-started', { data: { index: wave.index, name: wave.name, regions: wave.regions } });
     for (const n of this.order) if (this.region(n).phase === 'Pending') this.setRegion(n, { phase: 'Cancelled', reason: 'not started' });
     this.record(action, reason, { data: { phase } });
     this.publish();
+    if (phase === 'Succeeded') this.notify('succeeded', { reason, data: { image: this.plan.image } });
   }
 
   // ---- regions -----------------------------------------------------------------------------
@@ -343,7 +363,6 @@ export class RolloutState {
     this.publish();
   }
 
-    if (phase === 'Succeeded') this.notify('succeeded', { reason, data: { image: this.plan.image } });
   /** A region stage's final state and undo stack, from its result or its failure's details. */
   absorb(name: string, out: RegionOutcome): void {
     this.regions.set(name, out.status);
@@ -380,6 +399,7 @@ export class RolloutState {
     for (const a of report.pendingApprovals ?? (report.pendingApproval ? [report.pendingApproval] : [])) this.approvals.set(approvalKey(name, a.service), a);
     this.audit.push(...report.audit);
     this.publish();
+    this.notices?.approvals(name, this.approvals.values());
   }
 
   /** The alarm blocker holds a region: its edges steer away from it, and give its share back once it is healthy again. */
@@ -399,7 +419,6 @@ export class RolloutState {
     edges.background(`mirroring ${req.region}`, async () => {
       const error = await edges.mirror(req.region, req.percent, req.key).catch((err: unknown) => rootMessage(err));
       await answer(error);
-    this.notices?.approvals(name, this.approvals.values());
     });
   }
 
@@ -450,6 +469,7 @@ export class RolloutState {
     const touched = [...new Set(records.map((r) => r.undo.region))];
     this.record('rollback', `rolling back ${touched.join(', ') || 'nothing (no region was changed)'}, newest wave first`, { data: { regions: touched } });
     this.publish();
+    this.notify('rollback-started', { data: { regions: touched } });
   }
 
   /** An undo keeps failing: the saga waits for an operator's retry. */
@@ -461,6 +481,7 @@ export class RolloutState {
     const data = { failed: failed.map((r) => ({ region: r.undo.region, undo: r.undo.kind, error: r.error })) };
     this.record('needs-attention', this.reason, { data });
     this.publish();
+    this.notify('needs-attention', { reason: this.reason, data });
   }
 
   retried(stage: 'undo' | 'contract'): boolean {
@@ -470,7 +491,6 @@ export class RolloutState {
   /** The saga takes the retry; it publishes when it next changes a region. */
   sagaRetrying(): void {
     if (this.current === 'needsAttention') this.current = this.afterAttention;
-    this.notify('rollback-started', { data: { regions: touched } });
     this.reason = undefined;
   }
 
@@ -478,10 +498,10 @@ export class RolloutState {
     if (this.current === 'compensating') this.current = this.afterSaga;
     else if (this.current === 'needsAttention') this.afterAttention = this.afterSaga;
     this.publish();
+    this.notify('rollback-finished', { data: { regions: [...new Set(records.map((r) => r.undo.region))] } });
   }
 
   // ---- the contract ------------------------------------------------------------------------
-    this.notify('needs-attention', { reason: this.reason, data });
 
   contractStarted(why: string, data: Record<string, unknown>): void {
     this.current = 'contracting';
@@ -495,10 +515,10 @@ export class RolloutState {
     this.reason = reason;
     this.record('needs-attention', reason, { data: { failed } });
     this.publish();
+    this.notify('needs-attention', { reason, data: { failed } });
   }
 
   /** The contract stage takes a retry or an abort; it publishes when it next fails or ends. */
-    this.notify('rollback-finished', { data: { regions: [...new Set(records.map((r) => r.undo.region))] } });
   contractResumed(): void {
     this.current = 'contracting';
     this.reason = undefined;
@@ -515,7 +535,6 @@ export class RolloutState {
     const lines = this.order.map((n) => {
       const r = this.region(n);
       const flags = Object.entries(r.flags ?? {}).map(([key, f]) => ` · flag ${key} ${f.variant} ${f.fraction}%`).join('');
-    this.notify('needs-attention', { reason, data: { failed } });
       return `- ${n}: ${r.phase} ${r.weight}%${r.step ? ` · ${r.step.description}` : ''}${flags}`;
     });
     setCurrentDetails(

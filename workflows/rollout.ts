@@ -33,7 +33,7 @@ import { applyContract, contractRegions } from './contract';
 import { Steering } from './edges';
 import { afterDeliveries, Notices } from './notifications';
 
-const { preflight, measureBaselines, checkContracts, recordContracts, checkFlagProviders } = proxyActivities<RolloutActivities>(PRESETS.preflight);
+const { preflight, measureBaselines, checkContracts, recordContracts, checkFlagProviders, pinApprovers } = proxyActivities<RolloutActivities>(PRESETS.preflight);
 
 /**
  * One rollout: preflight, baselines, then each wave's regions as child workflows (up to
@@ -46,7 +46,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
   if (s.plan.notifications && patched('notifications')) s.notices = new Notices(s, s.plan.notifications);
   registerOperatorHandlers(s);
   s.announce();
-  await checkPreflight(s);
+  await checkPreflight(s, input.startedBy);
   if (patched('baselines')) await measure(s);
   s.start(input.startedBy, `rolling out ${s.plan.image} to ${s.order.length} regions in ${s.plan.waves.length} waves`);
   await runWaves(s, input);
@@ -54,7 +54,7 @@ export async function rolloutWorkflow(input: RolloutInput): Promise<RolloutStatu
 }
 
 /** Every region's target and metric is reachable before anything changes; otherwise the rollout fails untouched. */
-async function checkPreflight(s: RolloutState): Promise<void> {
+async function checkPreflight(s: RolloutState, startedBy: string): Promise<void> {
   const checks = units(s.plan).map(({ service, plan }) =>
     preflight({
       rolloutId: unitRolloutId(s.id, s.plan, service),
@@ -68,12 +68,33 @@ async function checkPreflight(s: RolloutState): Promise<void> {
   if (s.plan.release) checks.push(checkContracts({ rolloutId: s.id, plan: s.plan, order: s.order }));
   const flags = s.plan.flags;
   if (flags) checks.push(checkFlagProviders({ regions: Object.entries(flags.regions).map(([name, r]) => ({ name, provider: r.provider })), flags: flags.flags.map((f) => f.key) }));
+  if (patched('approval-trust')) checks.push(pinTrust(s, startedBy));
   const problems = (await Promise.all(checks)).flat();
   if (problems.length === 0 && s.edges) problems.push(...(await snapshotEdges(s.edges)));
   if (problems.length === 0) return;
   const reason = `preflight failed, nothing was changed: ${problems.map((p) => (p.region ? `${p.region}: ${p.message}` : p.message)).join('; ')}`;
   s.end('Failed', reason, 'preflight-failed');
   throw ApplicationFailure.nonRetryable(reason, FAILURE.preflightFailed, s.status());
+}
+
+/**
+ * The approvers and keys the rollout's gates trust, and who started it, pinned in its state before
+ * any region starts; a rollout without gates trusts nobody's key and needs no activity for it.
+ */
+async function pinTrust(s: RolloutState, startedBy: string): Promise<{ message: string }[]> {
+  const gated = units(s.plan).some(({ plan }) => Object.values(plan.regions).some((r) => r.steps.some((step) => step.kind === 'approval')));
+  if (!gated) {
+    s.trust = { startedBy, approvers: [], enforced: false };
+    return [];
+  }
+  const approval = s.plan.approval;
+  const pinned = await pinApprovers({ approvers: approval?.approvers ?? [], ...(approval?.keyring ? { keyring: approval.keyring } : {}) });
+  if ('problems' in pinned) return pinned.problems;
+  s.trust = { startedBy, approvers: pinned.approvers, enforced: pinned.enforced };
+  const approvers = pinned.approvers.map((a) => ({ name: a.name, ...(a.fingerprint ? { fingerprint: a.fingerprint } : {}), ...(a.groups ? { groups: a.groups } : {}) }));
+  const source = pinned.enforced ? `the worker's keyring ${pinned.keyring}` : pinned.keyring ? `the spec and keyring ${pinned.keyring}` : 'the spec';
+  s.record('approvers-pinned', `gates trust ${approvers.length} approvers from ${source}`, { data: { approvers, ...(pinned.keyring ? { keyring: pinned.keyring } : {}), enforced: pinned.enforced } });
+  return [];
 }
 
 /** Every edge's configuration before any change, kept to restore; an edge that cannot be read fails preflight. */
@@ -201,6 +222,7 @@ function startRegion(s: RolloutState, input: RolloutInput, name: string, wave: W
 async function react(s: RolloutState, name: string, why: string, type: string | undefined): Promise<boolean> {
   const reaction = reactToFailure(s.plan.failurePolicy, { region: name, reason: why, type });
   await s.apply(reaction.effects);
+  s.notify('region-failed', { region: name, reason: why, data: type === undefined ? {} : { failure: type } });
   // Under the pause policy the region waits for a person anyway: a held drain does not ask twice.
   if (s.edges && usersHurt(s, name, type)) await steerAway(s, s.edges, name, why, reaction.kind !== 'hold');
   switch (reaction.kind) {
@@ -222,7 +244,6 @@ async function react(s: RolloutState, name: string, why: string, type: string | 
  * (a shadow judged on mirrored requests only), since the region's stable never stopped serving well.
  */
 function usersHurt(s: RolloutState, name: string, type: string | undefined): boolean {
-  s.notify('region-failed', { region: name, reason: why, data: type === undefined ? {} : { failure: type } });
   if (type === FAILURE.approvalTimedOut) return false;
   const r = s.region(name);
   const flagged = Object.values(r.flags ?? {}).some((f) => f.fraction > 0);

@@ -135,7 +135,7 @@ async function refuseAtGate(env: RowEnv, id: string, namespace: string, scenario
   if (!gated) return false;
   env.proxy.deny({ status: refusal.status, verbs: refusal.verbs, resource: refusal.resource, namespace });
   env.log(`${id}: ${PROXIED} now answers ${refusal.status} to ${refusal.verbs?.join(', ') ?? 'every verb'} on ${refusal.resource ?? 'every resource'} in ${namespace}`);
-  await env.client.approve(id, { region: PROXIED, gate: GATE, by: 'chaos' });
+  await env.client.approve(id, { region: PROXIED, gate: GATE, by: 'chaos-approver' });
   return true;
 }
 

@@ -206,7 +206,7 @@ async function approveEachGate(run: RolloutRun, take: () => Promise<unknown>): P
       for (const region of wave) {
         await run.until((s) => s.pendingApprovals.some((p) => p.region === region && p.service === svc && p.gate === 'at-50'), `${svc} in ${region} at at-50`, 120_000);
         await take();
-        await run.handle.executeUpdate(approveUpdate, { args: [{ region, service: svc, gate: 'at-50', by: 'test' }] });
+        await run.handle.executeUpdate(approveUpdate, { args: [{ region, service: svc, gate: 'at-50', by: 'reviewer' }] });
       }
     }
   }

@@ -37,7 +37,7 @@ afterAll(async () => {
 }, 120_000);
 
 const waitingAt = (region: string, gate: string) => (s: RolloutStatus) => s.pendingApprovals.some((p) => p.region === region && p.gate === gate);
-const approve = (run: RolloutRun, region: string, gate: string) => run.handle.executeUpdate(approveUpdate, { args: [{ region, gate, by: 'test' }] });
+const approve = (run: RolloutRun, region: string, gate: string) => run.handle.executeUpdate(approveUpdate, { args: [{ region, gate, by: 'reviewer' }] });
 
 /** Walks every region through both gates, asserting what the cluster runs at each one. */
 async function walk(run: RolloutRun, ns: string, strategy: 'replicas' | 'gatewayAPI') {

@@ -12,6 +12,7 @@ import {
   type RolloutMode,
 } from '../../domain/commands';
 
+const OPENED = '2026-01-01T00:00:00.000Z';
 const region = (name: string, over: Partial<RegionFacts> = {}): RegionFacts => ({ name, phase: 'Progressing', inFlight: true, held: false, drifted: false, approvals: [], ...over });
 
 /** Two regions running their steps, one waiting on gate "go" that only alice may approve, one not started. */
@@ -19,7 +20,7 @@ const QUIET: CommandContext = {
   regions: [
     region('eu-west-1', { phase: 'Promoted', inFlight: false }),
     region('us-east-1'),
-    region('eu-central-1', { phase: 'AwaitingApproval', approvals: [{ gate: 'go', approvers: ['alice'] }] }),
+    region('eu-central-1', { phase: 'AwaitingApproval', approvals: [{ gate: 'go', since: OPENED, approvers: ['alice'] }] }),
     region('ap-south-1', { phase: 'Pending', inFlight: false }),
   ],
   paused: false,
@@ -31,7 +32,7 @@ const WAITING: CommandContext = {
   regions: [
     region('eu-west-1', { phase: 'Promoted', inFlight: false }),
     region('us-east-1', { phase: 'Paused', inFlight: false, held: true }),
-    region('eu-central-1', { phase: 'AwaitingApproval', approvals: [{ gate: 'go', approvers: ['alice'] }] }),
+    region('eu-central-1', { phase: 'AwaitingApproval', approvals: [{ gate: 'go', since: OPENED, approvers: ['alice'] }] }),
     region('ap-south-1', { phase: 'Paused', drifted: true }),
     region('ap-northeast-1', { phase: 'Inconclusive' }),
   ],
@@ -239,8 +240,8 @@ describe('commands in a release region with gates of several services', () => {
       region('eu-west-1', {
         phase: 'AwaitingApproval',
         approvals: [
-          { gate: 'orders-go', service: 'orders' },
-          { gate: 'checkout-go', service: 'checkout', approvers: ['bob'] },
+          { gate: 'orders-go', service: 'orders', since: OPENED },
+          { gate: 'checkout-go', service: 'checkout', since: OPENED, approvers: ['bob'] },
         ],
         services: [
           { name: 'orders', waiting: true },

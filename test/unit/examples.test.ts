@@ -114,6 +114,9 @@ const SHOWS: Record<string, (plan: RolloutPlan) => void> = {
     expect(regions(plan).every((r) => r.windows.length > 0)).toBe(true);
     const gates = regions(plan).flatMap((r) => r.steps.flatMap((s) => (s.kind === 'approval' ? [s] : [])));
     expect(new Set(gates.map((g) => g.onTimeout ?? 'none'))).toEqual(new Set(['abort', 'proceed', 'none']));
+    expect(gates).toContainEqual(expect.objectContaining({ name: 'first-look', groups: ['payments-oncall'], approvals: 2 }));
+    expect(plan.approval?.signedByDefault).toBe(true);
+    expect(plan.approval?.approvers.map((a) => a.name)).toEqual(['alice', 'bob', 'chen', 'dana']);
   },
 };
 

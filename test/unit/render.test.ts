@@ -121,6 +121,18 @@ describe('renderStatus', () => {
     expect(out[i + 2]).toBe(`    meridian approve ${ID} --region eu-west-1 --gate go-live --by <you>`);
   });
 
+  it('shows a signed gate of two approvers, who approved so far, and the signing command', () => {
+    const status = rollout({
+      phase: 'AwaitingApproval',
+      regions: [region('eu-west-1', { phase: 'AwaitingApproval', weight: 10 })],
+      pendingApprovals: [{ region: 'eu-west-1', gate: 'prod', since: at(5), groups: ['sre'], approvals: 2, approvedBy: ['alice'], signed: true }],
+    });
+    const out = lines(renderStatus(status, T0 + 10_000));
+    const i = out.indexOf('Waiting for approval:');
+    expect(out[i + 1]).toBe('  eu-west-1 gate "prod" since 10:00:05Z, approvers: group sre, 1 of 2 approvals (alice), signed');
+    expect(out[i + 2]).toBe(`    meridian approve ${ID} --region eu-west-1 --gate prod --by <you> --sign-with ~/.ssh/id_ed25519`);
+  });
+
   it('shows the reason and the duration once ended', () => {
     const status = rollout({ phase: 'RolledBack', reason: 'us-east-1 failed analysis at 25%', endedAt: at(75) });
     const out = lines(renderStatus(status, T0 + 999_000));

@@ -8,7 +8,8 @@ import { describe, expect, it } from 'vitest';
  * time, transitively; activities, Node built-ins and other packages only through `import type`.
  */
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const ALLOWED_PACKAGES = new Set(['@temporalio/workflow', '@temporalio/common']);
+/** The pure Ed25519 and SHA-2 the update validator verifies signed approvals with. */
+const ALLOWED_PACKAGES = new Set(['@temporalio/workflow', '@temporalio/common', '@noble/curves/ed25519.js', '@noble/hashes/sha2.js']);
 const IMPORT = /^\s*(import|export)\s+(type\s+)?[^'"]*?from\s+['"]([^'"]+)['"]/gm;
 
 function runtimeImports(file: string): string[] {

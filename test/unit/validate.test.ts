@@ -178,7 +178,7 @@ const cases: [string, (s: Raw) => void, string[]][] = [
     [
       'regions[0]: unknown field "taget" (did you mean target?)',
       'regions[0].target: required field is missing',
-      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, bake, metrics, failurePolicy, migrations, database, reconciliations, alarmBlocker, services, externalContracts, flags, flagProvider, onFailure, edges, steering, notifications, simulation)',
+      'unknown field "owner" (known: service, version, image, config, regions, waves, steps, approvers, keyring, bake, metrics, failurePolicy, migrations, database, reconciliations, alarmBlocker, services, externalContracts, flags, flagProvider, onFailure, edges, steering, notifications, simulation)',
     ],
   ],
   [

@@ -47,7 +47,7 @@ async function writeRowsThenApprove(run: RolloutRun, name: string, url: string, 
   const s = await run.until((st) => st.pendingApprovals.some((p) => p.region === name), `${name} waiting at its gate`);
   const deployed = s.audit.find((a) => a.action === 'deploy-canary' && a.region === name)!;
   await writeCanaryRows(url, deployed.at, rows);
-  await run.handle.executeUpdate(approveUpdate, { args: [{ region: name, by: 'test' }] });
+  await run.handle.executeUpdate(approveUpdate, { args: [{ region: name, by: 'reviewer' }] });
 }
 
 describe('stateful rollouts on the time-skipping server and a real PostgreSQL', () => {

@@ -34,6 +34,8 @@ export interface Approval {
   gate: string;
   by: string;
   comment?: string;
+  /** Every distinct approver, when the gate needed more than one. */
+  approvers?: string[];
 }
 
 /**
@@ -117,7 +119,7 @@ export class RegionStage {
   private take(cmd: RegionCommand): void {
     switch (cmd.kind) {
       case 'approve':
-        if (this.pendingApproval?.gate === cmd.gate) this.approval = { gate: cmd.gate, by: cmd.by, comment: cmd.comment };
+        if (this.pendingApproval?.gate === cmd.gate) this.approval = { gate: cmd.gate, by: cmd.by, comment: cmd.comment, ...(cmd.approvers ? { approvers: cmd.approvers } : {}) };
         return;
       case 'pause':
         this.paused = true;
