@@ -9,6 +9,7 @@
  *   MERIDIAN_BENCH_ONLY=edgeBreachToZero npm run bench       (breach -> zero requests at a real Envoy edge, beside the in-cluster figure)
  *   MERIDIAN_BENCH_ONLY=flagKillSwitch npm run bench         (breach -> kill switch in effect at a service reading flagd, beside traffic and workload)
  *   MERIDIAN_BENCH_ONLY=fleetOpCost npm run bench            (one keyed fleet operation, in a fleet of 10 regions and of 5,000)
+ *   MERIDIAN_BENCH_ONLY=approvalCheck npm run bench          (the update validator's decision on an approval, unsigned and signed)
  *   MERIDIAN_BENCH_ONLY=scale npm run bench                  (1,000 concurrent rollouts, local cluster beside the dev server, up to about 50 min; see bench/scale.ts)
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
@@ -32,6 +33,7 @@ import { releaseBreachFigures, releaseHistoryFigures } from './release';
 import { edgeBreachFigures } from './edges';
 import { flagBreachFigures } from './flags';
 import { fleetOpCostFigures } from './fleet';
+import { approvalCheckFigures } from './approval';
 import { scaleFigures } from './scale';
 import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { freePort } from '../lib/ports';
@@ -228,7 +230,7 @@ async function reconcileFigures() {
 }
 
 /** Figures that need neither the dev server nor the worker process. */
-const STANDALONE = ['reconcile', 'kubernetes', 'fleetOpCost', 'scale'];
+const STANDALONE = ['reconcile', 'kubernetes', 'fleetOpCost', 'approvalCheck', 'scale'];
 
 async function main() {
   const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
@@ -247,6 +249,11 @@ async function main() {
     process.stdout.write('fleetOpCost ... ');
     report.fleetOpCost = fleetOpCostFigures();
     console.log(JSON.stringify(report.fleetOpCost));
+  }
+  if (!only || only.includes('approvalCheck')) {
+    process.stdout.write('approvalCheck ... ');
+    report.approvalCheck = approvalCheckFigures();
+    console.log(JSON.stringify(report.approvalCheck));
   }
   // It runs its own cluster and dev server, for up to twice MERIDIAN_BENCH_SCALE_DEADLINE.
   if (!only || only.includes('scale')) {
