@@ -9,6 +9,7 @@ export const ExitCode = {
   Unreachable: 5,
   Rejected: 6,
   NoWorker: 7,
+  VerifyFailed: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
@@ -22,7 +23,8 @@ Exit codes:
   5  cannot reach Temporal
   6  the workflow rejected the command (e.g. approving a gate that is not waiting, or the rollout already ended)
   7  no worker polls the rollout's task queue: nothing answered, a command was not sent
-     (status prints the last state the server recorded; start a worker: meridian worker --task-queue <name>)`;
+     (status prints the last state the server recorded; start a worker: meridian worker --task-queue <name>)
+  8  audit --verify found a signed approval that does not verify`;
 
 /** The exit code a command that followed a rollout to its end returns. */
 export function exitCodeForPhase(phase: RolloutPhase): ExitCode {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
+import { registerAudit } from './commands/audit';
 import { registerDemo } from './commands/demo';
 import { registerDeployment } from './commands/deployment';
 import { registerDev } from './commands/dev';
@@ -47,6 +48,7 @@ export function buildProgram(
   registerStart(program);
   registerStatus(program);
   registerWatch(program);
+  registerAudit(program);
   registerOperatorCommands(program);
   registerList(program);
   registerWorker(program);
