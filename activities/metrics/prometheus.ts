@@ -134,7 +134,7 @@ async function call(spec: PrometheusProviderSpec, api: 'query' | 'query_range', 
   }
   if (body?.status === 'error') throw queryError(spec, params.query!, `${body.errorType ?? 'error'}: ${body.error ?? 'no message'}`);
   if (answer.status !== 200 || body?.status !== 'success' || !body.data) {
-    throw queryError(spec, params.query!, `HTTP ${answer.status}: ${excerpt(answer.body)}`);
+    throw queryError(spec, params.query!, `HTTP ${answer.status}: ${excerpt(answer.body, headers)}`);
   }
   return body.data;
 }

@@ -110,17 +110,18 @@ export async function queryWeb(spec: WebProviderSpec, ctx: MetricContext, env: E
   const url = new URL(renderTemplate(spec.url, templateValues(ctx), encodeURIComponent));
   const fail = (why: string) => new Error(`web metric at ${url.href}: ${why}`);
   let answer: { status: number; body: string };
+  const headers = { accept: 'application/json', ...authHeaders(spec.auth, env) };
   try {
-    answer = await httpGet(url, { headers: { accept: 'application/json', ...authHeaders(spec.auth, env) }, timeoutMs: spec.timeout, tls: spec.tls });
+    answer = await httpGet(url, { headers, timeoutMs: spec.timeout, tls: spec.tls });
   } catch (err) {
     throw fail(err instanceof Error ? err.message : String(err));
   }
-  if (answer.status < 200 || answer.status >= 300) throw fail(`HTTP ${answer.status}: ${excerpt(answer.body)}`);
+  if (answer.status < 200 || answer.status >= 300) throw fail(`HTTP ${answer.status}: ${excerpt(answer.body, headers)}`);
   let document: unknown;
   try {
     document = JSON.parse(answer.body);
   } catch {
-    throw fail(`the answer is not JSON: ${excerpt(answer.body)}`);
+    throw fail(`the answer is not JSON: ${excerpt(answer.body, headers)}`);
   }
   try {
     return toMetricValue(readJsonPath(document, spec.jsonPath), spec.jsonPath);
@@ -134,7 +135,26 @@ function webSpec(metric: MetricSpec): WebProviderSpec {
   return metric.provider;
 }
 
-export function excerpt(body: string): string {
-  const flat = body.replace(/\s+/g, ' ').trim();
+/**
+ * The start of an answer's body for an error message, with the credentials the request carried
+ * cut out: a server that echoes its Authorization header must not put the secret into a verdict,
+ * and through it into the workflow's history.
+ */
+export function excerpt(body: string, headers: Record<string, string> = {}): string {
+  let flat = body.replace(/\s+/g, ' ').trim();
+  for (const secret of credentialsIn(headers)) flat = flat.split(secret).join('[redacted]');
   return flat.length > 200 ? `${flat.slice(0, 200)}...` : flat || '(empty body)';
+}
+
+/** The secret parts of an authorization header: the token, or the basic credentials, encoded and decoded, and the password alone. */
+function credentialsIn(headers: Record<string, string>): string[] {
+  const value = headers.authorization;
+  if (!value) return [];
+  const [scheme, token = ''] = value.split(' ', 2);
+  const out = [token];
+  if (scheme === 'Basic') {
+    const decoded = Buffer.from(token, 'base64').toString('utf8');
+    out.push(decoded, decoded.slice(decoded.indexOf(':') + 1));
+  }
+  return out.filter((x) => x.length >= 4).sort((a, b) => b.length - a.length);
 }

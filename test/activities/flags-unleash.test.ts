@@ -4,6 +4,7 @@ import { unleashDriver, type UnleashFlagState, type UnleashStrategy } from '../.
 import type { FlagDriver } from '../../activities/flags/types';
 import type { FlagSpec, UnleashProvider } from '../../domain/flags';
 import { freePort } from '../support/processes';
+import { SECRETS } from '../support/secrets';
 import { startUnleash, type RunningUnleash } from '../support/unleash';
 
 const REGION = 'eu-west';
@@ -193,7 +194,7 @@ describe('Unleash flag driver, on a real Unleash 7 and PostgreSQL', () => {
 
   it('a wrong or missing token fails non-retryable and says what to set; a server that is down is retryable', async () => {
     const change = { flag: FLAG, variant: 'fast', fraction: 10 };
-    const wrong = await failureOf(unleashDriver({ env: { [TOKEN_ENV]: '*:*.not-a-token' } }).apply(provider, change, 'k'));
+    const wrong = await failureOf(unleashDriver({ env: { [TOKEN_ENV]: SECRETS.unleashWrongToken } }).apply(provider, change, 'k'));
     expect(wrong.nonRetryable).toBe(true);
     expect(wrong.type).toBe('FlagProviderUnauthorized');
     expect(wrong.message).toBe(

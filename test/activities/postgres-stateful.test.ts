@@ -5,6 +5,7 @@ import { diffFingerprints } from '../../activities/postgres/fingerprint';
 import { splitStatements } from '../../activities/postgres/split-sql';
 import { isTransient, sqlErrorInfo } from '../../activities/postgres/sql-error';
 import { advisoryLockKey, databaseSettings, migration, migrationChecksum, reconciliation, sha256Hex, sqlProvider } from '../../domain/stateful';
+import { SECRETS } from '../support/secrets';
 
 describe('stateful spec schemas', () => {
   it('fills defaults and parses durations', () => {
@@ -62,12 +63,12 @@ describe('checksums and lock keys', () => {
 describe('connections', () => {
   it('maps a database name to the variable holding its URL, and says which to set', () => {
     expect(databaseEnvVar('orders-eu.1')).toBe('MERIDIAN_DATABASE_ORDERS_EU_1');
-    expect(resolveDatabaseUrl('orders', { MERIDIAN_DATABASE_ORDERS: ' postgres://u:secret@db:5432/orders ' })).toBe('postgres://u:secret@db:5432/orders');
+    expect(resolveDatabaseUrl('orders', { MERIDIAN_DATABASE_ORDERS: ` postgres://u:${SECRETS.databasePassword}@db:5432/orders ` })).toBe(`postgres://u:${SECRETS.databasePassword}@db:5432/orders`);
     expect(() => resolveDatabaseUrl('orders', {})).toThrow(
       'database "orders" is not configured on this worker: set MERIDIAN_DATABASE_ORDERS to its connection URL (postgres://user:password@host:5432/dbname)',
     );
     expect(() => resolveDatabaseUrl('orders', { MERIDIAN_DATABASE_ORDERS: 'mysql://db/orders' })).toThrow('must be a postgres:// URL, not mysql://');
-    expect(describeDatabase('orders', 'postgres://u:secret@db:5432/orders')).toBe('database "orders" (db:5432/orders)');
+    expect(describeDatabase('orders', `postgres://u:${SECRETS.databasePassword}@db:5432/orders`)).toBe('database "orders" (db:5432/orders)');
   });
 });
 

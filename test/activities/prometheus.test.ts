@@ -8,6 +8,7 @@ import { metric as metricSchema, prometheusProvider as prometheusSchema, type Pr
 import { startDemoService, type DemoService } from '../support/demo-service';
 import { startLoad, type Load } from '../support/load';
 import { startPrometheus, type RunningPrometheus } from '../support/prometheus';
+import { SECRETS } from '../support/secrets';
 
 const STABLE = '2.3.1';
 const CANARY = '2.4.0';
@@ -148,7 +149,7 @@ describe('prometheus provider on a real Prometheus', () => {
 
   it('resolves auth secrets from the named variables and fails clearly when one is unset', async () => {
     const withToken = spec(ERROR_RATE, { auth: { bearerTokenEnv: 'METRICS_TOKEN' } });
-    expect(await queryPrometheus(withToken, ctx(CANARY), { env: { METRICS_TOKEN: 'secret' } })).toBeGreaterThan(0);
+    expect(await queryPrometheus(withToken, ctx(CANARY), { env: { METRICS_TOKEN: SECRETS.metricsToken } })).toBeGreaterThan(0);
     await expect(queryPrometheus(withToken, ctx(CANARY), { env: {} })).rejects.toThrow(
       "environment variable METRICS_TOKEN (named in the provider's auth) is not set in the worker",
     );

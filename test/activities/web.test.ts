@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createActivities, SimulatedFleet } from '../../activities';
 import type { MetricContext } from '../../activities/metrics/provider';
-import { queryWeb, readJsonPath, webProvider } from '../../activities/metrics/web';
+import { excerpt, queryWeb, readJsonPath, webProvider } from '../../activities/metrics/web';
 import { metric as metricSchema, webProvider as webSchema, type MetricSpec, type WebProviderSpec } from '../../domain/spec';
 import { tempFile } from '../support/temp-dir';
+import { SECRETS } from '../support/secrets';
 
 const ctx: MetricContext = { rolloutId: 'rollout/checkout/2.4.0', service: 'checkout', region: 'eu west/1', version: '2.4.0', role: 'canary' };
 
@@ -26,8 +27,10 @@ beforeAll(async () => {
     if (req.url === '/broken') return json(500, { error: 'database is down' });
     if (req.url === '/html') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<html>login</html>');
     if (req.url === '/secret') {
-      return req.headers.authorization === 'Bearer s3cret' ? json(200, { value: 7 }) : json(401, { error: 'unauthorized' });
+      return req.headers.authorization === `Bearer ${SECRETS.metricsToken}` ? json(200, { value: 7 }) : json(401, { error: 'unauthorized' });
     }
+    // A careless server that echoes the credentials it was sent in its refusal.
+    if (req.url === '/echo') return json(401, { error: 'unauthorized', sent: req.headers.authorization, decoded: Buffer.from((req.headers.authorization ?? '').split(' ')[1] ?? '', 'base64').toString() });
     if (req.url === '/hang') return;
     json(404, { error: 'no such thing' });
   });
@@ -74,10 +77,24 @@ describe('web provider', () => {
 
   it('sends the bearer token from the variable the spec names', async () => {
     const spec = web('/secret', '$.value', { auth: { bearerTokenEnv: 'METRICS_TOKEN' } });
-    expect(await queryWeb(spec, ctx, { METRICS_TOKEN: 's3cret' })).toBe(7);
-    await expect(queryWeb(spec, ctx, { METRICS_TOKEN: 'wrong' })).rejects.toThrow('HTTP 401');
+    expect(await queryWeb(spec, ctx, { METRICS_TOKEN: SECRETS.metricsToken })).toBe(7);
+    await expect(queryWeb(spec, ctx, { METRICS_TOKEN: SECRETS.wrongMetricsToken })).rejects.toThrow('HTTP 401');
     await expect(queryWeb(spec, ctx, {})).rejects.toThrow('environment variable METRICS_TOKEN');
-    await expect(webProvider({ env: { METRICS_TOKEN: 's3cret' } }).query(metric(spec), ctx)).resolves.toBe(7);
+    await expect(webProvider({ env: { METRICS_TOKEN: SECRETS.metricsToken } }).query(metric(spec), ctx)).resolves.toBe(7);
+  });
+
+  it('cuts the credentials out of an error when the server echoes them', async () => {
+    const bearer = queryWeb(web('/echo', '$.value', { auth: { bearerTokenEnv: 'METRICS_TOKEN' } }), ctx, { METRICS_TOKEN: SECRETS.wrongMetricsToken });
+    const refusal = await bearer.then(() => '', (err: Error) => err.message);
+    expect(refusal).toContain('HTTP 401');
+    expect(refusal).toContain('[redacted]');
+    expect(refusal).not.toContain(SECRETS.wrongMetricsToken);
+    // Prometheus's basic auth goes through the same excerpt.
+    const basic = `Basic ${Buffer.from(`${SECRETS.metricsUser}:${SECRETS.metricsPassword}`).toString('base64')}`;
+    const echoed = `denied: ${basic} = ${SECRETS.metricsUser}:${SECRETS.metricsPassword}; password ${SECRETS.metricsPassword}`;
+    const message = excerpt(echoed, { authorization: basic });
+    expect(message).toBe('denied: Basic [redacted] = [redacted]; password [redacted]');
+    for (const leaked of [SECRETS.metricsPassword, Buffer.from(`${SECRETS.metricsUser}:${SECRETS.metricsPassword}`).toString('base64')]) expect(message).not.toContain(leaked);
   });
 
   it('reads JSON paths with names, indexes and quoted keys', () => {

@@ -10,6 +10,7 @@ import { FAILURE } from '../../domain/vocabulary';
 import { temporalExecutable } from '../../lib/binaries';
 import { startUnleash, type RunningUnleash } from '../support/unleash';
 import { auditDataOf, auditOf, regionOf } from '../support/status';
+import { SECRETS } from '../support/secrets';
 import { endedHow, withRollout, type RolloutRun } from '../workflows/support';
 
 /**
@@ -35,7 +36,7 @@ beforeAll(async () => {
     startUnleash({ regions: REGIONS }),
   ]);
   process.env[TOKEN_ENV] = unleash.adminToken;
-  process.env[WRONG_TOKEN_ENV] = '*:*.not-a-token';
+  process.env[WRONG_TOKEN_ENV] = SECRETS.unleashWrongToken;
 }, 120_000);
 
 afterAll(async () => {

@@ -1,8 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { freePort, ROOT } from './processes';
 import { startPostgres, type RunningPostgres } from './postgres';
+import { unleashToken } from './secrets';
 
 /**
  * Unleash OSS serves exactly these two environments in its one project, `default`: it hides any
@@ -36,9 +36,8 @@ export async function startUnleash(options: { regions: string[] }): Promise<Runn
   }
   const environments = Object.fromEntries(options.regions.map((region, i) => [region, OSS_ENVIRONMENTS[i]!]));
   const postgres = await startPostgres({ databases: ['unleash'] });
-  const secret = () => randomBytes(16).toString('hex');
-  const adminToken = `*:*.${secret()}`;
-  const backendTokens = Object.fromEntries(OSS_ENVIRONMENTS.map((env) => [env, `*:${env}.${secret()}`]));
+  const adminToken = unleashToken('*');
+  const backendTokens = Object.fromEntries(OSS_ENVIRONMENTS.map((env) => [env, unleashToken(env)]));
   let child: ChildProcess | undefined;
   try {
     const port = await freePort();
