@@ -14,6 +14,8 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { defaultPayloadConverter, type SearchAttributePair, type UpdateDefinition } from '@temporalio/common';
+import { approvalStatement } from '../domain/approval-policy';
+import { DEFAULT_VALIDITY_MS } from '../domain/approval-statement';
 import type { RolloutPlan } from '../domain/plan';
 import { STAGE_PHASES } from '../domain/phase';
 import { TERMINAL_PHASES, type AnalysisProgress, type AuditEntry, type RegionStatus, type RolloutPhase, type ServiceStatus, type RolloutStatus } from '../domain/status';
@@ -316,6 +318,24 @@ export class RolloutClient {
 
   approve(id: string, req: ApproveRequest): Promise<CommandResult> {
     return this.command(id, 'approve', approveUpdate, req);
+  }
+
+  /**
+   * The statement `req.by` signs to approve the gate `req.region` waits on now (approval-statement.ts):
+   * this run, this region, service and gate, this opening of the gate, valid from now for `validForMs`.
+   * Sign it (signApproval) and send it with approve() as `signature`.
+   */
+  async approvalStatement(id: string, req: Omit<ApproveRequest, 'signature' | 'comment'>, validForMs = DEFAULT_VALIDITY_MS): Promise<string> {
+    const record = await this.record(id);
+    if (record.closedAt) throw new RolloutEndedError('approve', record, (await this.finalStatus(record))?.phase);
+    const view = await this.status(id);
+    const gates = view.pendingApprovals.filter((a) => a.region === req.region && (req.service === undefined || a.service === req.service) && (req.gate === undefined || a.gate === req.gate));
+    if (gates.length === 0) {
+      const waiting = view.pendingApprovals.map((a) => `${a.region}${a.service ? `/${a.service}` : ''} (gate "${a.gate}")`).join(', ') || 'none';
+      throw new RolloutCommandError(`no gate${req.gate ? ` "${req.gate}"` : ''} waits in ${req.region}${req.service ? ` for ${req.service}` : ''} of rollout ${id}; waiting: ${waiting}`);
+    }
+    if (gates.length > 1) throw new RolloutCommandError(`gates of more than one service wait in ${req.region}: ${gates.map((g) => g.service).join(', ')}; say which with --service`);
+    return approvalStatement(gates[0]!, req.region, req.by, { rolloutId: id, runId: record.runId, service: view.service }, Date.now(), validForMs);
   }
 
   abort(id: string, req: AbortRequest): Promise<CommandResult> {

@@ -8,6 +8,8 @@ import { MeridianPhase, MeridianRegions, MeridianService, MeridianVersion } from
  */
 export interface RolloutRecord {
   id: string;
+  /** The workflow's run; a signed approval names it, so it cannot be replayed on another run. */
+  runId: string;
   service: string;
   version: string;
   phase: RolloutPhase;
@@ -25,6 +27,7 @@ export function recordOf(d: WorkflowExecutionDescription): RolloutRecord {
   const attrs = d.typedSearchAttributes;
   return {
     id: d.workflowId,
+    runId: d.runId,
     service: attrs.get(MeridianService) ?? '',
     version: attrs.get(MeridianVersion) ?? '',
     phase: (attrs.get(MeridianPhase) as RolloutPhase | undefined) ?? 'Pending',

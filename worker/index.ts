@@ -37,6 +37,8 @@ export interface CreateWorkerOptions {
   shutdownGraceMs?: number;
   /** Turns on Worker Deployment versioning; without it the worker is unversioned. */
   deployment?: WorkerDeployment;
+  /** A keyring file enforced on every rollout's approvals (`meridian worker --keyring`, MERIDIAN_KEYRING). */
+  keyring?: string;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
@@ -46,7 +48,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     namespace: opts.namespace ?? DEFAULT_NAMESPACE,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     workflowBundle: opts.workflowBundle ?? (await cachedWorkflowBundle()),
-    activities: createActivities({ fleet }),
+    activities: createActivities({ fleet, ...(opts.keyring ? { keyring: opts.keyring } : {}) }),
     // An analysis activity holds its slot for a whole chunk while it mostly sleeps between samples.
     // With the SDK's default of 100 slots, 100 regions in analysis would starve every other
     // activity, rollbacks included.

@@ -13,6 +13,8 @@ export interface RunWorkerOptions extends ConnectionOverrides {
   shutdownGraceMs?: number;
   /** The Worker Deployment build this worker is; unversioned without it. */
   deployment?: WorkerDeployment;
+  /** A keyring file enforced on every rollout's approvals. */
+  keyring?: string;
   log?: (line: string) => void;
 }
 
@@ -35,7 +37,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
   const fleetFile = resolve(opts.fleetFile ?? DEFAULT_FLEET_FILE);
   const graceMs = opts.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   try {
-    const worker = await createWorker({ connection, namespace, taskQueue, fleetFile, shutdownGraceMs: graceMs, deployment: opts.deployment });
+    const worker = await createWorker({ connection, namespace, taskQueue, fleetFile, shutdownGraceMs: graceMs, deployment: opts.deployment, ...(opts.keyring ? { keyring: resolve(opts.keyring) } : {}) });
     const stop = onStopSignals(graceMs, log);
     try {
       const running = worker.run();

@@ -1,7 +1,36 @@
-import type { Command } from 'commander';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { DEFAULT_VALIDITY_MS, MAX_VALIDITY_MS } from '../../domain/approval-statement';
+import { parseDuration } from '../../domain/duration';
 import type { CommandResult } from '../../workflows/definitions';
 import { defaultUser, print, withClient } from '../context';
 import { name, nonBlank } from '../options';
+
+interface ApproveOptions {
+  region: string;
+  service?: string;
+  by: string;
+  gate?: string;
+  comment?: string;
+  signWith?: string;
+  validFor: number;
+}
+
+const APPROVE_HELP = `
+A signed approval is a statement of exactly what is approved: the rollout, its run, the region, the
+service, the gate and this opening of it, the approver and the time, signed with
+ssh-keygen -Y sign -n meridian-approval. The workflow checks it against the key the rollout pinned
+for --by, and refuses a signature over another gate, region, run or rollout, or one that expired.
+Gates are signed when the spec names approver keys or a keyring, or the worker enforces one.`;
+
+function validity(value: string): number {
+  const ms = parseDuration(value);
+  if (ms === undefined || ms <= 0 || ms > MAX_VALIDITY_MS) throw new InvalidArgumentError('must be a duration such as 10m or 1h, at most 24h');
+  return ms;
+}
+
+const expandHome = (path: string) => (path.startsWith('~/') ? join(homedir(), path.slice(2)) : path);
 
 function report(verb: string, id: string, result: CommandResult): void {
   print(`${verb} accepted by ${id}: ${result.message} (rollout ${result.phase})`);
@@ -23,8 +52,17 @@ export function registerOperatorCommands(program: Command): void {
     .option('--service <service>', 'in a release: the service whose gate to approve, needed when gates of several services wait in the region', name)
     .option('--gate <gate>', 'gate name (default: the gate the region waits on)', name)
     .option('--comment <text>', 'why, for the audit trail', nonBlank)
-    .action(async (id: string, o: { region: string; service?: string; by: string; gate?: string; comment?: string }, cmd: Command) => {
-      const result = await withClient(cmd, (c) => c.approve(id, { region: o.region, ...(o.service ? { service: o.service } : {}), gate: o.gate, by: o.by, comment: o.comment }));
+    .option('--sign-with <key>', 'sign the approval with this SSH Ed25519 key (private key, or a public key held by ssh-agent), through ssh-keygen -Y sign', nonBlank)
+    .option('--valid-for <duration>', 'how long the signed statement stays valid, up to 24h', validity, DEFAULT_VALIDITY_MS)
+    .addHelpText('after', APPROVE_HELP)
+    .action(async (id: string, o: ApproveOptions, cmd: Command) => {
+      const target = { region: o.region, ...(o.service ? { service: o.service } : {}), ...(o.gate ? { gate: o.gate } : {}), by: o.by };
+      const result = await withClient(cmd, async (c) => {
+        if (!o.signWith) return c.approve(id, { ...target, comment: o.comment });
+        const { signApproval } = await import('../../client/sign-approval');
+        const signature = await signApproval(await c.approvalStatement(id, target, o.validFor), expandHome(o.signWith));
+        return c.approve(id, { ...target, comment: o.comment, signature });
+      });
       report('approve', id, result);
     });
 

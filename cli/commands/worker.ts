@@ -30,7 +30,11 @@ interface WorkerCommandOptions {
   shutdownGrace?: number;
   deploymentName?: string;
   buildId?: string;
+  keyring?: string;
 }
+
+const KEYRING_HELP =
+  'a keyring file (YAML: approvers: [{ name, key: "ssh-ed25519 AAAA…", groups }]) this worker enforces on every rollout: only its people approve, each with a signature by their key';
 
 /** A duration such as 30s, 2m or 1m30s, up to a day; 0s cancels running activities at once. */
 export function graceDuration(value: string): number {
@@ -58,6 +62,7 @@ export function registerWorker(program: Command): void {
     .addOption(new Option('--shutdown-grace <duration>', SHUTDOWN_GRACE_HELP).env('MERIDIAN_SHUTDOWN_GRACE').argParser(graceDuration))
     .addOption(deploymentNameOption())
     .addOption(new Option('--build-id <id>', 'this worker\'s build within --deployment-name; turns on versioning').env('MERIDIAN_BUILD_ID').argParser(name))
+    .addOption(new Option('--keyring <file>', KEYRING_HELP).env('MERIDIAN_KEYRING').argParser(nonBlank))
     .addHelpText('after', WORKER_HELP)
     .action(async (opts: WorkerCommandOptions, cmd: Command) => {
       const deployment = deploymentOf(opts);
@@ -68,6 +73,7 @@ export function registerWorker(program: Command): void {
         fleetFile: opts.fleetFile ?? DEFAULT_FLEET_FILE,
         shutdownGraceMs: opts.shutdownGrace,
         deployment,
+        ...(opts.keyring ? { keyring: opts.keyring } : {}),
       }).catch((err: unknown) => {
         throw err instanceof ShutdownExpiredError ? new CliError(err.message, ExitCode.Unexpected) : err;
       });

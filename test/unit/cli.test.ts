@@ -277,6 +277,7 @@ describe('exit codes', () => {
 
   const record: RolloutRecord = {
     id: 'rollout/cart/1.0.0',
+    runId: '00000000-0000-4000-8000-000000000000',
     service: 'cart',
     version: '1.0.0',
     phase: 'Progressing',
