@@ -15,9 +15,9 @@ const GRPC_DEADLINE_EXCEEDED = 4;
 
 /**
  * Refusals of what the user gave: client/start-checks.ts, and a --fleet-file that holds no fleet
- * (activities/fleet/store.ts); matched by name so that --help does not load the modules they live in.
+ * (activities/fleet/store.ts), codec keys that cannot be used or lack the key a payload needs (client/codec.ts); matched by name so that --help does not load the modules they live in.
  */
-const USAGE_REFUSALS = new Set(['PayloadTooLargeError', 'InvalidIdentityError', 'FleetFileError', 'SigningError']);
+const USAGE_REFUSALS = new Set(['PayloadTooLargeError', 'InvalidIdentityError', 'FleetFileError', 'CodecKeyError', 'PayloadDecryptError', 'SigningError']);
 
 const HELP_CODES = new Set(['commander.helpDisplayed', 'commander.help', 'commander.version']);
 

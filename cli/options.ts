@@ -39,3 +39,31 @@ export function address(value: string): string {
   }
   return value;
 }
+
+/** An http:// or https:// URL, such as a codec server's endpoint. */
+export function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value.trim());
+  } catch {
+    throw new InvalidArgumentError('it must be an http:// or https:// URL, e.g. http://127.0.0.1:8888.');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError('it must be an http:// or https:// URL, e.g. http://127.0.0.1:8888.');
+  return value.trim().replace(/\/+$/, '');
+}
+
+/** A web origin, scheme://host[:port] with no path, as a browser sends it in the Origin header; `*` for any. */
+export function webOrigin(value: string): string {
+  if (value.trim() === '*') return '*';
+  const url = (() => {
+    try {
+      return new URL(value.trim());
+    } catch {
+      return undefined;
+    }
+  })();
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.origin !== value.trim().replace(/\/$/, '')) {
+    throw new InvalidArgumentError('it must be an origin such as http://localhost:8233 (scheme, host and port, no path).');
+  }
+  return url.origin;
+}

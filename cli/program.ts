@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import { registerAudit } from './commands/audit';
+import { registerCodecServer } from './commands/codec-server';
 import { registerDemo } from './commands/demo';
 import { registerDeployment } from './commands/deployment';
 import { registerDev } from './commands/dev';
@@ -55,6 +56,7 @@ export function buildProgram(
   registerDeployment(program);
   registerDev(program);
   registerDemo(program);
+  registerCodecServer(program);
   return program;
 }
 

@@ -1,5 +1,7 @@
 import { resolve } from 'node:path';
+import { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime, type LogLevel, type Worker } from '@temporalio/worker';
+import { codecDataConverter } from '../client/codec';
 import { RolloutClient } from '../client/rollout-client';
 import { workerPresence } from '../client/task-queue';
 import { serverAt, startDevServer, type DevServer } from '../worker/dev-server';
@@ -16,6 +18,8 @@ export interface ServerPlacement {
   reuse?: boolean;
   /** Use the server at this address; nothing is started. */
   address?: string;
+  /** The codec server the local server's UI decodes payloads with. */
+  uiCodecEndpoint?: string;
   namespace?: string;
 }
 
@@ -53,7 +57,7 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
   if (address) log(`using the Temporal server at ${address}`);
   const server = address
     ? await serverAt(address, { namespace, log })
-    : await startDevServer({ port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile, inMemory: opts.inMemory, reuse: opts.reuse, namespace, log });
+    : await startDevServer({ port: opts.port, uiPort: opts.uiPort, dbFile: opts.dbFile, inMemory: opts.inMemory, reuse: opts.reuse, namespace, uiCodecEndpoint: opts.uiCodecEndpoint, log });
   const fleetFile = resolve(opts.fleetFile);
   let worker: Worker;
   try {
@@ -64,7 +68,10 @@ export async function startSandbox(opts: SandboxOptions): Promise<Sandbox> {
     throw err;
   }
   const workerDone = worker.run();
-  const client = new RolloutClient(server.client, { namespace: server.namespace, taskQueue: opts.taskQueue });
+  // With codec keys in the environment the worker encrypts, so the rollout client must decrypt.
+  const dataConverter = codecDataConverter();
+  const temporal = dataConverter ? new Client({ connection: server.connection, namespace: server.namespace, dataConverter }) : server.client;
+  const client = new RolloutClient(temporal, { namespace: server.namespace, taskQueue: opts.taskQueue });
   await Promise.race([untilPolled(server, opts.taskQueue), workerDone.catch(() => undefined)]);
   return {
     server,

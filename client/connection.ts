@@ -3,6 +3,7 @@ import { Client, Connection } from '@temporalio/client';
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnection, NativeConnectionOptions } from '@temporalio/worker';
 import { DEFAULT_NAMESPACE } from '../workflows/definitions';
+import { codecDataConverter } from './codec';
 import { ConnectionFailedError } from './connection-error';
 
 export { ConnectionFailedError } from './connection-error';
@@ -67,8 +68,11 @@ function viaProxy(env: NodeJS.ProcessEnv = process.env): boolean {
   return ['grpc_proxy', 'https_proxy', 'HTTPS_PROXY', 'http_proxy', 'HTTP_PROXY'].some((k) => env[k]);
 }
 
+/** A client of the configured server; its payloads are encrypted when the environment sets codec keys (client/codec.ts). */
 export async function connectClient(overrides: ConnectionOverrides = {}): Promise<{ client: Client; namespace: string }> {
   const { address, namespace, connectionOptions } = connectionConfig(overrides);
+  // Read before connecting, so a bad key is reported as what it is, not as an unreachable server.
+  const dataConverter = codecDataConverter();
   let connection: Connection;
   try {
     if (!viaProxy()) await probeAddress(address);
@@ -77,7 +81,7 @@ export async function connectClient(overrides: ConnectionOverrides = {}): Promis
   } catch (err) {
     throw new ConnectionFailedError(address, err);
   }
-  return { client: new Client({ connection, namespace }), namespace };
+  return { client: new Client({ connection, namespace, ...(dataConverter ? { dataConverter } : {}) }), namespace };
 }
 
 export async function connectWorkerConnection(

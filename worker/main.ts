@@ -1,6 +1,7 @@
 import '../lib/require-node.js';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { describeEncryption } from '../client/codec';
 import { connectionConfig, connectWorkerConnection, type ConnectionOverrides } from '../client/connection';
 import { formatDuration } from '../domain/duration';
 import { TASK_QUEUE } from '../workflows/definitions';
@@ -41,7 +42,7 @@ export async function runWorker(opts: RunWorkerOptions = {}): Promise<void> {
     const stop = onStopSignals(graceMs, log);
     try {
       const running = worker.run();
-      log(`worker polling task queue "${taskQueue}" on ${address} (namespace ${namespace}, fleet ${fleetFile}, ${describeBuild(opts.deployment)})`);
+      log(`worker polling task queue "${taskQueue}" on ${address} (namespace ${namespace}, fleet ${fleetFile}, ${describeBuild(opts.deployment)}, ${describeEncryption()})`);
       await untilStopped(running, graceMs, stop);
     } finally {
       stop.dispose();

