@@ -5,6 +5,7 @@
  */
 import { formatStatement, parseStatement, statementProblem } from './approval-statement';
 import { parsePublicKey, verifySshSignature } from './ssh-signature';
+import type { PendingApproval } from './status';
 
 /** One person who may approve, as the spec or a keyring names them. */
 export interface Approver {
@@ -51,20 +52,7 @@ export interface SignatureEvidence extends SignedApproval {
 }
 
 /** A waiting gate as the command table sees it. */
-export interface GateFacts {
-  gate: string;
-  service?: string;
-  since: string;
-  approvers?: string[];
-  groups?: string[];
-  /** Distinct approvers needed; 1 when absent. */
-  approvals?: number;
-  /** Only signed approvals count. */
-  signed?: boolean;
-  allowSelfApproval?: boolean;
-  /** Who approved this opening of the gate so far. */
-  approvedBy?: string[];
-}
+export type GateFacts = Pick<PendingApproval, 'gate' | 'service' | 'since' | 'approvers' | 'groups' | 'approvals' | 'signed' | 'allowSelfApproval' | 'approvedBy'>;
 
 export interface AcceptedApproval {
   signature?: SignatureEvidence;

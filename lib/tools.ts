@@ -238,35 +238,26 @@ export function findEnvoy(host: Host): Found | undefined {
   return firstFound([...system, [cachedEnvoy(host), 'cache']], valid);
 }
 
-/** Debian's Chromium, which the UI tests drive headless; nothing of it is cached. */
-export function findChromium(host: Host): Found | undefined {
+/** A tool only the system provides (its env variable, PATH, its Debian place); nothing of it is cached. */
+function findSystemOnly(host: Host, tool: ToolName, system: string): Found | undefined {
   const valid = (path: string) => host.isExecutable(path);
-  const env = fromEnv(host, 'chromium', valid, 'an executable file');
+  const env = fromEnv(host, tool, valid, 'an executable file');
   if (env) return env;
   if (ignoringSystem(host)) return undefined;
   return firstFound(
     [
-      [onPath(host, 'chromium'), 'path'],
-      [SYSTEM_CHROMIUM, 'system'],
+      [onPath(host, tool), 'path'],
+      [system, 'system'],
     ],
     valid,
   );
 }
 
+/** Debian's Chromium, which the UI tests drive headless. */
+export const findChromium = (host: Host) => findSystemOnly(host, 'chromium', SYSTEM_CHROMIUM);
+
 /** OpenSSH's ssh-keygen, which `meridian approve --sign-with` signs with. */
-export function findSshKeygen(host: Host): Found | undefined {
-  const valid = (path: string) => host.isExecutable(path);
-  const env = fromEnv(host, 'ssh-keygen', valid, 'an executable file');
-  if (env) return env;
-  if (ignoringSystem(host)) return undefined;
-  return firstFound(
-    [
-      [onPath(host, 'ssh-keygen'), 'path'],
-      [SYSTEM_SSH_KEYGEN, 'system'],
-    ],
-    valid,
-  );
-}
+export const findSshKeygen = (host: Host) => findSystemOnly(host, 'ssh-keygen', SYSTEM_SSH_KEYGEN);
 
 /** `[major, minor]` of a Go binary's own toolchain, not the one GOTOOLCHAIN would switch to. */
 export function goVersion(host: Host, go: string): string | undefined {
