@@ -81,7 +81,7 @@ async function bundleBuildB(parent: string): Promise<string> {
   const file = join(root, 'workflows', 'rollout.ts');
   writeFileSync(
     file,
-    replaceOnce(replaceOnce(readFileSync(file, 'utf8'), '  proxyActivities,\n', '  proxyActivities,\n  sleep,\n'), '  await checkPreflight(s);\n', '  await sleep(1);\n  await checkPreflight(s);\n'),
+    replaceOnce(replaceOnce(readFileSync(file, 'utf8'), '  proxyActivities,\n', '  proxyActivities,\n  sleep,\n'), '  await checkPreflight(', '  await sleep(1);\n  await checkPreflight('),
   );
   const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'workflows', 'index.ts'), logger: quietLogger() });
   return code;
