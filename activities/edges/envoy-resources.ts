@@ -88,6 +88,14 @@ function socketAddress(address: string): { host: string; port: number } {
   return { host: m[1]!, port: Number(m[2]) };
 }
 
+/**
+ * Envoy closes an idle connection to a service after 4 s, before the service does: Node's HTTP
+ * server closes idle keep-alive connections after 5 s, and a connection the service closes just as
+ * Envoy reuses it fails the request with a 503. A region drained for a few seconds leaves exactly
+ * such idle connections behind when its share comes back.
+ */
+const UPSTREAM_IDLE_TIMEOUT = '4s';
+
 function upstream(name: string, address: string): Json {
   const { host, port } = socketAddress(address);
   return {
@@ -95,6 +103,13 @@ function upstream(name: string, address: string): Json {
     name,
     type: isIP(host) ? 'STATIC' : 'STRICT_DNS',
     connect_timeout: '2s',
+    typed_extension_protocol_options: {
+      'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+        '@type': 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+        common_http_protocol_options: { idle_timeout: UPSTREAM_IDLE_TIMEOUT },
+        explicit_http_config: { http_protocol_options: {} },
+      },
+    },
     load_assignment: {
       cluster_name: name,
       endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: host, port_value: port } } } }] }],
