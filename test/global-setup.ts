@@ -2,6 +2,7 @@ import { join, resolve } from 'node:path';
 import { temporalExecutable, testServerExecutable } from '../lib/binaries';
 import { provisionAll, realHost, summaryLine } from '../lib/tools';
 import { ensureServerBinaries } from '../cluster/build';
+import { ensureArgoRollouts } from '../peers/argo';
 import { cachedWorkflowBundle } from '../worker/bundle';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -44,12 +45,26 @@ async function provisionServer(): Promise<void> {
 }
 
 /**
+ * The Argo Rollouts controller the peer tests run beside Meridian, built once (about 8 min cold)
+ * like the Temporal server; when the build fails, the peer tests fail with its error.
+ */
+async function provisionPeers(): Promise<void> {
+  try {
+    const argo = await ensureArgoRollouts({ log: say });
+    say(`rollouts-controller: ${argo.controller}`);
+  } catch (err) {
+    say(`rollouts-controller: not built (${err instanceof Error ? err.message.split('\n')[0] : err}); the peer tests will fail`);
+  }
+}
+
+/**
  * Provisions the external tools, then bundles the workflow code once per change of its sources and
  * hands the path to every test file through MERIDIAN_WORKFLOW_BUNDLE, so workers in tests skip webpack.
  */
 export default async function setup(): Promise<void> {
   provisionTools();
   await provisionServer();
+  await provisionPeers();
   const logged: string[] = [];
   try {
     const { codePath } = await cachedWorkflowBundle({ dir: OUT_DIR, logger: collectingLogger(logged) });

@@ -19,6 +19,7 @@ const RULES: Record<string, Rule> = {
   worker: { runtime: ['worker', 'client', 'workflows', 'activities', 'domain', 'lib'] },
   cli: { runtime: ['cli', 'worker', 'client', 'workflows', 'activities', 'domain', 'lib', 'testbed', 'cluster', 'demo-service'] },
   testbed: { runtime: ['testbed', 'lib'] },
+  peers: { runtime: ['peers', 'testbed', 'lib'] },
   cluster: { runtime: ['cluster', 'worker', 'workflows/definitions.ts', 'lib'] },
   'demo-service': { runtime: ['demo-service', 'lib'] },
 };
