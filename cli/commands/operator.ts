@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_VALIDITY_MS, MAX_VALIDITY_MS } from '../../domain/approval-statement';
 import { parseDuration } from '../../domain/duration';
 import type { CommandResult } from '../../workflows/definitions';
@@ -53,7 +53,7 @@ export function registerOperatorCommands(program: Command): void {
     .option('--gate <gate>', 'gate name (default: the gate the region waits on)', name)
     .option('--comment <text>', 'why, for the audit trail', nonBlank)
     .option('--sign-with <key>', 'sign the approval with this SSH Ed25519 key (private key, or a public key held by ssh-agent), through ssh-keygen -Y sign', nonBlank)
-    .option('--valid-for <duration>', 'how long the signed statement stays valid, up to 24h', validity, DEFAULT_VALIDITY_MS)
+    .addOption(new Option('--valid-for <duration>', 'how long the signed statement stays valid, up to 24h').argParser(validity).default(DEFAULT_VALIDITY_MS, '15m'))
     .addHelpText('after', APPROVE_HELP)
     .action(async (id: string, o: ApproveOptions, cmd: Command) => {
       const target = { region: o.region, ...(o.service ? { service: o.service } : {}), ...(o.gate ? { gate: o.gate } : {}), by: o.by };
