@@ -39,6 +39,7 @@ import { stopChild } from '../lib/stop-child';
 import { startDevServer } from '../worker/dev-server';
 import { MeridianPhase, regionWorkflowId } from '../workflows/definitions';
 import { median, quantile, round, sleep } from './stats';
+import { codecDataConverter } from '../client/codec';
 
 const ROOT = join(import.meta.dirname, '..');
 const ROLLOUTS = Number(process.env.MERIDIAN_BENCH_SCALE_ROLLOUTS ?? 1_000);
@@ -172,7 +173,8 @@ async function startClusterBackend(dir: string): Promise<Backend> {
   process.once('exit', cleanup);
   const state = await startCluster({ dir, ports: await clusterPorts(), log: () => {} });
   const connection = await Connection.connect({ address: state.address });
-  const client = new Client({ connection, namespace: state.namespace });
+  const dataConverter = codecDataConverter();
+  const client = new Client({ connection, namespace: state.namespace, ...(dataConverter ? { dataConverter } : {}) });
   return {
     kind: 'cluster',
     address: state.address,

@@ -2,6 +2,7 @@ import { Client, Connection } from '@temporalio/client';
 import type { ClusterState } from '../../cluster/index';
 import { RolloutClient, type RolloutRecord, type RolloutView } from '../../client/rollout-client';
 import { TERMINAL_PHASES, type RolloutPhase, type RolloutStatus } from '../../domain/status';
+import { codecDataConverter } from '../../client/codec';
 
 /** Following the rollouts of R3 and R4 from outside: the server's record first, the workflow's status where a worker answers. */
 
@@ -16,7 +17,8 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function connectRollouts(cluster: ClusterState, taskQueue: string): Promise<{ client: RolloutClient; close: () => Promise<void> }> {
   const connection = await Connection.connect({ address: cluster.address });
-  const client = new RolloutClient(new Client({ connection, namespace: cluster.namespace }), { namespace: cluster.namespace, taskQueue });
+  const dataConverter = codecDataConverter();
+  const client = new RolloutClient(new Client({ connection, namespace: cluster.namespace, ...(dataConverter ? { dataConverter } : {}) }), { namespace: cluster.namespace, taskQueue });
   return { client, close: () => connection.close() };
 }
 
