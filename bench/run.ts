@@ -13,6 +13,7 @@
  *   MERIDIAN_BENCH_ONLY=scale npm run bench                  (1,000 concurrent rollouts, local cluster beside the dev server, up to about 50 min; see bench/scale.ts)
  *   MERIDIAN_BENCH_RECONCILE_ROWS=100000 npm run bench       (affected rows for the reconcile figure; 1,000,000 by default)
  *   MERIDIAN_BENCH_K8S_COLD=1 npm run bench                  (also time a cold build of the Kubernetes test bed)
+ *   MERIDIAN_BENCH_ONLY=peers npm run bench                  (beside Argo Rollouts on the test bed; 5 trials unless MERIDIAN_BENCH_TRIALS; see bench/peers.ts)
  */
 import '../lib/require-node.js';
 import { spawn } from 'node:child_process';
@@ -35,6 +36,7 @@ import { flagBreachFigures } from './flags';
 import { fleetOpCostFigures } from './fleet';
 import { approvalCheckFigures } from './approval';
 import { scaleFigures } from './scale';
+import { peersBench } from './peers';
 import { FLAGD_DIR_ENV } from '../activities/flags/activities';
 import { freePort } from '../lib/ports';
 import { loadSpec } from '../client/spec-file';
@@ -230,7 +232,7 @@ async function reconcileFigures() {
 }
 
 /** Figures that need neither the dev server nor the worker process. */
-const STANDALONE = ['reconcile', 'kubernetes', 'fleetOpCost', 'approvalCheck', 'scale'];
+const STANDALONE = ['reconcile', 'kubernetes', 'fleetOpCost', 'approvalCheck', 'scale', 'peers'];
 
 async function main() {
   const only = process.env.MERIDIAN_BENCH_ONLY?.split(',');
@@ -259,6 +261,11 @@ async function main() {
   if (!only || only.includes('scale')) {
     console.log('scale ...');
     report.scale = await scaleFigures((line) => console.log(`  ${line}`));
+  }
+  // Its own test bed, Argo Rollouts controller, dev server and worker.
+  if (!only || only.includes('peers')) {
+    console.log('peers ...');
+    report.peers = await peersBench(Number(process.env.MERIDIAN_BENCH_TRIALS ?? 5), (line) => console.log(`  ${line}`));
   }
   if (only && only.every((name) => STANDALONE.includes(name))) return writeReport(report);
   const dir = mkdtempSync(join(tmpdir(), 'meridian-bench-'));
