@@ -1,11 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { argoTrial, clusterState, meridianTrial, type PeerBed, type Scenario, startPeerBed, type Trial } from '../../bench/peers';
+import { argoRestartTrial, DOWN_MS, KILL_AFTER_MS, meridianRestartTrial, PAUSE_MS, type RestartTrial } from '../../bench/peers-restart';
 import { rolloutPath } from '../../peers/argo/scenario';
 import { deployment, NEW_IMAGE, OLD_IMAGE, REPLICAS } from '../kubernetes/support';
 import { freePort } from '../support/processes';
 import { tempDir } from '../support/temp-dir';
 
-/** The side-by-side comparison once per scenario (one trial each), so `npm run bench`'s peers figures cannot rot. */
+/**
+ * The side-by-side comparison once per scenario (one trial each), so `npm run bench`'s peers figures
+ * cannot rot: breach and abort, and a SIGKILL in the middle of a timed pause, on one bed.
+ */
 let bed: PeerBed;
 
 beforeAll(async () => {
@@ -53,5 +57,32 @@ describe.each(['breach', 'abort'] as Scenario[])('side by side with Argo Rollout
     // The Rollout's template keeps the new image; its pods run the stable ReplicaSet's.
     expect(ro.spec.template.spec.containers[0].image).toBe(NEW_IMAGE);
     expect(ro.status.currentPodHash).not.toBe(ro.status.stableRS);
+  }, 300_000);
+});
+
+function expectEndedOnNew(t: RestartTrial) {
+  console.log(`[peers] ${t.tool} restart mid-step: step ${t.stepMs} ms, restart ${t.restartMs} ms`);
+  expect(t.endedCorrectly).toBe(true);
+  expect(t.end.canary).toEqual({ replicas: REPLICAS, available: REPLICAS });
+  expect(t.end.stable.replicas).toBe(0);
+  expect(t.end.runningImages).toEqual([NEW_IMAGE]);
+  // The pause is neither skipped by the restart nor left for a resync. Argo Rollouts keeps the
+  // pause's start in whole seconds, so its pause may end up to a second early.
+  expect(t.stepMs).toBeGreaterThanOrEqual(PAUSE_MS - 1_000);
+  expect(t.stepMs).toBeLessThan(PAUSE_MS + KILL_AFTER_MS + DOWN_MS + t.restartMs + 30_000);
+}
+
+describe('side by side with Argo Rollouts: controller restart in the middle of a step', () => {
+  it('Meridian: the worker killed 2 s into a 6 s pause and restarted, the rollout still ends on the new version', async () => {
+    const t = await meridianRestartTrial(bed);
+    expectEndedOnNew(t);
+    expect(t.phase).toBe('Succeeded');
+    console.log(`[peers] meridian workflow tasks timed out after the kill: ${t.workflowTaskTimeouts}`);
+  }, 300_000);
+
+  it('Argo Rollouts: the controller killed at the same point and restarted, the Rollout still ends Healthy on the new version', async () => {
+    const t = await argoRestartTrial(bed);
+    expectEndedOnNew(t);
+    expect(t.phase).toBe('Healthy');
   }, 300_000);
 });
