@@ -18,7 +18,10 @@ import { bake, deployCanary, promote, snapshot } from './workload';
 export async function regionRolloutWorkflow(input: RegionInput): Promise<RegionOutcome> {
   const stage = new RegionStage(input);
   stage.listen();
-  stage.coalesceReports(patched('coalesced-reports'));
+  const current = patched('coalesced-reports');
+  stage.coalesceReports(current);
+  // Histories without this patch were recorded by the code before it, and that code's commands.
+  if (!current) stage.takePreviousCommands();
   try {
     await waitForWindow(stage);
     if (!input.knownGood && patched('alarm-blocker')) await waitForHealth(stage);

@@ -47,6 +47,13 @@ export interface GoAhead {
   by: string;
 }
 
+/** What a rollout sent its stages before `acceptDrift` and `reanalyse` replaced it. */
+interface PreviousRegionCommand {
+  kind: 'retry';
+  by: string;
+  reason?: string;
+}
+
 /**
  * One region stage's state and its only writer: the region's status, its undo stack, its audit
  * entries, the operator commands it has received, and its reports to the parent rollout.
@@ -69,6 +76,7 @@ export class RegionStage {
   private approval: Approval | undefined;
   private paused = false;
   private goAhead: GoAhead | undefined;
+  private previousCommands = false;
   private readonly edgeReplies = new Map<string, string | undefined>();
   /** Each flag's last change by this stage, what drift is judged against. */
   readonly flagWrites = new Map<string, FlagWrite>();
@@ -116,7 +124,21 @@ export class RegionStage {
     setHandler(regionCommandSignal, (cmd) => this.take(cmd));
   }
 
-  private take(cmd: RegionCommand): void {
+  /**
+   * The stage replays a history recorded before each region command had one meaning: there `resume`
+   * both lifted a pause and gave the go-ahead, and `retry` gave the go-ahead to run an analysis again.
+   */
+  takePreviousCommands(): void {
+    this.previousCommands = true;
+  }
+
+  private take(cmd: RegionCommand | PreviousRegionCommand): void {
+    if (this.previousCommands && (cmd.kind === 'resume' || cmd.kind === 'retry')) {
+      if (cmd.kind === 'resume') this.paused = false;
+      this.goAhead = { via: cmd.kind, by: cmd.by };
+      return;
+    }
+    if (cmd.kind === 'retry') throw new Error(`${this.name}: the region command retry is no longer sent; the rollout sends acceptDrift or reanalyse`);
     switch (cmd.kind) {
       case 'approve':
         if (this.pendingApproval?.gate === cmd.gate) this.approval = { gate: cmd.gate, by: cmd.by, comment: cmd.comment, ...(cmd.approvers ? { approvers: cmd.approvers } : {}) };
