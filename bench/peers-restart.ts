@@ -28,8 +28,10 @@ export interface RestartTrial {
   endedCorrectly: boolean;
   phase?: string;
   end: ClusterState;
-  /** Meridian: workflow tasks that timed out in the rollout's and the region's histories (a task sent to the killed worker's sticky queue waits out its schedule-to-start timeout). */
+  /** Meridian: workflow tasks that timed out in the rollout's and the region's histories (a task sent to the killed worker's sticky queue waits out its schedule-to-start timeout, STICKY_QUEUE_TIMEOUT_MS). */
   workflowTaskTimeouts?: number;
+  /** Meridian: how long each of those tasks waited, scheduled → timed out. */
+  workflowTaskWaitsMs?: number[];
 }
 
 const atQuarter = (s: ClusterState) => s.canary.replicas === REPLICAS / 4 && s.canary.available === s.canary.replicas && s.stable.replicas === REPLICAS - s.canary.replicas;
@@ -79,11 +81,7 @@ export async function meridianRestartTrial(bed: PeerBed): Promise<RestartTrial> 
   const restartMs = await killWorker(bed);
   const done = await until(bed, ns, 'every replica on the new image', onNew);
   const status = await bed.client.result(id);
-  let workflowTaskTimeouts = 0;
-  for (const wid of [id, regionWorkflowId(id, REGION)]) {
-    const history = await bed.client.client.workflow.getHandle(wid).fetchHistory();
-    workflowTaskTimeouts += (history.events ?? []).filter((e) => e.workflowTaskTimedOutEventAttributes).length;
-  }
+  const timedOut = await timedOutWorkflowTasks(bed, [id, regionWorkflowId(id, REGION)]);
   return {
     tool: 'meridian',
     namespace: ns,
@@ -92,8 +90,27 @@ export async function meridianRestartTrial(bed: PeerBed): Promise<RestartTrial> 
     endedCorrectly: status.phase === 'Succeeded' && done.state.runningImages.join() === NEW_IMAGE,
     phase: status.phase,
     end: done.state,
-    workflowTaskTimeouts,
+    workflowTaskTimeouts: timedOut.length,
+    workflowTaskWaitsMs: timedOut,
   };
+}
+
+/** For each workflow task that timed out in these histories, how long it waited from being scheduled. */
+async function timedOutWorkflowTasks(bed: PeerBed, workflowIds: string[]): Promise<number[]> {
+  const waits: number[] = [];
+  for (const wid of workflowIds) {
+    const events = (await bed.client.client.workflow.getHandle(wid).fetchHistory()).events ?? [];
+    const at = new Map(events.map((e) => [Number(e.eventId), tsMs(e.eventTime)]));
+    for (const e of events) {
+      const scheduled = e.workflowTaskTimedOutEventAttributes?.scheduledEventId;
+      if (scheduled != null) waits.push(tsMs(e.eventTime) - (at.get(Number(scheduled)) ?? NaN));
+    }
+  }
+  return waits;
+}
+
+function tsMs(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
+  return Number(t?.seconds ?? 0) * 1000 + Math.round((t?.nanos ?? 0) / 1e6);
 }
 
 export async function argoRestartTrial(bed: PeerBed): Promise<RestartTrial> {
@@ -153,5 +170,6 @@ export async function restartFigures(bed: PeerBed, trials: number, log: (line: s
     restartMs: { meridian: m.map((x) => x.restartMs), argo: a.map((x) => x.restartMs) },
     endedCorrectly: { meridian: m.every((x) => x.endedCorrectly), argo: a.every((x) => x.endedCorrectly) },
     meridianWorkflowTaskTimeouts: m.map((x) => x.workflowTaskTimeouts),
+    meridianWorkflowTaskWaitsMs: m.map((x) => x.workflowTaskWaitsMs),
   };
 }

@@ -18,6 +18,14 @@ export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
  */
 export const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
+/**
+ * How long a workflow task waits on this worker's sticky queue before the server hands it to any
+ * worker of the task queue. A worker that was killed leaves its rollouts' next tasks there, so this
+ * bounds how long a timer that fires during a crash waits for the restarted worker: the SDK's 10 s
+ * default added 10 s to such a step. Lower values cost more full-history replays when a busy worker
+ * is slow to take its own sticky tasks.
+ */
+export const STICKY_QUEUE_TIMEOUT_MS = 3_000;
 
 /** A build of Meridian within a Temporal Worker Deployment. */
 export interface WorkerDeployment {
@@ -60,6 +68,7 @@ export async function createWorker(opts: CreateWorkerOptions): Promise<Worker> {
     // With the SDK's default of 100 slots, 100 regions in analysis would starve every other
     // activity, rollbacks included.
     maxConcurrentActivityTaskExecutions: ACTIVITY_SLOTS,
+    stickyQueueScheduleToStartTimeout: STICKY_QUEUE_TIMEOUT_MS,
     ...shutdown(opts.shutdownGraceMs),
     ...versioning(opts.deployment),
   });
