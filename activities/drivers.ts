@@ -1,6 +1,7 @@
 import type { RecordedContracts } from '../domain/recorded-contracts';
 import type { Target } from '../domain/spec';
 import type { KnownGood } from '../domain/status';
+import { FAILURE } from '../domain/vocabulary';
 import { simulatedDriver } from './fleet/driver';
 import type { SimulatedFleet } from './fleet/fleet';
 import { kubernetesDriver } from './kubernetes/driver';
@@ -46,7 +47,7 @@ export interface DriverRegistry {
 }
 
 export function createDriverRegistry(drivers: TargetDriver[]): DriverRegistry {
-  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'target kind', failureType: 'UnknownTargetKind' });
+  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'target kind', failureType: FAILURE.unknownTargetKind });
   return {
     kinds: () => registry.keys(),
     of: (target) => registry.get(target.kind),

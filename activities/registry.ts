@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import type { FailureType } from '../domain/vocabulary';
 
 /** Implementations keyed by the spec's discriminator (`target.kind`, `provider.type`). */
 export interface Registry<T> {
@@ -11,7 +12,7 @@ export interface Registry<T> {
 export function createRegistry<T>(
   items: T[],
   keyOf: (item: T) => string,
-  unknown: { noun: string; failureType: string },
+  unknown: { noun: string; failureType: FailureType },
 ): Registry<T> {
   const byKey = new Map(items.map((item) => [keyOf(item), item]));
   const known = () => [...byKey.keys()].join(', ') || 'none';

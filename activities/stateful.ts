@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import { FAILURE } from '../domain/vocabulary';
 import type { Env } from './postgres/connections';
 import { diffFingerprints, schemaFingerprint } from './postgres/fingerprint';
 import { applyMigrations, revertMigrations } from './postgres/migrations';
@@ -24,7 +25,7 @@ export function createStatefulActivities(env?: Env): StatefulActivities {
         const ids = input.migrations.map((m) => m.id).join(', ');
         throw ApplicationFailure.nonRetryable(
           `schema of database "${input.database}" in ${input.region} differs from before the expand after reverting ${ids}: ${diff.join('; ') || 'hash differs'}`,
-          'SchemaMismatch',
+          FAILURE.schemaMismatch,
           { database: input.database, region: input.region, migrationIds: input.migrations.map((m) => m.id), difference: diff },
         );
       }
@@ -36,7 +37,7 @@ export function createStatefulActivities(env?: Env): StatefulActivities {
       if (result.remaining > 0) {
         throw ApplicationFailure.nonRetryable(
           `reconciliation "${result.recipe}" on database "${input.database}" in ${input.region}: verify still counts ${result.remaining} rows wrong (found ${result.found}, fixed ${result.fixed})`,
-          'ReconciliationIncomplete',
+          FAILURE.reconciliationIncomplete,
           { found: result.found, fixed: result.fixed, remaining: result.remaining },
         );
       }

@@ -107,17 +107,43 @@ export const FAILURE = {
   rolloutFailed: 'RolloutFailed',
   contractAbandoned: 'ContractAbandoned',
   // drivers and activities
+  /** A target or a flag differs from what Meridian last left there; the details carry the DriftReport. */
   drift: 'Drift',
+  /** A Deployment did not become ready: ProgressDeadlineExceeded, or the target's progress deadline passed. */
   deploymentStalled: 'DeploymentStalled',
+  /** A restore was given a snapshot that lacks the part its driver restores. */
   snapshotMissing: 'SnapshotMissing',
-  kubeContextMissing: 'KubeContextMissing',
   unknownTargetKind: 'UnknownTargetKind',
   unknownMetricProvider: 'UnknownMetricProvider',
+  // Kubernetes; an API error is KUBE_FAILURE_PREFIX and its status (below)
+  /** The kubeconfig a target names, or KUBECONFIG, is not on the worker. */
+  kubeconfigMissing: 'KubeconfigMissing',
+  /** The kubeconfig has no such context, or the context names no cluster. */
+  kubeContextMissing: 'KubeContextMissing',
+  // PostgreSQL
+  /** The worker lacks a database's connection URL, or it is not a postgres:// URL. */
   databaseNotConfigured: 'DatabaseNotConfigured',
+  /** A migration's statement failed; retryable when the SQL error is transient. */
   migrationFailed: 'MigrationFailed',
+  /** A migration ran but left an INVALID index, so it is not recorded in the ledger. */
+  migrationIncomplete: 'MigrationIncomplete',
+  /** An applied migration's SQL no longer matches the checksum in the ledger. */
+  migrationChanged: 'MigrationChanged',
+  /** A migration's `file` cannot be read. */
+  migrationFileMissing: 'MigrationFileMissing',
+  /** An undo names a migration that is not in the rollout's migrations. */
   migrationUnknown: 'MigrationUnknown',
-  recipeUnknown: 'RecipeUnknown',
+  /** The schema after reverting differs from its fingerprint before the expand. */
+  schemaMismatch: 'SchemaMismatch',
+  /** A reconciliation's statement failed, or its verify did not return a count. */
   reconciliationFailed: 'ReconciliationFailed',
+  /** A reconciliation ran, but its verify still counts rows wrong. */
+  reconciliationIncomplete: 'ReconciliationIncomplete',
+  /** An undo names a reconciliation recipe that is not in the rollout's reconciliations. */
+  recipeUnknown: 'RecipeUnknown',
+  // simulated fleet
+  /** A fault the simulated fleet was told to inject; retryable, like a real outage. */
+  simulatedFault: 'SimulatedFault',
   // a release's contracts
   /** A contract version that cannot be checked as written: bad paths, or a file that does not compile. */
   contractInvalid: 'ContractInvalid',
@@ -136,9 +162,31 @@ export const FAILURE = {
   edgePolicyRefused: 'EdgePolicyRefused',
   /** A mirror step could not change the region's edges. */
   mirrorFailed: 'MirrorFailed',
+  unknownEdgeProvider: 'UnknownEdgeProvider',
+  /** An edge's configuration files are not all there: its bootstrap was never written. */
+  edgeNotConfigured: 'EdgeNotConfigured',
+  /** Shares or mirrors for a region the edge does not route to, outside 0..100, or a mirror without a canary. */
+  invalidEdgeRouting: 'InvalidEdgeRouting',
+  /** Envoy refused a configuration file Meridian wrote (its update_rejected counter went up). */
+  edgeConfigRejected: 'EdgeConfigRejected',
   // flags
-  /** The worker lacks what a flag provider needs (a flag directory, a token). */
+  /** The worker lacks the directory of the flagd flag files. */
   flagProviderMisconfigured: 'FlagProviderMisconfigured',
+  unknownFlagProvider: 'UnknownFlagProvider',
+  /** A flag change names a variant the flag lacks, or a fraction outside 0..100 percent. */
+  invalidFlagChange: 'InvalidFlagChange',
+  /** A flag snapshot that does not fit the provider or flag it is restored into. */
+  invalidFlagSnapshot: 'InvalidFlagSnapshot',
+  /** A flagd flag file is not there. */
+  flagFileMissing: 'FlagFileMissing',
+  /** The Unleash project has no environment of the provider's name. */
+  flagEnvironmentMissing: 'FlagEnvironmentMissing',
+  /** Unleash has no token from the worker, or refused it (401, 403). */
+  flagProviderUnauthorized: 'FlagProviderUnauthorized',
+  /** Unleash could not be reached, answered 5xx, 408 or 429, or lacks a flag it just created; it is retried. */
+  flagProviderUnavailable: 'FlagProviderUnavailable',
+  /** Unleash refused a request for good (another 4xx). */
+  flagProviderRejected: 'FlagProviderRejected',
   // notifications
   /** A receiver refused a delivery for good (a 4xx other than 408 and 429, a redirect). */
   notificationRejected: 'NotificationRejected',

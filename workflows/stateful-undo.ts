@@ -3,6 +3,7 @@ import type { MigrationsResult, ReconcileResult, RolloutActivities } from '../ac
 import type { RolloutPlan } from '../domain/plan';
 import type { MigrationSpec } from '../domain/stateful';
 import type { ReconcileCounts, Undo } from '../domain/status';
+import { FAILURE } from '../domain/vocabulary';
 import { databaseRef } from './database-stage';
 import { PRESETS } from './presets';
 
@@ -17,7 +18,7 @@ export function revertMigrations(plan: RolloutPlan, rolloutId: string, u: Revert
   const byId = new Map<string, MigrationSpec>((plan.migrations ?? []).map((m) => [m.id, m]));
   const missing = u.migrationIds.filter((id) => !byId.has(id));
   if (missing.length > 0) {
-    throw ApplicationFailure.nonRetryable(`cannot revert ${missing.join(', ')} on ${u.database}: not in the rollout's migrations`, 'MigrationUnknown');
+    throw ApplicationFailure.nonRetryable(`cannot revert ${missing.join(', ')} on ${u.database}: not in the rollout's migrations`, FAILURE.migrationUnknown);
   }
   return revert.revertMigrations.executeWithOptions({ ...PRESETS.revert, summary: `revert ${u.migrationIds.join(', ')} on ${u.database} in ${u.region}` }, [
     { ...databaseRef(plan, rolloutId, u.region), database: u.database, migrations: u.migrationIds.map((id) => byId.get(id)!), expected: u.fingerprint },
@@ -27,7 +28,7 @@ export function revertMigrations(plan: RolloutPlan, rolloutId: string, u: Revert
 /** The rows written between the canary's start and now, fixed in batches; resumes from its heartbeat after a lost worker. */
 export function reconcileData(plan: RolloutPlan, rolloutId: string, u: ReconcileUndo): Promise<ReconcileResult> {
   const recipe = (plan.reconciliations ?? []).find((r) => r.name === u.recipe);
-  if (!recipe) throw ApplicationFailure.nonRetryable(`cannot reconcile with recipe "${u.recipe}": not in the rollout's reconciliations`, 'RecipeUnknown');
+  if (!recipe) throw ApplicationFailure.nonRetryable(`cannot reconcile with recipe "${u.recipe}": not in the rollout's reconciliations`, FAILURE.recipeUnknown);
   return reconcile.reconcileData.executeWithOptions({ ...PRESETS.reconcile, summary: `reconcile ${recipe.name} on ${u.database} in ${u.region}` }, [
     {
       database: u.database,

@@ -1,7 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { checkEdgePlan, compilePolicies, policyInput } from '../../domain/edge-policy';
 import type { EdgePolicy, EdgeShares, EdgeSpec } from '../../domain/edges';
-import { FAILURE } from '../../domain/vocabulary';
+import { FAILURE, type FailureType } from '../../domain/vocabulary';
 import { keepAlive } from '../activity-context';
 import { createEdgeDriverRegistry } from './registry';
 import type { EdgeDrift, EdgeDriver, EdgeSnapshot } from './types';
@@ -44,7 +44,7 @@ export interface EdgeActivities {
   checkEdgeDrift(input: EdgeCall & { expected: EdgeSnapshot }): Promise<EdgeDrift>;
 }
 
-const refuse = (message: string, refusal: EdgeRefusal, type: string) => ApplicationFailure.nonRetryable(message, type, refusal);
+const refuse = (message: string, refusal: EdgeRefusal, type: FailureType) => ApplicationFailure.nonRetryable(message, type, refusal);
 
 /** Heartbeats while the proxy takes the change, so a lost worker is noticed in seconds. */
 async function alive<T>(what: string, fn: () => Promise<T>): Promise<T> {

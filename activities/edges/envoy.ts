@@ -2,6 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { EdgeShares, EdgeSpec } from '../../domain/edges';
+import { FAILURE } from '../../domain/vocabulary';
 import { counter, digestDifferences, liveConfig, liveDigest, readStats, waitFor, WaitAborted } from './envoy-admin';
 import {
   bootstrapConfig,
@@ -110,7 +111,7 @@ async function waitForVersions(edge: EdgeSpec, want: Record<string, string>, bef
       for (const [file, prefix] of stats) {
         if (counter(now, `${prefix}.update_rejected`) > counter(before, `${prefix}.update_rejected`)) {
           throw new WaitAborted(
-            ApplicationFailure.nonRetryable(`edge "${edge.name}": Envoy rejected ${file} (${prefix}.update_rejected went up; its log says why)`, 'EdgeConfigRejected'),
+            ApplicationFailure.nonRetryable(`edge "${edge.name}": Envoy rejected ${file} (${prefix}.update_rejected went up; its log says why)`, FAILURE.edgeConfigRejected),
           );
         }
         const serving = now.get(`${prefix}.version_text`);
@@ -144,7 +145,7 @@ async function snapshot(edge: EdgeSpec): Promise<EdgeSnapshot> {
   if (missing.length) {
     throw ApplicationFailure.nonRetryable(
       `edge "${edge.name}": ${missing.join(', ')} missing from ${edge.provider.configDir}; write the edge's bootstrap first`,
-      'EdgeNotConfigured',
+      FAILURE.edgeNotConfigured,
     );
   }
   return { version: fileVersion(files[routeFile(EDGE_ROUTE)]) ?? '', files, routing: readRouting(edge, files), live: liveDigest(await liveConfig(edge.provider.admin)) };
@@ -152,7 +153,7 @@ async function snapshot(edge: EdgeSpec): Promise<EdgeSnapshot> {
 
 async function apply(edge: EdgeSpec, routing: EdgeShares, key: string): Promise<EdgeSnapshot> {
   const problems = routingProblems(edge, routing);
-  if (problems.length) throw ApplicationFailure.nonRetryable(`edge "${edge.name}": ${problems.join('; ')}`, 'InvalidEdgeRouting');
+  if (problems.length) throw ApplicationFailure.nonRetryable(`edge "${edge.name}": ${problems.join('; ')}`, FAILURE.invalidEdgeRouting);
   const current = readFiles(edge);
   const files = renderFiles(edge, routing, key);
   const done = Object.keys(files).every((name) => fileVersion(current[name]) === key);

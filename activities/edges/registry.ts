@@ -1,4 +1,5 @@
 import type { EdgeSpec } from '../../domain/edges';
+import { FAILURE } from '../../domain/vocabulary';
 import { createRegistry } from '../registry';
 import { envoyEdgeDriver } from './envoy';
 import type { EdgeDriver } from './types';
@@ -10,6 +11,6 @@ export function registeredEdgeDrivers(): EdgeDriver[] {
 
 /** The edge drivers by `provider.type`; an unknown type throws a non-retryable `UnknownEdgeProvider` failure that names the known ones. */
 export function createEdgeDriverRegistry(drivers: EdgeDriver[]): { of(edge: EdgeSpec): EdgeDriver } {
-  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'edge provider', failureType: 'UnknownEdgeProvider' });
+  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'edge provider', failureType: FAILURE.unknownEdgeProvider });
   return { of: (edge) => registry.get(edge.provider.type) };
 }

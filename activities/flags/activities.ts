@@ -47,7 +47,7 @@ export function registeredFlagDrivers(env: NodeJS.ProcessEnv = process.env): Fla
 const where = (input: FlagCall) => `flag provider ${input.provider.type} of ${input.region}`;
 
 export function createFlagActivities(drivers: FlagDriver[]): FlagActivities {
-  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'flag provider', failureType: 'UnknownFlagProvider' });
+  const registry = createRegistry(drivers, (d) => d.kind, { noun: 'flag provider', failureType: FAILURE.unknownFlagProvider });
   const of = (p: FlagProvider) => registry.get(p.type);
   return {
     snapshotFlag: (input) => of(input.provider).snapshot(input.provider, input.flagKey),

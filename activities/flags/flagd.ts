@@ -3,6 +3,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import type { FlagdProvider, FlagSpec } from '../../domain/flags';
+import { FAILURE } from '../../domain/vocabulary';
 import { checkChange, checkFlag } from './checks';
 import type { FlagChange, FlagDrift, FlagDriver, FlagSnapshot, FlagWrite, JsonValue } from './types';
 
@@ -103,12 +104,12 @@ export function flagdDriver(options: FlagdDriverOptions): FlagDriver<FlagdProvid
 
     async restore(provider, snapshot, _key) {
       if (snapshot.kind !== 'flagd') {
-        throw ApplicationFailure.nonRetryable(`a ${snapshot.kind} snapshot cannot be restored into a flagd flag file`, 'InvalidFlagSnapshot');
+        throw ApplicationFailure.nonRetryable(`a ${snapshot.kind} snapshot cannot be restored into a flagd flag file`, FAILURE.invalidFlagSnapshot);
       }
       // Restoring is idempotent by content: a flag already as snapshotted is not written again.
       const definition = snapshot.definition;
       if (definition !== null && asObject(definition) === undefined) {
-        throw ApplicationFailure.nonRetryable(`the snapshot of flag "${snapshot.flagKey}" is not a flag definition`, 'InvalidFlagSnapshot');
+        throw ApplicationFailure.nonRetryable(`the snapshot of flag "${snapshot.flagKey}" is not a flag definition`, FAILURE.invalidFlagSnapshot);
       }
       await change(path(provider), snapshot.flagKey, () => (definition === null ? undefined : structuredClone(asObject(definition)!)));
     },
@@ -186,7 +187,7 @@ async function readFlagFile(file: string): Promise<FlagFile> {
     text = await readFile(file, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw ApplicationFailure.nonRetryable(`flag file ${basename(file)} does not exist (the service's flagd provider needs it too)`, 'FlagFileMissing');
+      throw ApplicationFailure.nonRetryable(`flag file ${basename(file)} does not exist (the service's flagd provider needs it too)`, FAILURE.flagFileMissing);
     }
     throw err;
   }

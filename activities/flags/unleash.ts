@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { UnleashProvider } from '../../domain/flags';
+import { FAILURE } from '../../domain/vocabulary';
 import { checkChange, checkFlag } from './checks';
 import type { FlagChange, FlagDrift, FlagDriver, FlagSnapshot, FlagWrite, JsonValue } from './types';
 
@@ -123,14 +124,14 @@ export function unleashDriver(options: UnleashDriverOptions = {}): FlagDriver<Un
 
     async restore(provider, snapshot, _key) {
       if (snapshot.kind !== 'unleash') {
-        throw ApplicationFailure.nonRetryable(`a ${snapshot.kind} snapshot cannot be restored into Unleash`, 'InvalidFlagSnapshot');
+        throw ApplicationFailure.nonRetryable(`a ${snapshot.kind} snapshot cannot be restored into Unleash`, FAILURE.invalidFlagSnapshot);
       }
       const a = api(provider);
       const wanted = snapshot.definition === null ? undefined : asState(snapshot.definition, snapshot.flagKey);
       if (wanted && (wanted.project !== provider.project || wanted.environment !== provider.environment)) {
         throw ApplicationFailure.nonRetryable(
           `the snapshot of flag "${snapshot.flagKey}" is of ${wanted.project}/${wanted.environment}, not ${provider.project}/${provider.environment}`,
-          'InvalidFlagSnapshot',
+          FAILURE.invalidFlagSnapshot,
         );
       }
       const current = await a.state(snapshot.flagKey);
@@ -179,7 +180,7 @@ class AdminApi {
     if (!this.token) {
       throw ApplicationFailure.nonRetryable(
         `${this.where()}: ${this.provider.tokenEnv} is not set in the worker's environment: set ${this.provider.tokenEnv} to an admin API token of that Unleash`,
-        'FlagProviderUnauthorized',
+        FAILURE.flagProviderUnauthorized,
       );
     }
     let res: Response;
@@ -192,7 +193,7 @@ class AdminApi {
       });
     } catch (err) {
       const cause = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw ApplicationFailure.retryable(`${this.where()} is not reachable (${method} ${path}: ${cause})`, 'FlagProviderUnavailable');
+      throw ApplicationFailure.retryable(`${this.where()} is not reachable (${method} ${path}: ${cause})`, FAILURE.flagProviderUnavailable);
     }
     const text = await res.text();
     if (res.ok) return text ? JSON.parse(text) : undefined;
@@ -201,13 +202,13 @@ class AdminApi {
     if (res.status === 401 || res.status === 403) {
       throw ApplicationFailure.nonRetryable(
         `${this.where()} refused the token in ${this.provider.tokenEnv} (${res.status} ${detail}): set ${this.provider.tokenEnv} to an admin API token of that Unleash`,
-        'FlagProviderUnauthorized',
+        FAILURE.flagProviderUnauthorized,
       );
     }
     if (res.status >= 500 || res.status === 429 || res.status === 408) {
-      throw ApplicationFailure.retryable(`${this.where()} answered ${method} ${path} with ${res.status}: ${detail}`, 'FlagProviderUnavailable');
+      throw ApplicationFailure.retryable(`${this.where()} answered ${method} ${path} with ${res.status}: ${detail}`, FAILURE.flagProviderUnavailable);
     }
-    throw ApplicationFailure.nonRetryable(`${this.where()} refused ${method} ${path} (${res.status}): ${detail}`, 'FlagProviderRejected');
+    throw ApplicationFailure.nonRetryable(`${this.where()} refused ${method} ${path} (${res.status}): ${detail}`, FAILURE.flagProviderRejected);
   }
 
   /** The flag in this environment, undefined when the project has no such flag. */
@@ -223,7 +224,7 @@ class AdminApi {
       const known = (feature.environments ?? []).map((e) => e.name).join(', ') || 'none';
       throw ApplicationFailure.nonRetryable(
         `${this.where()}: the project has no environment "${this.provider.environment}" (it has: ${known}). Unleash OSS serves only development and production; more environments need Unleash Enterprise or one Unleash per region`,
-        'FlagEnvironmentMissing',
+        FAILURE.flagEnvironmentMissing,
       );
     }
     const strategies = (here.strategies ?? []).map(normalStrategy).sort((a, b) => (a.sortOrder ?? 0) - (b.sortOrder ?? 0));
@@ -238,7 +239,7 @@ class AdminApi {
 
   async mustState(flagKey: string): Promise<UnleashFlagState> {
     const state = await this.state(flagKey);
-    if (!state) throw ApplicationFailure.retryable(`${this.where()}: flag "${flagKey}" is not there right after it was created`, 'FlagProviderUnavailable');
+    if (!state) throw ApplicationFailure.retryable(`${this.where()}: flag "${flagKey}" is not there right after it was created`, FAILURE.flagProviderUnavailable);
     return state;
   }
 
@@ -389,7 +390,7 @@ function driftOf(state: UnleashFlagState | undefined, expected: FlagWrite, provi
 function asState(definition: JsonValue, flagKey: string): UnleashFlagState {
   const d = definition as unknown as Partial<UnleashFlagState> | null;
   if (!d || typeof d !== 'object' || typeof d.enabled !== 'boolean' || !Array.isArray(d.strategies) || typeof d.environment !== 'string') {
-    throw ApplicationFailure.nonRetryable(`the snapshot of flag "${flagKey}" is not an Unleash flag configuration`, 'InvalidFlagSnapshot');
+    throw ApplicationFailure.nonRetryable(`the snapshot of flag "${flagKey}" is not an Unleash flag configuration`, FAILURE.invalidFlagSnapshot);
   }
   return { project: String(d.project), environment: d.environment, enabled: d.enabled, strategies: d.strategies.map(normalStrategy), variants: d.variants ?? [] };
 }

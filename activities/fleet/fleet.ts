@@ -10,6 +10,7 @@ import {
 import type { Target } from '../../domain/spec';
 import type { KnownGood } from '../../domain/status';
 import { targetTraits } from '../../domain/targets';
+import { FAILURE } from '../../domain/vocabulary';
 import type { DeployInput, RegionRef } from '../types';
 import { faultCall, imageRepo, type FleetOp, type JournalEntry, type RegionView, type RolloutSimulation } from './state';
 import { SqliteStore } from './store';
@@ -198,7 +199,7 @@ export class SimulatedFleet {
       const fired = sim ? consumeFault(sim, ref.region, faultCall(op, ref.key)) : undefined;
       if (sim && fired) {
         this.tables.setFaults(ref.rolloutId, sim.faults);
-        const failure = ApplicationFailure.retryable(`simulated fault: ${fired.op} failed in ${ref.region} (${fired.left})`, 'SimulatedFault');
+        const failure = ApplicationFailure.retryable(`simulated fault: ${fired.op} failed in ${ref.region} (${fired.left})`, FAILURE.simulatedFault);
         this.record(ref, r, { key: ref.key, op, effect: 'failed', at, weight: r.weight, error: failure.message });
         return { failure };
       }

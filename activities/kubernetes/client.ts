@@ -8,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubernetesTarget } from '../../domain/spec';
-import { KUBE_FAILURE_PREFIX } from '../../domain/vocabulary';
+import { FAILURE, KUBE_FAILURE_PREFIX } from '../../domain/vocabulary';
 import { requestAttributes, type RequestAttributes } from '../../lib/kube-request';
 
 /** A failed API call: the HTTP status, the API server's own Status message, and the request it answered. */
@@ -123,7 +123,7 @@ export function clientFor(target: Pick<KubernetesTarget, 'kubeconfig' | 'context
   } catch {
     throw ApplicationFailure.nonRetryable(
       `kubeconfig ${path} does not exist on the worker; set target.kubeconfig or KUBECONFIG for the worker`,
-      'KubeconfigMissing',
+      FAILURE.kubeconfigMissing,
     );
   }
   const key = `${path}\u0000${target.context}`;
@@ -134,11 +134,11 @@ export function clientFor(target: Pick<KubernetesTarget, 'kubeconfig' | 'context
   const ctx = kc.getContextObject(target.context);
   if (!ctx) {
     const known = kc.getContexts().map((c) => c.name).join(', ') || 'none';
-    throw ApplicationFailure.nonRetryable(`context "${target.context}" is not in kubeconfig ${path} (contexts: ${known})`, 'KubeContextMissing');
+    throw ApplicationFailure.nonRetryable(`context "${target.context}" is not in kubeconfig ${path} (contexts: ${known})`, FAILURE.kubeContextMissing);
   }
   kc.setCurrentContext(target.context);
   const cluster = kc.getCurrentCluster();
-  if (!cluster) throw ApplicationFailure.nonRetryable(`context "${target.context}" in ${path} names no cluster`, 'KubeContextMissing');
+  if (!cluster) throw ApplicationFailure.nonRetryable(`context "${target.context}" in ${path} names no cluster`, FAILURE.kubeContextMissing);
   const client = new KubeClient(kc, target.context, cluster.server);
   clients.set(key, { mtimeMs, client });
   return client;

@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { replicaSplit } from '../../domain/kubernetes';
 import type { KubernetesTarget, Target } from '../../domain/spec';
 import type { KnownGood } from '../../domain/status';
+import { FAILURE } from '../../domain/vocabulary';
 import type { TargetDriver } from '../drivers';
 import type { DeployInput, RegionRef, WeightInput } from '../types';
 import { clientFor, findObject, withKubeRetries, type KubeClient } from './client';
@@ -321,7 +322,7 @@ async function restoreTraffic(input: RegionRef & { weight: number }): Promise<vo
 async function restoreWorkload(input: RegionRef & { snapshot: KnownGood }): Promise<void> {
   const r = new Region(input);
   const known = input.snapshot.kubernetes;
-  if (!known) throw ApplicationFailure.nonRetryable(`${input.region}: the snapshot has no Kubernetes part to restore`, 'SnapshotMissing');
+  if (!known) throw ApplicationFailure.nonRetryable(`${input.region}: the snapshot has no Kubernetes part to restore`, FAILURE.snapshotMissing);
   await r.replace(r.stableName, r.stablePath, (d) => {
     d.spec.template = known.template;
     d.spec.replicas = known.replicas;

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubernetesTarget } from '../../domain/spec';
+import { FAILURE } from '../../domain/vocabulary';
 import { heartbeat } from './heartbeat';
 import { describeCall, withKubeRetries, type KubeClient } from './client';
 import { paths, type Obj } from './objects';
@@ -63,7 +64,7 @@ export async function waitForRollout(client: KubeClient, region: string, target:
     if (state.stalled || Date.now() >= deadline) {
       const pods = await podReasons(client, d).catch(() => []);
       const why = [state.stalled ?? `not ready within ${Math.round(target.progressDeadline / 1000)} s (${state.progress})`, ...pods].join('; ');
-      throw ApplicationFailure.nonRetryable(`${describeCall(site)}: stalled: ${why}`, 'DeploymentStalled');
+      throw ApplicationFailure.nonRetryable(`${describeCall(site)}: stalled: ${why}`, FAILURE.deploymentStalled);
     }
     await sleep(pollMs);
   }

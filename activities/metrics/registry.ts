@@ -1,3 +1,4 @@
+import { FAILURE } from '../../domain/vocabulary';
 import type { SimulatedFleet } from '../fleet/fleet';
 import { sqlProvider } from '../postgres/sql-provider';
 import { createRegistry, type Registry } from '../registry';
@@ -14,5 +15,5 @@ export function registeredProviders(fleet: SimulatedFleet): MetricProvider[] {
 }
 
 export function createProviderRegistry(providers: MetricProvider[]): ProviderRegistry {
-  return createRegistry(providers, (p) => p.type, { noun: 'metric provider type', failureType: 'UnknownMetricProvider' });
+  return createRegistry(providers, (p) => p.type, { noun: 'metric provider type', failureType: FAILURE.unknownMetricProvider });
 }

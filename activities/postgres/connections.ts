@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
+import { FAILURE } from '../../domain/vocabulary';
 
 export type Env = Record<string, string | undefined>;
 
@@ -26,17 +27,17 @@ export function resolveDatabaseUrl(name: string, env: Env = process.env): string
   if (url === undefined || url.trim() === '') {
     throw ApplicationFailure.nonRetryable(
       `database "${name}" is not configured on this worker: set ${variable} to its connection URL (postgres://user:password@host:5432/dbname)`,
-      'DatabaseNotConfigured',
+      FAILURE.databaseNotConfigured,
     );
   }
   let parsed: URL;
   try {
     parsed = new URL(url.trim());
   } catch {
-    throw ApplicationFailure.nonRetryable(`database "${name}": ${variable} is not a URL (write postgres://user:password@host:5432/dbname)`, 'DatabaseNotConfigured');
+    throw ApplicationFailure.nonRetryable(`database "${name}": ${variable} is not a URL (write postgres://user:password@host:5432/dbname)`, FAILURE.databaseNotConfigured);
   }
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw ApplicationFailure.nonRetryable(`database "${name}": ${variable} must be a postgres:// URL, not ${parsed.protocol}//`, 'DatabaseNotConfigured');
+    throw ApplicationFailure.nonRetryable(`database "${name}": ${variable} must be a postgres:// URL, not ${parsed.protocol}//`, FAILURE.databaseNotConfigured);
   }
   return url.trim();
 }

@@ -1,5 +1,6 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
+import { FAILURE } from '../../domain/vocabulary';
 import type { ResolvedMigration } from './migration-source';
 import { MIGRATIONS_TABLE } from './tables';
 
@@ -71,7 +72,7 @@ export function changedFailure(m: ResolvedMigration, row: LedgerRow, ref: Ledger
     `migration "${m.id}" on database "${ref.database}" changed since it was applied: ledger checksum ${row.checksum}, ` +
       `spec checksum ${m.checksum} (applied by ${row.rollout_id} in ${row.region} at ${row.applied_at.toISOString()}). ` +
       `Never edit an applied migration: add a new migration with a new id instead.`,
-    'MigrationChanged',
+    FAILURE.migrationChanged,
     { migrationId: m.id, database: ref.database, ledgerChecksum: row.checksum, specChecksum: m.checksum },
   );
 }

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { migrationChecksum, type MigrationPhase, type SqlSource } from '../../domain/stateful';
+import { FAILURE } from '../../domain/vocabulary';
 
 /** A migration as the spec gives it (`transactional` defaults to true). */
 export interface MigrationInput {
@@ -39,7 +40,7 @@ function readSource(id: string, direction: 'up' | 'down', source: SqlSource, bas
   } catch (err) {
     throw ApplicationFailure.nonRetryable(
       `migration "${id}": cannot read its ${direction} file ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
-      'MigrationFileMissing',
+      FAILURE.migrationFileMissing,
     );
   }
 }

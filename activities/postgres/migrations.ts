@@ -2,6 +2,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { DEFAULT_LOCK_TIMEOUT_MS, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../domain/spec-defaults';
 import type { MigrationPhase } from '../../domain/stateful';
+import { FAILURE } from '../../domain/vocabulary';
 import { keepAlive } from '../activity-context';
 import { withDatabase, type Env } from './connections';
 import { applyDecision, readLedgerRow, recordApplied, recordReverted, revertDecision, type LedgerRef } from './ledger';
@@ -157,7 +158,7 @@ async function runStatements(client: pg.Client, direction: Direction, m: Resolve
   if (invalid.length > 0) {
     throw ApplicationFailure.nonRetryable(
       `migration "${m.id}" (${direction}) on database "${ref.database}" ran, but${leftInvalid(invalid)}; not recorded in the ledger`,
-      'MigrationIncomplete',
+      FAILURE.migrationIncomplete,
       { migrationId: m.id, direction, database: ref.database, invalidIndexes: invalid },
     );
   }
@@ -195,7 +196,7 @@ function migrationFailure(
   const note = extra.note ? `; ${extra.note}` : '';
   return ApplicationFailure.create({
     message: `migration "${m.id}" (${direction}) failed on database "${ref.database}"${where}: ${describeSqlError(info)}${note}`,
-    type: 'MigrationFailed',
+    type: FAILURE.migrationFailed,
     nonRetryable: !isTransient(info),
     details: [{ migrationId: m.id, direction, database: ref.database, statement: extra.statement, ...info }],
   });

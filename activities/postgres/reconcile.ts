@@ -1,6 +1,7 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type pg from 'pg';
 import { DEFAULT_RECONCILE_BATCH, DEFAULT_STATEMENT_TIMEOUT_MS } from '../../domain/spec-defaults';
+import { FAILURE } from '../../domain/vocabulary';
 import { activityContext, heartbeat, throwIfCancelled } from '../activity-context';
 import { withDatabase, type Env } from './connections';
 import { describeSqlError, isTransient, sqlErrorInfo } from './sql-error';
@@ -128,7 +129,7 @@ export async function reconcile(input: ReconcileInput, checkpoint?: ReconcileChe
     if (!Number.isFinite(remaining)) {
       throw ApplicationFailure.nonRetryable(
         `reconciliation "${recipe.name}" on database "${input.database}": verify must return one row with a count, got ${JSON.stringify(verified.rows[0] ?? null)}`,
-        'ReconciliationFailed',
+        FAILURE.reconciliationFailed,
       );
     }
     return { recipe: recipe.name, found: state.found, fixed: state.fixed, remaining, batches, resumedFrom };
@@ -158,7 +159,7 @@ async function step<T>(input: ReconcileInput, what: 'find' | 'fix' | 'verify', t
     const info = sqlErrorInfo(err, text, -sent.indexOf(text));
     throw ApplicationFailure.create({
       message: `reconciliation "${input.recipe.name}" on database "${input.database}", ${what}: ${describeSqlError(info)}`,
-      type: 'ReconciliationFailed',
+      type: FAILURE.reconciliationFailed,
       nonRetryable: !isTransient(info),
       details: [{ recipe: input.recipe.name, database: input.database, statement: what, ...info }],
     });

@@ -1,10 +1,11 @@
+import { ApplicationFailure, defaultFailureConverter, defaultPayloadConverter } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RolloutPlan } from '../../domain/plan';
 import type { RolloutSpecInput } from '../../domain/spec';
 import { migrationChecksum } from '../../domain/stateful';
 import { FAILURE } from '../../domain/vocabulary';
-import { abortUpdate, approveUpdate, retryUpdate } from '../../workflows/definitions';
+import { abortUpdate, approveUpdate, regionWorkflowId, retryUpdate } from '../../workflows/definitions';
 import { startPostgres, type RunningPostgres } from '../support/postgres';
 import { BREACH_IN_WAVE_2, FAST_STEPS, testPlan, wavePerRegion, type StepInput } from '../support/spec';
 import { fingerprint, freshDatabases, ledger, MIGRATIONS, RECIPE, sql, writeCanaryRows } from '../support/stateful';
@@ -40,6 +41,16 @@ async function databasesFor(test: string, regions = REGIONS): Promise<{ names: R
   const names = Object.fromEntries(regions.map((r) => [r, `${test}-${r}`]));
   const byName = await freshDatabases(server, Object.values(names));
   return { names, urls: Object.fromEntries(regions.map((r) => [r, byName[names[r]!]!])) };
+}
+
+/** The failures the activities of workflow `workflowId` ended with, read back from its history. */
+async function activityFailures(workflowId: string): Promise<ApplicationFailure[]> {
+  const { events } = await env.client.workflow.getHandle(workflowId).fetchHistory();
+  return (events ?? []).flatMap((e) => {
+    const failure = e.activityTaskFailedEventAttributes?.failure;
+    const err = failure ? defaultFailureConverter.failureToError(failure, defaultPayloadConverter) : undefined;
+    return err instanceof ApplicationFailure ? [err] : [];
+  });
 }
 
 /** Waits for the gate in `name`, writes `rows` canary rows into its database just after its canary went live, then approves. */
@@ -279,10 +290,12 @@ describe('stateful rollouts on the time-skipping server and a real PostgreSQL', 
       expect(status.phase).toBe('RolledBack');
       const refused = auditOf(status, 'stage-error', 'eu-west-1');
       expect(refused).toMatchObject([{ data: { failure: FAILURE.regionError } }]);
-      expect(refused[0]!.reason).toContain(
-        `migration "001-add-discount" on database "changed-eu-west-1" changed since it was applied: ` +
-          `ledger checksum ${migrationChecksum(MIGRATIONS[0]!.up)}, spec checksum ${migrationChecksum(edited[0]!.up)}`,
-      );
+      // The stage-error entry keeps the reason only; the activity's own failure, in the stage's history, has the data.
+      const changed = (await activityFailures(regionWorkflowId(run.handle.workflowId, 'eu-west-1'))).filter((f) => f.type === FAILURE.migrationChanged);
+      const named = { migrationId: '001-add-discount', database: 'changed-eu-west-1', ledgerChecksum: migrationChecksum(MIGRATIONS[0]!.up), specChecksum: migrationChecksum(edited[0]!.up) };
+      expect(changed.map((f) => ({ nonRetryable: f.nonRetryable, details: f.details }))).toEqual([{ nonRetryable: true, details: [named] }]);
+      expect(refused[0]!.reason).toContain(changed[0]!.message);
+      for (const value of Object.values(named)) expect(refused[0]!.reason, 'the reason names the migration, its database and both checksums').toContain(value);
       expect(status.reason, 'the rollout says why').toContain(refused[0]!.reason);
       expect(regionOf(status, 'eu-west-1').phase).toBe('RolledBack');
       expect(auditOf(status, 'migrate')).toEqual([]);
