@@ -35,12 +35,37 @@ export function workflowSourceHash(): string {
   return hash.digest('hex').slice(0, 16);
 }
 
-function removeStale(dir: string, keep: string): void {
+function removeStale(dir: string, keep: string[]): void {
   const cutoff = Date.now() - STALE_MS;
   for (const name of readdirSync(dir)) {
     const path = join(dir, name);
-    if (path !== keep && name.startsWith('workflow-bundle.') && statSync(path).mtimeMs < cutoff) rmSync(path, { force: true });
+    if (!keep.includes(path) && name.startsWith('workflow-bundle.') && statSync(path).mtimeMs < cutoff) rmSync(path, { force: true });
   }
+}
+
+type BundleLogger = NonNullable<Parameters<typeof bundleWorkflowCode>[0]['logger']>;
+
+/** Where the bundler's output of a bundle goes: beside the bundle, never into the output of the command that bundles. */
+export function bundleLogFile(codePath: string): string {
+  return `${codePath}.log`;
+}
+
+/** A logger that keeps what the bundler reports, webpack's summary included, as lines to write to the bundle's log file. */
+function recordingLogger(lines: string[], also?: BundleLogger): BundleLogger {
+  const at = (level: string) => (message: string, meta?: Record<string, unknown>) => {
+    lines.push(`${new Date().toISOString()} [${level}] ${message}${meta && Object.keys(meta).length > 0 ? ` ${JSON.stringify(meta)}` : ''}`);
+    also?.[level.toLowerCase() as 'trace' | 'debug' | 'info' | 'warn' | 'error'](message, meta);
+  };
+  return { log: (level, message, meta) => at(level)(message, meta), trace: at('TRACE'), debug: at('DEBUG'), info: at('INFO'), warn: at('WARN'), error: at('ERROR') };
+}
+
+/** The lines of webpack's report that say why a bundle failed. */
+function bundleErrors(lines: string[]): string[] {
+  return lines
+    .flatMap((entry) => entry.split('\n'))
+    .filter((line) => /^(ERROR in |Module not found|.*error TS\d+|Error: )/.test(line.replace(/^\S+ \[ERROR\] /, '')))
+    .map((line) => line.replace(/^\S+ \[ERROR\] /, ''))
+    .slice(0, 12);
 }
 
 export interface BundleOptions {
@@ -50,8 +75,11 @@ export interface BundleOptions {
    * encrypting worker's, client/failure-converter.ts); the default converter without it. Each gets a bundle of its own.
    */
   failureConverterPath?: string;
-  /** What webpack reports while bundling. */
-  logger?: Parameters<typeof bundleWorkflowCode>[0]['logger'];
+  /**
+   * Also told what webpack reports while bundling. Either way the report goes to the bundle's log
+   * file (bundleLogFile), not to the console, and a failed bundle's error names webpack's errors.
+   */
+  logger?: BundleLogger;
 }
 
 /**
@@ -66,15 +94,26 @@ export async function cachedWorkflowBundle(opts: BundleOptions = {}): Promise<Wo
   const variant = converter ? `.fc-${createHash('sha256').update(converter).update(readFileSync(converter)).digest('hex').slice(0, 8)}` : '';
   const file = join(dir, `workflow-bundle.${workflowSourceHash()}${variant}.js`);
   if (!existsSync(file)) {
-    const { code } = await bundleWorkflowCode({
-      workflowsPath: WORKFLOWS_PATH,
-      ...(converter ? { failureConverterPath: converter } : {}),
-      ...(opts.logger ? { logger: opts.logger } : {}),
-    });
+    const logFile = bundleLogFile(file);
+    const lines: string[] = [];
+    let code: string;
+    try {
+      ({ code } = await bundleWorkflowCode({
+        workflowsPath: WORKFLOWS_PATH,
+        ...(converter ? { failureConverterPath: converter } : {}),
+        logger: recordingLogger(lines, opts.logger),
+      }));
+    } catch (err) {
+      writeFileSync(logFile, `${lines.join('\n')}\n`);
+      const why = bundleErrors(lines);
+      const message = err instanceof Error ? err.message : String(err);
+      throw new Error(`the workflow code did not bundle: ${message}${why.length > 0 ? `\n${why.join('\n')}` : ''}\nwebpack's report is in ${logFile}`, { cause: err });
+    }
+    writeFileSync(logFile, `${lines.join('\n')}\n`);
     const partial = `${file}.${process.pid}.tmp`;
     writeFileSync(partial, code);
     renameSync(partial, file);
-    removeStale(dir, file);
+    removeStale(dir, [file, logFile]);
   }
   return { codePath: file };
 }

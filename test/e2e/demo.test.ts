@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { SimulatedFleet } from '../../activities/fleet';
@@ -21,6 +21,8 @@ const OLD = 'registry.example.com/shop/checkout:2.3.1';
 const REGIONS = ['eu-west-1', 'us-east-1', 'eu-central-1', 'ap-south-1', 'ap-northeast-1'];
 /** What `temporal server start-dev` prints about itself on start. */
 const DEV_SERVER_BANNER = /^(Temporal CLI \d|Temporal (Server|Persistence|Metrics): |Temporal UI: {2,})/m;
+/** What the workflow bundler reports on a cold bundle: the SDK logger's stamp, then webpack's summary. */
+const BUNDLER_OUTPUT = /^(\S+ \[(TRACE|DEBUG|INFO|WARN|ERROR)\] |asset workflow-bundle|runtime modules |modules by path |optional modules |webpack \d+\.\d+\.\d+ compiled)|Workflow bundle created/m;
 
 /** The seconds of the day of every live line (`12:00:03Z ...`), in the order printed. */
 function liveTimes(out: string): number[] {
@@ -50,10 +52,17 @@ async function demo(extra: string[], env: Record<string, string> = {}, at?: { po
 
 describe('npm run demo', () => {
   it('rolls back us-east-1, eu-central-1 and the promoted eu-west-1 after the scripted fault, and exits 0', async () => {
-    const { code, out, uiPort } = await demo([]);
+    // A fresh machine's first run: no workflow bundle yet, so the worker bundles with webpack.
+    const bundles = tempDir('meridian-demo-bundles-');
+    const { code, out, uiPort } = await demo([], { MERIDIAN_BUNDLE_DIR: bundles });
     expect(code, out).toBe(0);
     expect(out).not.toMatch(/\x1b\[/);
     expect(out).not.toMatch(DEV_SERVER_BANNER);
+    expect(out).not.toMatch(BUNDLER_OUTPUT);
+    // It did bundle, and webpack's report went to the bundle's log file instead.
+    const files = readdirSync(bundles).sort();
+    expect(files.map((f) => f.replace(/\.[0-9a-f]{16}(\.fc-[0-9a-f]{8})?\./, '.<hash>.'))).toEqual(['workflow-bundle.<hash>.js', 'workflow-bundle.<hash>.js.log']);
+    expect(readFileSync(join(bundles, files[1]!), 'utf8')).toMatch(BUNDLER_OUTPUT);
     expect(liveTimes(out).length, out).toBeGreaterThan(20);
     expect(outOfOrder(liveTimes(out)), out).toEqual([]);
     expect(out).toMatch(new RegExp(`Temporal UI: http://localhost:${uiPort}/namespaces/default/workflows/rollout%2Fcheckout%2F2\\.4\\.0-demo-\\d{8}T\\d{6}`));
