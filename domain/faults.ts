@@ -1,4 +1,5 @@
 import { formatDuration, parseDuration } from './duration';
+import { MAX_DURATION_MS } from './spec-defaults';
 
 /** Scripted faults of the simulated fleet, written one per line in `simulation.faults`. */
 
@@ -73,7 +74,13 @@ const METRIC = new RegExp(
   'i',
 );
 
-export function parseFault(line: string): Fault | { error: string } {
+/** Why a fault line does not parse; `maxMs` when a delay is longer than its bound. */
+export interface FaultError {
+  error: string;
+  maxMs?: number;
+}
+
+export function parseFault(line: string): Fault | FaultError {
   const text = line.trim();
   const op = OPERATION.exec(text);
   if (op) {
@@ -89,6 +96,8 @@ export function parseFault(line: string): Fault | { error: string } {
     if (!known) return { error: `unknown operation "${name}" (known: ${FAULT_OPS.join(', ')})` };
     const ms = parseDuration(length!);
     if (ms === undefined) return { error: `bad duration "${length}" (write it like 500ms, 3s, 1m)` };
+    const maxMs = MAX_DURATION_MS.faultDelay;
+    if (ms > maxMs) return { error: `delay fault "${text}": the delay must be at most ${formatDuration(maxMs)}, got ${length}`, maxMs };
     return { kind: 'delay', region: region!, op: known, ms };
   }
   const metric = METRIC.exec(text);

@@ -56,6 +56,11 @@ export const MAX_DURATION_MS = {
   sampleInterval: DAY,
   /** How long a Deployment may take to become ready. */
   progressDeadline: DAY,
+  /**
+   * A scripted `delay` fault of the simulated fleet: it stands for a slow cluster, so at most as long
+   * as a Deployment may take to become ready (progressDeadline).
+   */
+  faultDelay: DAY,
   /** One metric query; it runs inside an analysis sample and must end well before the next. */
   query: 10 * MINUTE,
   /** A Prometheus range query's window and step; beyond a week the query is heavy and retention may not reach. */

@@ -1,4 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { validateSpec } from '../../domain/validate';
+import { specInput } from '../support/spec';
+import { formatDuration } from '../../domain/duration';
+import { MAX_DURATION_MS } from '../../domain/spec-defaults';
 import { describeFault, FAULT_OPS, faultHits, metricFaultApplies, parseFault, parseFaults, type FaultCall, type MetricFault } from '../../domain/faults';
 
 describe('parseFault', () => {
@@ -47,6 +51,36 @@ describe('parseFault', () => {
   ])('rejects %j', (line, message) => {
     const parsed = parseFault(line);
     expect('error' in parsed && parsed.error).toContain(message);
+  });
+});
+
+describe('the bound of a delay fault', () => {
+  const maxMs = MAX_DURATION_MS.faultDelay;
+
+  it('is a day, the longest a Deployment may take to become ready', () => {
+    expect(maxMs).toBe(MAX_DURATION_MS.progressDeadline);
+    expect(formatDuration(maxMs)).toBe('1d');
+  });
+
+  it.each([formatDuration(maxMs), `${maxMs}ms`, '23h59m59s'])('accepts %s', (length) => {
+    const parsed = parseFault(`us-east-1: delay restore ${length}`);
+    expect(parsed).toEqual({ kind: 'delay', region: 'us-east-1', op: 'restore', ms: expect.any(Number) });
+    expect('ms' in parsed && parsed.ms).toBeLessThanOrEqual(maxMs);
+  });
+
+  it.each([`${maxMs + 1}ms`, '1d1ms', '25h', '100000000d', `${'9'.repeat(400)}d`])('refuses %s, naming the fault, the bound and the value', (length) => {
+    const line = `us-east-1: delay restore ${length}`;
+    const parsed = parseFault(line);
+    expect(parsed).toEqual({ error: `delay fault "${line}": the delay must be at most 1d, got ${length}`, maxMs });
+  });
+
+  it('is checked with the spec, at the fault\'s index', () => {
+    const spec: any = specInput();
+    spec.simulation.faults = ['eu-west-1: delay setWeight 1d', `us-east-1: delay setWeight ${maxMs + 1}ms`];
+    const result = validateSpec(spec);
+    expect(result.ok ? [] : result.problems.map((p) => [p.path, p.message])).toEqual([
+      ['simulation.faults[1]', `delay fault "us-east-1: delay setWeight ${maxMs + 1}ms": the delay must be at most 1d, got ${maxMs + 1}ms`],
+    ]);
   });
 });
 
