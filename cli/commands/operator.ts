@@ -3,8 +3,10 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { DEFAULT_VALIDITY_MS, MAX_VALIDITY_MS } from '../../domain/approval-statement';
 import { parseDuration } from '../../domain/duration';
+import { NoWorkerError } from '../../client/rollout-errors';
 import type { CommandResult } from '../../workflows/definitions';
-import { defaultUser, print, withClient } from '../context';
+import type { RolloutClient } from '../../client/rollout-client';
+import { defaultUser, print, printJson, withClient } from '../context';
 import { name, nonBlank } from '../options';
 
 interface ApproveOptions {
@@ -15,6 +17,7 @@ interface ApproveOptions {
   comment?: string;
   signWith?: string;
   validFor: number;
+  json?: boolean;
 }
 
 const APPROVE_HELP = `
@@ -30,10 +33,35 @@ function validity(value: string): number {
   return ms;
 }
 
+const JSON_OPTION = [
+  '--json',
+  'print { id, command, accepted, phase, message } only; with no worker (exit 7), { id, command, accepted: false, fate, phase, worker }',
+] as const;
+
 const expandHome = (path: string) => (path.startsWith('~/') ? join(homedir(), path.slice(2)) : path);
 
-function report(verb: string, id: string, result: CommandResult): void {
-  print(`${verb} accepted by ${id}: ${result.message} (rollout ${result.phase})`);
+function report(verb: string, id: string, result: CommandResult, json: boolean | undefined): void {
+  if (json) printJson({ id, command: verb, ...result });
+  else print(`${verb} accepted by ${id}: ${result.message} (rollout ${result.phase})`);
+}
+
+/**
+ * Sends one command and reports its answer. With --json, a command that found no worker still
+ * prints a document before it exits 7: `fate` says whether it was not sent (`not-sent`, nothing will
+ * change later) or sent but not confirmed (`unconfirmed`, it may still take effect).
+ */
+async function send(verb: string, id: string, json: boolean | undefined, cmd: Command, use: (c: RolloutClient) => Promise<CommandResult>): Promise<void> {
+  let result: CommandResult;
+  try {
+    result = await withClient(cmd, use);
+  } catch (err) {
+    if (json && err instanceof NoWorkerError) {
+      const { fate, waitedMs } = err.details;
+      printJson({ id, command: verb, accepted: false, fate, ...(waitedMs ? { waitedMs } : {}), phase: err.rollout.phase, worker: err.presence });
+    }
+    throw err;
+  }
+  report(verb, id, result, json);
 }
 
 /**
@@ -54,16 +82,16 @@ export function registerOperatorCommands(program: Command): void {
     .option('--comment <text>', 'why, for the audit trail', nonBlank)
     .option('--sign-with <key>', 'sign the approval with this SSH Ed25519 key (private key, or a public key held by ssh-agent), through ssh-keygen -Y sign', nonBlank)
     .addOption(new Option('--valid-for <duration>', 'how long the signed statement stays valid, up to 24h').argParser(validity).default(DEFAULT_VALIDITY_MS, '15m'))
+    .option(...JSON_OPTION)
     .addHelpText('after', APPROVE_HELP)
     .action(async (id: string, o: ApproveOptions, cmd: Command) => {
       const target = { region: o.region, ...(o.service ? { service: o.service } : {}), ...(o.gate ? { gate: o.gate } : {}), by: o.by };
-      const result = await withClient(cmd, async (c) => {
+      await send('approve', id, o.json, cmd, async (c) => {
         if (!o.signWith) return c.approve(id, { ...target, comment: o.comment });
         const { signApproval } = await import('../../client/sign-approval');
         const signature = await signApproval(await c.approvalStatement(id, target, o.validFor), expandHome(o.signWith));
         return c.approve(id, { ...target, comment: o.comment, signature });
       });
-      report('approve', id, result);
     });
 
   program
@@ -72,8 +100,9 @@ export function registerOperatorCommands(program: Command): void {
     .argument('<id>', 'rollout workflow id', name)
     .requiredOption('--reason <text>', 'why, for the audit trail', nonBlank)
     .requiredOption(...by)
-    .action(async (id: string, o: { reason: string; by: string }, cmd: Command) => {
-      report('abort', id, await withClient(cmd, (c) => c.abort(id, { reason: o.reason, by: o.by })));
+    .option(...JSON_OPTION)
+    .action(async (id: string, o: { reason: string; by: string; json?: boolean }, cmd: Command) => {
+      await send('abort', id, o.json, cmd, (c) => c.abort(id, { reason: o.reason, by: o.by }));
     });
 
   program
@@ -82,8 +111,9 @@ export function registerOperatorCommands(program: Command): void {
     .argument('<id>', 'rollout workflow id', name)
     .requiredOption(...by)
     .option('--reason <text>', 'why, for the audit trail', nonBlank)
-    .action(async (id: string, o: { by: string; reason?: string }, cmd: Command) => {
-      report('pause', id, await withClient(cmd, (c) => c.pause(id, { by: o.by, reason: o.reason })));
+    .option(...JSON_OPTION)
+    .action(async (id: string, o: { by: string; reason?: string; json?: boolean }, cmd: Command) => {
+      await send('pause', id, o.json, cmd, (c) => c.pause(id, { by: o.by, reason: o.reason }));
     });
 
   for (const [command, description] of [
@@ -98,9 +128,10 @@ export function registerOperatorCommands(program: Command): void {
       .option('--region <region>', 'only this region (default: all)', name)
       .option('--service <service>', "in a release: only this service's stages", name)
       .option('--reason <text>', 'why, for the audit trail', nonBlank)
-      .action(async (id: string, o: { by: string; region?: string; service?: string; reason?: string }, cmd: Command) => {
+      .option(...JSON_OPTION)
+      .action(async (id: string, o: { by: string; region?: string; service?: string; reason?: string; json?: boolean }, cmd: Command) => {
         const req = { by: o.by, region: o.region, ...(o.service ? { service: o.service } : {}), reason: o.reason };
-        report(command, id, await withClient(cmd, (c) => (command === 'resume' ? c.resume(id, req) : c.retry(id, req))));
+        await send(command, id, o.json, cmd, (c) => (command === 'resume' ? c.resume(id, req) : c.retry(id, req)));
       });
   }
 }

@@ -217,10 +217,19 @@ describe('end to end on the real dev server, through the CLI', () => {
     expect(watch.code, watch.stderr).toBe(7);
     expect(watch.ms).toBeLessThan(5_000);
 
-    const approve = await timed(['approve', id, '--region', 'eu-west-1', '--by', 'alice']);
+    const approve = await timed(['approve', id, '--region', 'eu-west-1', '--by', 'alice', '--json']);
     expect(approve.code, approve.stderr).toBe(7);
     expect(approve.ms).toBeLessThan(5_000);
     expect(approve.stderr).toContain(`task queue "${queue}"`);
+    // Not sent, so nothing will change when a worker comes back: the fate says so as data.
+    expect(JSON.parse(approve.stdout)).toEqual({
+      id,
+      command: 'approve',
+      accepted: false,
+      fate: 'not-sent',
+      phase: 'Pending',
+      worker: expect.objectContaining({ taskQueue: queue, polling: false }),
+    });
 
     const worker = await startWorker(queue);
     const gate = await until(id, (s) => s.pendingApprovals.length > 0, 'the go-live gate');
@@ -232,7 +241,13 @@ describe('end to end on the real dev server, through the CLI', () => {
     expect(unanswered.code, unanswered.stderr).toBe(7);
     expect(unanswered.ms).toBeLessThan(25_000);
     expect(JSON.parse(unanswered.stdout)).toMatchObject({ id, live: false, phase: 'AwaitingApproval', worker: { polling: true } });
-  });
+
+    // An approve the server admits but no worker accepts is sent, not confirmed: it may still take effect.
+    const unconfirmed = await timed(['approve', id, '--region', 'eu-west-1', '--by', 'alice', '--json']);
+    expect(unconfirmed.code, unconfirmed.stderr).toBe(7);
+    expect(unconfirmed.ms).toBeLessThan(25_000);
+    expect(JSON.parse(unconfirmed.stdout)).toMatchObject({ id, command: 'approve', accepted: false, fate: 'unconfirmed', waitedMs: 15_000, worker: { polling: true } });
+  }, 180_000);
 
   it('an ended rollout shows its final status with no worker, and refuses commands saying how and when it ended', async () => {
     const queue = 'e2e-ending';
