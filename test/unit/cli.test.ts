@@ -22,6 +22,7 @@ import { knownGoodProblems, promotedProblems, type FleetRegion } from '../../cli
 import { faultRegions } from '../../cli/demo';
 import { parseScenario, rehearsalPlan } from '../../cli/rehearse';
 import { loadSpec } from '../../client/spec-file';
+import { encodedSize, PAYLOAD_LIMIT_BYTES } from '../../client/payload-size';
 import type { RolloutPlan } from '../../domain/plan';
 import { judge, promotedImages } from '../../cli/scenario';
 import { parse } from 'yaml';
@@ -110,6 +111,30 @@ describe('meridian (spawned)', () => {
     // The gRPC client alone retries a refused port for its whole 5 s connect timeout.
     expect(took).toBeLessThan(4_000);
   }, 30_000);
+
+  it('start refuses a spec whose plan is over the payload limit with exit 2, its size, the limit and its largest parts, before connecting', async () => {
+    const file = join(scratch, 'heavy.yaml');
+    const spec = parse(readFileSync(join(ROOT, 'examples', 'demo.yaml'), 'utf8'));
+    spec.config = { ...spec.config, blob: 'x'.repeat(3 * 1024 * 1024) };
+    writeFileSync(file, JSON.stringify(spec));
+    // Nothing listens there: a refusal that needed the server would be exit 5.
+    const r = meridian('start', file, '--by', 'carol', '--json', '--address', `127.0.0.1:${await closedPort()}`);
+    expect(r.code, r.stderr).toBe(ExitCode.Usage);
+    expect(r.stdout).toBe('');
+
+    // What the message says is what the plan encodes to, as the server would measure it.
+    const loaded = await loadSpec(file, { payloadLimitBytes: Number.MAX_SAFE_INTEGER });
+    if (!loaded.ok) throw new Error(JSON.stringify(loaded.problems));
+    const size = encodedSize([{ plan: loaded.plan }]);
+    expect(size).toBeGreaterThan(3 * 1024 * 1024);
+    const refusal = /is [\d.]+ MiB \(([\d,]+) bytes\) encoded, over Temporal's payload limit of [\d.]+ MiB \(([\d,]+) bytes\);.* largest parts: ([^)]*)\)$/m.exec(r.stderr);
+    expect(refusal, r.stderr).not.toBeNull();
+    const bytes = (text: string) => Number(text.replace(/,/g, ''));
+    expect({ size: bytes(refusal![1]!), limit: bytes(refusal![2]!) }).toEqual({ size, limit: PAYLOAD_LIMIT_BYTES });
+    const largest = refusal![3]!.split(', ').map((part) => part.split(' ')[0]);
+    expect(largest[0]).toBe('config');
+    expect(largest).toHaveLength(3);
+  }, 60_000);
 
   it('loads neither the worker, Kubernetes, the demo nor the fleet for --help and status', async () => {
     const loaded = (...args: string[]) =>
