@@ -23,7 +23,7 @@ import { startLoad, type Load } from '../test/support/load';
 import { startWorkerProcess } from '../test/support/processes';
 import { startPrometheus, type RunningPrometheus } from '../test/support/prometheus';
 import { startDevServer, type DevServer } from '../worker/dev-server';
-import { ANALYSIS_INTERVAL, backOnStable, breachDelayMs, type ClusterState, clusterState, FAILURE_LIMIT, MAX_ERROR_RATE } from './peers';
+import { ANALYSIS_INTERVAL, backOnStable, breachDelayMs, type ClusterState, clusterState, FAILURE_LIMIT, MAX_ERROR_RATE, releaseNamespace } from './peers';
 import { median, sleep } from './stats';
 
 export const REGIONS = ['eu-west-1', 'us-east-1', 'ap-south-1'] as const;
@@ -265,6 +265,7 @@ export async function regionsFigures(bed: RegionsBed, trials: number, log: (line
     m.push(await meridianRegionsTrial(bed));
     a.push(await argoRegionsTrial(bed));
     log(`three regions trial ${t + 1}: Meridian ${m.at(-1)!.ms} ms to every region on known-good; Argo Rollouts: ${a.at(-1)!.stillOnNew.join(', ') || 'none'} still on the new version`);
+    for (const kube of Object.values(bed.kube)) for (const x of [m.at(-1)!, a.at(-1)!]) await releaseNamespace(kube, x.namespace);
   }
   const stillOnNew = [...new Set(a.flatMap((x) => x.stillOnNew))];
   return {

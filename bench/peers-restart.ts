@@ -7,8 +7,9 @@
 import { rolloutObject, rolloutPath, rolloutsPath, setImagePatch } from '../peers/argo/scenario';
 import { kubePlan, NEW_IMAGE, OLD_IMAGE, REPLICAS, seedWeb, uniqueNamespace } from '../test/kubernetes/support';
 import { startWorkerProcess } from '../test/support/processes';
+import type { RolloutStatus } from '../domain/status';
 import { regionWorkflowId } from '../workflows/definitions';
-import { type ClusterState, clusterState, type PeerBed, REGION, type Tool } from './peers';
+import { type ClusterState, clusterState, type PeerBed, REGION, releaseNamespace, type Tool } from './peers';
 import { median, round, sleep } from './stats';
 
 export const PAUSE_MS = 6_000;
@@ -27,6 +28,9 @@ export interface RestartTrial {
   /** All replicas on the new image and the tool's own status says it finished. */
   endedCorrectly: boolean;
   phase?: string;
+  /** Meridian, when the rollout did not succeed: its reason and the audit entries of what failed. */
+  reason?: string;
+  failures?: { action: string; region?: string; data?: unknown }[];
   end: ClusterState;
   /** Meridian: workflow tasks that timed out in the rollout's and the region's histories (a task sent to the killed worker's sticky queue waits out its schedule-to-start timeout, STICKY_QUEUE_TIMEOUT_MS). */
   workflowTaskTimeouts?: number;
@@ -79,17 +83,25 @@ export async function meridianRestartTrial(bed: PeerBed): Promise<RestartTrial> 
   const quarter = await until(bed, ns, 'the canary at 25%', atQuarter);
   await sleep(Math.max(0, quarter.at + KILL_AFTER_MS - Date.now()));
   const restartMs = await killWorker(bed);
-  const done = await until(bed, ns, 'every replica on the new image', onNew);
-  const status = await bed.client.result(id);
+  // A rollout that ends any other way than on the new version is a wrong end, recorded as one.
+  let failed: RolloutStatus | undefined;
+  const ended = bed.client.result(id).then((s) => {
+    if (s.phase !== 'Succeeded') failed = s;
+    return s;
+  });
+  const done = await until(bed, ns, 'every replica on the new image', (s) => onNew(s) || failed !== undefined);
+  const status = await ended;
   const timedOut = await timedOutWorkflowTasks(bed, [id, regionWorkflowId(id, REGION)]);
+  const end = done;
   return {
     tool: 'meridian',
     namespace: ns,
-    stepMs: done.at - quarter.at,
+    stepMs: end.at - quarter.at,
     restartMs,
-    endedCorrectly: status.phase === 'Succeeded' && done.state.runningImages.join() === NEW_IMAGE,
+    endedCorrectly: onNew(end.state) && status.phase === 'Succeeded' && end.state.runningImages.join() === NEW_IMAGE,
     phase: status.phase,
-    end: done.state,
+    ...(status.phase === 'Succeeded' ? {} : { reason: status.reason, failures: status.audit.filter((a) => /failed|error|rollback/.test(a.action)).map((a) => ({ action: a.action, region: a.region, data: a.data })) }),
+    end: end.state,
     workflowTaskTimeouts: timedOut.length,
     workflowTaskWaitsMs: timedOut,
   };
@@ -157,6 +169,8 @@ export async function restartFigures(bed: PeerBed, trials: number, log: (line: s
     m.push(await meridianRestartTrial(bed));
     a.push(await argoRestartTrial(bed));
     log(`controller restart trial ${t + 1}: Meridian ${m.at(-1)!.stepMs} ms (restart ${m.at(-1)!.restartMs} ms), Argo Rollouts ${a.at(-1)!.stepMs} ms (restart ${a.at(-1)!.restartMs} ms)`);
+    for (const x of [m.at(-1)!, a.at(-1)!]) await releaseNamespace(bed.kube, x.namespace);
+    for (const x of [m.at(-1)!, a.at(-1)!]) if (!x.endedCorrectly) log(`  ${x.tool} ended wrong in ${x.namespace}: ${x.phase}${x.reason ? `: ${x.reason}` : ''}${x.failures ? ` ${JSON.stringify(x.failures)}` : ''}`);
   }
   const ratios = m.map((x, i) => round(x.stepMs / a[i]!.stepMs, 3));
   return {
@@ -169,6 +183,7 @@ export async function restartFigures(bed: PeerBed, trials: number, log: (line: s
     ratios,
     restartMs: { meridian: m.map((x) => x.restartMs), argo: a.map((x) => x.restartMs) },
     endedCorrectly: { meridian: m.every((x) => x.endedCorrectly), argo: a.every((x) => x.endedCorrectly) },
+    wrongEnds: [...m, ...a].filter((x) => !x.endedCorrectly).map(({ tool, namespace, phase, reason, failures, end }) => ({ tool, namespace, phase, reason, failures, end })),
     meridianWorkflowTaskTimeouts: m.map((x) => x.workflowTaskTimeouts),
     meridianWorkflowTaskWaitsMs: m.map((x) => x.workflowTaskWaitsMs),
   };

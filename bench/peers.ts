@@ -359,6 +359,19 @@ export const CAPABILITIES = [
   },
 ] as const;
 
+/**
+ * Deletes a trial's namespace once its figures are taken. A test-bed node holds 110 pods, as a
+ * real one does by default, and a run leaves four or more per trial: without this, pods of the
+ * later trials stayed Pending and those trials never reached their end state.
+ */
+export async function releaseNamespace(kube: KubeClient, namespace: string): Promise<void> {
+  try {
+    await kube.request('DELETE', `/api/v1/namespaces/${namespace}`);
+  } catch (err) {
+    if ((err as { status?: number }).status !== 404) throw err;
+  }
+}
+
 /** Each scenario `trials` times, Meridian then Argo Rollouts in each trial, the ratio taken pair by pair. */
 export async function peerFigures(bed: PeerBed, trials: number, log: (line: string) => void = () => {}) {
   const scenarios: ScenarioFigure[] = [];
@@ -370,6 +383,7 @@ export async function peerFigures(bed: PeerBed, trials: number, log: (line: stri
       at.push(await argoTrial(bed, scenario));
       const show = (x: Trial) => `${x.ms} ms (canary 0 at ${x.milestones.canaryZeroMs} ms, stable full at ${x.milestones.stableFullMs} ms)`;
       log(`${SCENARIO_NAMES[scenario]} trial ${t + 1}: Meridian ${show(mt.at(-1)!)}, Argo Rollouts ${show(at.at(-1)!)}`);
+      for (const x of [mt.at(-1)!, at.at(-1)!]) await releaseNamespace(bed.kube, x.namespace);
     }
     const m = mt.map((x) => x.ms);
     const a = at.map((x) => x.ms);
