@@ -7,6 +7,7 @@
 import { rolloutObject, rolloutPath, rolloutsPath, setImagePatch } from '../peers/argo/scenario';
 import { kubePlan, NEW_IMAGE, OLD_IMAGE, REPLICAS, seedWeb, uniqueNamespace } from '../test/kubernetes/support';
 import { startWorkerProcess } from '../test/support/processes';
+import { temporal } from '@temporalio/proto';
 import type { RolloutStatus } from '../domain/status';
 import { regionWorkflowId } from '../workflows/definitions';
 import { type ClusterState, clusterState, type PeerBed, REGION, releaseNamespace, type Tool } from './peers';
@@ -34,7 +35,7 @@ export interface RestartTrial {
   end: ClusterState;
   /** Meridian: workflow tasks that timed out in the rollout's and the region's histories (a task sent to the killed worker's sticky queue waits out its schedule-to-start timeout, STICKY_QUEUE_TIMEOUT_MS). */
   workflowTaskTimeouts?: number;
-  /** Meridian: how long each of those tasks waited, scheduled → timed out. */
+  /** Meridian: how long each of those that never started waited, scheduled → timed out. */
   workflowTaskWaitsMs?: number[];
 }
 
@@ -92,33 +93,34 @@ export async function meridianRestartTrial(bed: PeerBed): Promise<RestartTrial> 
   const done = await until(bed, ns, 'every replica on the new image', (s) => onNew(s) || failed !== undefined);
   const status = await ended;
   const timedOut = await timedOutWorkflowTasks(bed, [id, regionWorkflowId(id, REGION)]);
-  const end = done;
   return {
     tool: 'meridian',
     namespace: ns,
-    stepMs: end.at - quarter.at,
+    stepMs: done.at - quarter.at,
     restartMs,
-    endedCorrectly: onNew(end.state) && status.phase === 'Succeeded' && end.state.runningImages.join() === NEW_IMAGE,
+    endedCorrectly: onNew(done.state) && status.phase === 'Succeeded' && done.state.runningImages.join() === NEW_IMAGE,
     phase: status.phase,
     ...(status.phase === 'Succeeded' ? {} : { reason: status.reason, failures: status.audit.filter((a) => /failed|error|rollback/.test(a.action)).map((a) => ({ action: a.action, region: a.region, data: a.data })) }),
-    end: end.state,
+    end: done.state,
     workflowTaskTimeouts: timedOut.length,
-    workflowTaskWaitsMs: timedOut,
+    workflowTaskWaitsMs: timedOut.filter((t) => t.scheduleToStart).map((t) => t.waitedMs),
   };
 }
 
-/** For each workflow task that timed out in these histories, how long it waited from being scheduled. */
-async function timedOutWorkflowTasks(bed: PeerBed, workflowIds: string[]): Promise<number[]> {
-  const waits: number[] = [];
+/** Each workflow task that timed out in these histories: how long it waited from being scheduled, and whether it was never started. */
+async function timedOutWorkflowTasks(bed: PeerBed, workflowIds: string[]): Promise<{ waitedMs: number; scheduleToStart: boolean }[]> {
+  const found: { waitedMs: number; scheduleToStart: boolean }[] = [];
   for (const wid of workflowIds) {
     const events = (await bed.client.client.workflow.getHandle(wid).fetchHistory()).events ?? [];
     const at = new Map(events.map((e) => [Number(e.eventId), tsMs(e.eventTime)]));
     for (const e of events) {
-      const scheduled = e.workflowTaskTimedOutEventAttributes?.scheduledEventId;
-      if (scheduled != null) waits.push(tsMs(e.eventTime) - (at.get(Number(scheduled)) ?? NaN));
+      const timedOut = e.workflowTaskTimedOutEventAttributes;
+      if (!timedOut) continue;
+      const scheduleToStart = timedOut.timeoutType === temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START;
+      found.push({ waitedMs: tsMs(e.eventTime) - (at.get(Number(timedOut.scheduledEventId)) ?? NaN), scheduleToStart });
     }
   }
-  return waits;
+  return found;
 }
 
 function tsMs(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
