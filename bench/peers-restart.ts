@@ -7,6 +7,7 @@
 import { rolloutObject, rolloutPath, rolloutsPath, setImagePatch } from '../peers/argo/scenario';
 import { kubePlan, NEW_IMAGE, OLD_IMAGE, REPLICAS, seedWeb, uniqueNamespace } from '../test/kubernetes/support';
 import { startWorkerProcess } from '../test/support/processes';
+import { tsToMs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import type { RolloutStatus } from '../domain/status';
 import { regionWorkflowId } from '../workflows/definitions';
@@ -112,19 +113,15 @@ async function timedOutWorkflowTasks(bed: PeerBed, workflowIds: string[]): Promi
   const found: { waitedMs: number; scheduleToStart: boolean }[] = [];
   for (const wid of workflowIds) {
     const events = (await bed.client.client.workflow.getHandle(wid).fetchHistory()).events ?? [];
-    const at = new Map(events.map((e) => [Number(e.eventId), tsMs(e.eventTime)]));
+    const at = new Map(events.map((e) => [Number(e.eventId), tsToMs(e.eventTime)]));
     for (const e of events) {
       const timedOut = e.workflowTaskTimedOutEventAttributes;
       if (!timedOut) continue;
       const scheduleToStart = timedOut.timeoutType === temporal.api.enums.v1.TimeoutType.TIMEOUT_TYPE_SCHEDULE_TO_START;
-      found.push({ waitedMs: tsMs(e.eventTime) - (at.get(Number(timedOut.scheduledEventId)) ?? NaN), scheduleToStart });
+      found.push({ waitedMs: tsToMs(e.eventTime) - (at.get(Number(timedOut.scheduledEventId)) ?? NaN), scheduleToStart });
     }
   }
   return found;
-}
-
-function tsMs(t: { seconds?: unknown; nanos?: number | null } | null | undefined): number {
-  return Number(t?.seconds ?? 0) * 1000 + Math.round((t?.nanos ?? 0) / 1e6);
 }
 
 export async function argoRestartTrial(bed: PeerBed): Promise<RestartTrial> {
